@@ -1,0 +1,129 @@
+// Unaligned big-endian field access over raw bytes.
+//
+// Views validate their length once in their initialiser; these accessors are
+// then called only with offsets inside that validated range, so they use
+// `loadUnaligned` (no alignment trap) and do no further bounds checks in
+// release builds (the standard library keeps a debug-only precondition).
+
+extension UnsafeRawBufferPointer {
+    @inline(__always) @usableFromInline
+    func u8(_ offset: Int) -> UInt8 {
+        loadUnaligned(fromByteOffset: offset, as: UInt8.self)
+    }
+
+    @inline(__always) @usableFromInline
+    func be16(_ offset: Int) -> UInt16 {
+        UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    @inline(__always) @usableFromInline
+    func be32(_ offset: Int) -> UInt32 {
+        UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
+    @inline(__always) @usableFromInline
+    func be64(_ offset: Int) -> UInt64 {
+        UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    /// The bytes `[from, to)` as a slice-free buffer (no copy).
+    @inline(__always) @usableFromInline
+    func bytes(_ from: Int, _ to: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: self[from..<to])
+    }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    @inline(__always) @usableFromInline
+    func setU8(_ offset: Int, _ value: UInt8) {
+        storeBytes(of: value, toByteOffset: offset, as: UInt8.self)
+    }
+
+    @inline(__always) @usableFromInline
+    func setBE16(_ offset: Int, _ value: UInt16) {
+        storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt16.self)
+    }
+
+    @inline(__always) @usableFromInline
+    func setBE32(_ offset: Int, _ value: UInt32) {
+        storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
+    }
+
+    @inline(__always) @usableFromInline
+    func setBE64(_ offset: Int, _ value: UInt64) {
+        storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
+    }
+
+    /// The bytes `[from, to)` as a mutable buffer (no copy).
+    @inline(__always) @usableFromInline
+    func bytes(_ from: Int, _ to: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: self[from..<to])
+    }
+
+    /// Copies `source` to `offset`. The caller has checked the room.
+    @inline(__always) @usableFromInline
+    func copy(_ source: UnsafeRawBufferPointer, to offset: Int) {
+        guard source.count > 0 else { return }
+        UnsafeMutableRawBufferPointer(rebasing: self[offset..<(offset &+ source.count)])
+            .copyMemory(from: source)
+    }
+}
+
+/// Up to 40 option bytes kept inline (IPv4 options, unknown TCP options):
+/// a Repr that carries options allocates nothing.
+public struct OptionBytes: Equatable, Hashable, Sendable {
+    public static let capacity = 40
+    @usableFromInline var storage: InlineArray<40, UInt8>
+    public private(set) var count: Int
+
+    public init() {
+        storage = .init(repeating: 0)
+        count = 0
+    }
+
+    /// Fails (returns nil) when `bytes` is longer than `capacity`.
+    public init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count <= Self.capacity else { return nil }
+        self.init()
+        for i in 0..<bytes.count { storage[i] = bytes[i] }
+        count = bytes.count
+    }
+
+    public init?(_ bytes: [UInt8]) {
+        guard let value = bytes.withUnsafeBytes({ OptionBytes($0) }) else { return nil }
+        self = value
+    }
+
+    public subscript(i: Int) -> UInt8 {
+        precondition(i >= 0 && i < count, "OptionBytes index \(i) out of 0..<\(count)")
+        return storage[i]
+    }
+
+    /// Appends bytes; returns false (and appends nothing) if they do not fit.
+    @discardableResult
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard count + bytes.count <= Self.capacity else { return false }
+        for i in 0..<bytes.count { storage[count + i] = bytes[i] }
+        count += bytes.count
+        return true
+    }
+
+    public var array: [UInt8] { (0..<count).map { storage[$0] } }
+
+    /// Writes the bytes at `offset`; the caller has checked the room.
+    @usableFromInline
+    func write(into out: UnsafeMutableRawBufferPointer, at offset: Int) {
+        for i in 0..<count { out.setU8(offset &+ i, storage[i]) }
+    }
+
+    public static func == (a: OptionBytes, b: OptionBytes) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in 0..<a.count where a.storage[i] != b.storage[i] { return false }
+        return true
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(count)
+        for i in 0..<count { h.combine(storage[i]) }
+    }
+}
