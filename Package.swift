@@ -51,7 +51,6 @@ let package = Package(
         ),
         .testTarget(name: "NetstackTestingTests", dependencies: ["NetstackTesting", "Netstack", "NetWire"], swiftSettings: strict),
         .testTarget(name: "NetstackHostTests", dependencies: ["NetstackHost", "Netstack", "NetWire"], swiftSettings: strict),
-        .testTarget(name: "NetstackControlTests", dependencies: ["NetstackControl"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["netstack"], swiftSettings: strict),
     ]
 )
