@@ -102,6 +102,41 @@ public struct ICMPv4Packet {
     }
 }
 
+/// A checked view of the invoking packet an ICMP error quotes: an IPv4
+/// header and at least the first 8 bytes of its payload (RFC 792; the ports
+/// of TCP/UDP). Unlike `IPv4Packet` it accepts a quote shorter than the
+/// quoted total length — that is the normal case (a 1428-byte packet quoted
+/// in 548 bytes). Mirrors icmp_unreach()'s pull of the IPv4 header and
+/// icmp_socket_deliver()'s pull of ihl·4 + 8 bytes.
+public struct ICMPv4QuotedPacket {
+    public let bytes: UnsafeRawBufferPointer
+
+    @inlinable
+    public init(_ bytes: UnsafeRawBufferPointer) throws(WireError) {
+        guard bytes.count >= IPv4Packet.minimumHeaderLength else { throw .truncated }
+        let vihl = bytes.u8(0)
+        guard vihl >> 4 == 4 else { throw .badVersion }
+        let ihl = Int(vihl & 0x0F) &* 4
+        guard ihl >= IPv4Packet.minimumHeaderLength else { throw .badHeaderLength }
+        guard bytes.count >= ihl &+ 8 else { throw .truncated }
+        self.bytes = bytes
+    }
+
+    @inlinable public var headerLength: Int { Int(bytes.u8(0) & 0x0F) &* 4 }
+    /// The quoted packet's total length as it was sent (more than is quoted).
+    @inlinable public var totalLength: Int { Int(bytes.be16(2)) }
+    @inlinable public var identification: UInt16 { bytes.be16(4) }
+    @inlinable public var ttl: UInt8 { bytes.u8(8) }
+    @inlinable public var `protocol`: IPProtocol { IPProtocol(rawValue: bytes.u8(9)) }
+    @inlinable public var source: IPv4Address { IPv4Address(rawValue: bytes.be32(12)) }
+    @inlinable public var destination: IPv4Address { IPv4Address(rawValue: bytes.be32(16)) }
+    @inlinable public var header: UnsafeRawBufferPointer { bytes.bytes(0, headerLength) }
+    /// The quoted payload bytes (at least 8; TCP/UDP ports are the first 4).
+    @inlinable public var payload: UnsafeRawBufferPointer { bytes.bytes(headerLength, bytes.count) }
+    @inlinable public var sourcePort: UInt16 { bytes.be16(headerLength) }
+    @inlinable public var destinationPort: UInt16 { bytes.be16(headerLength &+ 2) }
+}
+
 /// An ICMPv4 message. Bodies (echo data, quoted packets) stay in the buffer;
 /// the Repr records their length, and `emit` checksums the body it finds
 /// after the header in `out`.
