@@ -178,6 +178,7 @@ private func parseMessage(_ bytes: [UInt8]) throws {
         }
         #expect(with { _ in } == nil)
         #expect(with { $0[25] = 0 } == .badOption)                     // length 0 (RFC 4861 §4.6)
+        #expect(with { $0 += [0xC8, 0, 0, 0, 0, 0, 0, 0] } == .badOption) // length 0 on an unknown option
         #expect(with { $0[25] = 2 } == .badOption)                     // runs past the message
         #expect(with { $0[25] = 2; $0 += [UInt8](repeating: 0, count: 8) } == .badOption) // not an Ethernet address
         #expect(with { $0 += [0x63] } == .badOption)                   // one byte of an option
