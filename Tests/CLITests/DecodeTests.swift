@@ -3,7 +3,8 @@ import Testing
 
 /// Runs the built `netstack` binary and tshark on fixtures.
 ///
-/// Fixtures (Tests/CLITests/Fixtures, found through #filePath, not bundled):
+/// Fixtures (Tests/Fixtures/capture, found through #filePath; kept outside the
+/// test target so SwiftPM neither bundles nor warns about them):
 /// `veth-ping-arp-udp-tcp.pcap` was captured by `tcpdump -i veth-a -w` on
 /// Linux between two namespaces (10.98.0.1/24 ↔ 10.98.0.2/24): ARP, two ICMP
 /// echoes, a UDP datagram, a short TCP connection, a second ARP exchange and
@@ -11,7 +12,7 @@ import Testing
 /// capture converted by `editcap -F pcapng`.
 enum CLI {
     static let testsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    static let fixtures = testsDirectory.appendingPathComponent("Fixtures")
+    static let fixtures = testsDirectory.deletingLastPathComponent().appendingPathComponent("Fixtures/capture")
     static let packageRoot = testsDirectory.deletingLastPathComponent().deletingLastPathComponent()
     static let tshark = "/usr/bin/tshark"
 
