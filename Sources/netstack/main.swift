@@ -2,16 +2,18 @@
 import ArgumentParser
 import NetWire
 
-@main
 struct NetstackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netstack",
         abstract: "The Linux network stack, rebuilt in Swift.",
         version: NetstackVersion.string,
-        subcommands: []
+        subcommands: [Decode.self]
     )
 }
 
 enum NetstackVersion {
     static let string = "0.1.0"
 }
+
+// Top-level entry (not @main): a main.swift in a multi-file target is top-level code.
+NetstackCommand.main()
