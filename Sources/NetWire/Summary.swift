@@ -361,7 +361,7 @@ public enum FrameSummary {
         let type = p.u8(0), code = p.u8(1)
         let length = ", length \(c.length)"
         func needs(_ n: Int) -> Bool { p.count >= n }
-        let cut = plain(c) + "ICMP [|icmp]"
+        let cut = plain(c) + " [|icmp]"
         var text: String
         switch type {
         case ICMPv4Type.echoRequest, ICMPv4Type.echoReply:
