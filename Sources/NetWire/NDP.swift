@@ -236,6 +236,9 @@ public enum NDPRepr: Equatable, Hashable, Sendable {
             case NDPOptionType.prefixInformation:
                 guard o.count >= NDPPrefixInformation.length else { throw .badOption }
                 guard type == ICMPv6Type.routerAdvertisement else { continue }
+                // A prefix longer than 128 bits cannot be (found by fuzzing:
+                // emit refused what parse had accepted).
+                guard o.u8(2) <= 128 else { throw .badOption }
                 let flags = o.u8(3)
                 prefixes.append(NDPPrefixInformation(
                     prefixLength: o.u8(2), onLink: flags & 0x80 != 0, autonomous: flags & 0x40 != 0,

@@ -287,3 +287,22 @@ private func parseMessage(_ bytes: [UInt8]) throws {
         }
     }
 }
+
+@Suite struct NDPFuzzRegressionTests {
+    /// Found by Fuzz/run.sh (icmpv6): parse accepted a prefix-information
+    /// option with a prefix length over 128 that emit then refused.
+    @Test func prefixLongerThan128BitsIsMalformed() throws {
+        var icmp = Array(ICMPv6Golden.ra[40...])
+        let at = try #require((16..<icmp.count - 2).first { icmp[$0] == 3 && icmp[$0 + 1] == 4 && icmp[$0 + 2] == 64 })
+        icmp[at + 2] = 129
+        let error = wireError {
+            try withBytes(icmp) { _ = try ICMPv6Repr.parse(try ICMPv6Packet($0), pseudoHeader: .ipv6(source: .any, destination: .any), verifyChecksum: false) }
+        }
+        #expect(error == .badOption)
+        icmp[at + 2] = 128
+        let ok = wireError {
+            try withBytes(icmp) { _ = try ICMPv6Repr.parse(try ICMPv6Packet($0), pseudoHeader: .ipv6(source: .any, destination: .any), verifyChecksum: false) }
+        }
+        #expect(ok == nil)
+    }
+}
