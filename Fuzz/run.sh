@@ -51,7 +51,7 @@ for name in "${targets[@]}"; do
             -module-name "$name" -o "$bin/$name" \
             "${sources[@]}" "$here/Targets/FuzzSupport.swift" "$target" \
             2> >(grep -v "Cannot export local symbol '__asan" >&2); then
-        echo "BUILD FAILED: $name" >&2; status=1; rows+=("$name build-failed - - -"); continue
+        echo "BUILD FAILED: $name" >&2; status=1; rows+=("$name build-failed - - - -"); continue
     fi
     echo "   built in $(( $(date +%s) - start )) s"
     ((build_only)) && continue
@@ -67,16 +67,17 @@ for name in "${targets[@]}"; do
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*')
+    rss=$(grep -o 'stat::peak_rss_mb: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     if ((rc == 0)); then result=ok; else result="CRASH(rc=$rc)"; status=1; grep -m5 -E 'ERROR|fuzz check failed|Fatal error|SUMMARY' "$log" >&2; fi
-    rows+=("$name $result ${execs:--} ${rate:--} ${cov:--}")
+    rows+=("$name $result ${execs:--} ${rate:--} ${cov:--} ${rss:--}")
 done
 
 if ((!build_only)); then
     echo
-    printf '%-18s %-14s %12s %10s %6s\n' target result execs exec/s cov
+    printf '%-18s %-14s %12s %10s %6s %8s\n' target result execs exec/s cov rss_MB
     for row in "${rows[@]}"; do
         # shellcheck disable=SC2086
-        printf '%-18s %-14s %12s %10s %6s\n' $row
+        printf '%-18s %-14s %12s %10s %6s %8s\n' $row
     done
 fi
 exit $status
