@@ -32,6 +32,7 @@ let package = Package(
             dependencies: [
                 "CChecksum",
                 .product(name: "NetWire", package: rootIdentity),
+                .product(name: "Netstack", package: rootIdentity),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/NetWireBenchmarks",
