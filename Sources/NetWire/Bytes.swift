@@ -69,11 +69,13 @@ extension UnsafeMutableRawBufferPointer {
     }
 }
 
-/// Up to 40 option bytes kept inline (IPv4 options, unknown TCP options):
-/// a Repr that carries options allocates nothing.
-public struct OptionBytes: Equatable, Hashable, Sendable {
-    public static let capacity = 40
-    @usableFromInline var storage: InlineArray<40, UInt8>
+/// Up to `N` bytes kept inline, so a Repr that carries raw option bytes
+/// allocates nothing. Two sizes are in use: `OptionBytes` (IPv4 and unknown
+/// TCP options, at most 40) and `ExtensionHeaderBytes` (IPv6 extension-header
+/// bodies).
+public struct InlineBytes<let N: Int>: Equatable, Hashable, Sendable {
+    public static var capacity: Int { N }
+    @usableFromInline var storage: InlineArray<N, UInt8>
     public private(set) var count: Int
 
     public init() {
@@ -83,26 +85,26 @@ public struct OptionBytes: Equatable, Hashable, Sendable {
 
     /// Fails (returns nil) when `bytes` is longer than `capacity`.
     public init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count <= Self.capacity else { return nil }
+        guard bytes.count <= N else { return nil }
         self.init()
         for i in 0..<bytes.count { storage[i] = bytes[i] }
         count = bytes.count
     }
 
     public init?(_ bytes: [UInt8]) {
-        guard let value = bytes.withUnsafeBytes({ OptionBytes($0) }) else { return nil }
+        guard let value = bytes.withUnsafeBytes({ Self($0) }) else { return nil }
         self = value
     }
 
     public subscript(i: Int) -> UInt8 {
-        precondition(i >= 0 && i < count, "OptionBytes index \(i) out of 0..<\(count)")
+        precondition(i >= 0 && i < count, "InlineBytes<\(N)> index \(i) out of 0..<\(count)")
         return storage[i]
     }
 
     /// Appends bytes; returns false (and appends nothing) if they do not fit.
     @discardableResult
     public mutating func append(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard count + bytes.count <= Self.capacity else { return false }
+        guard count + bytes.count <= N else { return false }
         for i in 0..<bytes.count { storage[count + i] = bytes[i] }
         count += bytes.count
         return true
@@ -116,7 +118,7 @@ public struct OptionBytes: Equatable, Hashable, Sendable {
         for i in 0..<count { out.setU8(offset &+ i, storage[i]) }
     }
 
-    public static func == (a: OptionBytes, b: OptionBytes) -> Bool {
+    public static func == (a: Self, b: Self) -> Bool {
         guard a.count == b.count else { return false }
         for i in 0..<a.count where a.storage[i] != b.storage[i] { return false }
         return true
@@ -127,3 +129,6 @@ public struct OptionBytes: Equatable, Hashable, Sendable {
         for i in 0..<count { h.combine(storage[i]) }
     }
 }
+
+/// Up to 40 option bytes: the most an IPv4 or TCP header can carry.
+public typealias OptionBytes = InlineBytes<40>

@@ -115,53 +115,7 @@ public struct IPv6Repr: Equatable, Hashable, Sendable {
 /// routing header of up to 130 bytes (for example an SRH with 7 segments).
 /// Longer headers are valid on the wire and the views and the chain walker
 /// handle them; only their Reprs refuse them with `.unsupported`.
-public struct ExtensionHeaderBytes: Equatable, Hashable, Sendable {
-    public static let capacity = 126
-    @usableFromInline var storage: InlineArray<126, UInt8>
-    public private(set) var count: Int
-
-    public init() {
-        storage = .init(repeating: 0)
-        count = 0
-    }
-
-    /// Fails (returns nil) when `bytes` is longer than `capacity`.
-    public init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count <= Self.capacity else { return nil }
-        self.init()
-        for i in 0..<bytes.count { storage[i] = bytes[i] }
-        count = bytes.count
-    }
-
-    public init?(_ bytes: [UInt8]) {
-        guard let value = bytes.withUnsafeBytes({ ExtensionHeaderBytes($0) }) else { return nil }
-        self = value
-    }
-
-    public subscript(i: Int) -> UInt8 {
-        precondition(i >= 0 && i < count, "ExtensionHeaderBytes index \(i) out of 0..<\(count)")
-        return storage[i]
-    }
-
-    public var array: [UInt8] { (0..<count).map { storage[$0] } }
-
-    /// Writes the bytes at `offset`; the caller has checked the room.
-    @usableFromInline
-    func write(into out: UnsafeMutableRawBufferPointer, at offset: Int) {
-        for i in 0..<count { out.setU8(offset &+ i, storage[i]) }
-    }
-
-    public static func == (a: ExtensionHeaderBytes, b: ExtensionHeaderBytes) -> Bool {
-        guard a.count == b.count else { return false }
-        for i in 0..<a.count where a.storage[i] != b.storage[i] { return false }
-        return true
-    }
-
-    public func hash(into h: inout Hasher) {
-        h.combine(count)
-        for i in 0..<count { h.combine(storage[i]) }
-    }
-}
+public typealias ExtensionHeaderBytes = InlineBytes<126>
 
 // MARK: - Hop-by-hop and destination options (RFC 8200 §4.2, §4.3, §4.6)
 
