@@ -49,6 +49,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "NetstackControlTests", dependencies: ["NetstackControl", "Netstack", "NetWire", "NetstackTesting"], swiftSettings: strict),
         .testTarget(name: "NetstackTestingTests", dependencies: ["NetstackTesting", "Netstack", "NetWire"], swiftSettings: strict),
         .testTarget(name: "NetstackHostTests", dependencies: ["NetstackHost", "Netstack", "NetWire"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["netstack"], swiftSettings: strict),
