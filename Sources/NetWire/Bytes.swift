@@ -6,63 +6,63 @@
 // release builds (the standard library keeps a debug-only precondition).
 
 extension UnsafeRawBufferPointer {
-    @inline(__always) @usableFromInline
-    func u8(_ offset: Int) -> UInt8 {
+    @inlinable @inline(__always)
+    public func u8(_ offset: Int) -> UInt8 {
         loadUnaligned(fromByteOffset: offset, as: UInt8.self)
     }
 
-    @inline(__always) @usableFromInline
-    func be16(_ offset: Int) -> UInt16 {
+    @inlinable @inline(__always)
+    public func be16(_ offset: Int) -> UInt16 {
         UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
 
-    @inline(__always) @usableFromInline
-    func be32(_ offset: Int) -> UInt32 {
+    @inlinable @inline(__always)
+    public func be32(_ offset: Int) -> UInt32 {
         UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
-    @inline(__always) @usableFromInline
-    func be64(_ offset: Int) -> UInt64 {
+    @inlinable @inline(__always)
+    public func be64(_ offset: Int) -> UInt64 {
         UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
     /// The bytes `[from, to)` as a slice-free buffer (no copy).
-    @inline(__always) @usableFromInline
-    func bytes(_ from: Int, _ to: Int) -> UnsafeRawBufferPointer {
+    @inlinable @inline(__always)
+    public func bytes(_ from: Int, _ to: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: self[from..<to])
     }
 }
 
 extension UnsafeMutableRawBufferPointer {
-    @inline(__always) @usableFromInline
-    func setU8(_ offset: Int, _ value: UInt8) {
+    @inlinable @inline(__always)
+    public func setU8(_ offset: Int, _ value: UInt8) {
         storeBytes(of: value, toByteOffset: offset, as: UInt8.self)
     }
 
-    @inline(__always) @usableFromInline
-    func setBE16(_ offset: Int, _ value: UInt16) {
+    @inlinable @inline(__always)
+    public func setBE16(_ offset: Int, _ value: UInt16) {
         storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt16.self)
     }
 
-    @inline(__always) @usableFromInline
-    func setBE32(_ offset: Int, _ value: UInt32) {
+    @inlinable @inline(__always)
+    public func setBE32(_ offset: Int, _ value: UInt32) {
         storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
     }
 
-    @inline(__always) @usableFromInline
-    func setBE64(_ offset: Int, _ value: UInt64) {
+    @inlinable @inline(__always)
+    public func setBE64(_ offset: Int, _ value: UInt64) {
         storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
     }
 
     /// The bytes `[from, to)` as a mutable buffer (no copy).
-    @inline(__always) @usableFromInline
-    func bytes(_ from: Int, _ to: Int) -> UnsafeMutableRawBufferPointer {
+    @inlinable @inline(__always)
+    public func bytes(_ from: Int, _ to: Int) -> UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(rebasing: self[from..<to])
     }
 
     /// Copies `source` to `offset`. The caller has checked the room.
-    @inline(__always) @usableFromInline
-    func copy(_ source: UnsafeRawBufferPointer, to offset: Int) {
+    @inlinable @inline(__always)
+    public func copy(_ source: UnsafeRawBufferPointer, to offset: Int) {
         guard source.count > 0 else { return }
         UnsafeMutableRawBufferPointer(rebasing: self[offset..<(offset &+ source.count)])
             .copyMemory(from: source)

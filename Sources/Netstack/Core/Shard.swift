@@ -15,6 +15,25 @@
 public struct TraceRecord: Sendable, Equatable {
     public enum Event: Sendable, Equatable {
         case drop(DropReason)
+        /// netif_receive_skb on a device.
+        case receive(device: Int32)
+        /// dev_queue_xmit on a device.
+        case transmit(device: Int32)
+        /// A netfilter hook was traversed (the verdict is always accept
+        /// until netfilter rules exist).
+        case hook(NetfilterHook)
+        /// A route lookup's answer: the rule priority, the table and the route type.
+        case route(rulePriority: UInt32, table: UInt32, type: RouteType, outputDevice: Int32)
+        /// A route lookup failed.
+        case noRoute(RouteError)
+        /// Local delivery to a protocol (IPPROTO number).
+        case deliver(protocolNumber: UInt8)
+        /// The packet is forwarded.
+        case forward
+        /// An ICMP error was generated (type, code).
+        case icmpError(type: UInt8, code: UInt8)
+        /// Neighbour resolution: the state the entry was in.
+        case neighbour(state: UInt16)
     }
     public var time: Instant
     public var traceID: UInt32
@@ -46,7 +65,7 @@ public final class Shard {
         _ = consume packet
     }
 
-    func record(_ r: TraceRecord) { traces.append(r) }
+    public func record(_ r: TraceRecord) { traces.append(r) }
 
     /// Removes and returns the recorded traces (the lab prints them).
     public func takeTraces() -> [TraceRecord] { traces.removeAll() }

@@ -1,0 +1,116 @@
+// The link layer around the devices: receive demux (netif_receive_skb with
+// eth_type_trans) and transmit (dev_queue_xmit → qdisc → driver xmit).
+// Kernel counterparts: net/core/dev.c, net/ethernet/eth.c,
+// drivers/net/{loopback,veth,dummy}.c.
+import NetWire
+
+extension NetworkNamespace {
+    /// netif_receive_skb(): classify the frame (eth_type_trans) and hand it
+    /// to its protocol. The frame starts at the Ethernet header.
+    func netifReceive(_ packet: consuming PacketBuffer, on dev: NetDevice) {
+        var p = packet
+        guard p.count >= EthernetFrame.headerLength else {
+            dev.statistics.rxLengthErrors &+= 1
+            dev.statistics.rxErrors &+= 1
+            drop(p, .pktTooSmall)
+            return
+        }
+        let (dst, type) = p.withUnsafeReadableBytes { b in (MACAddress(reading: b, at: 0), EtherType(rawValue: b.be16(12))) }
+        dev.statistics.rxPackets &+= 1
+        dev.statistics.rxBytes &+= UInt64(p.count)
+        if dst == dev.mac {
+            p.metadata.packetType = dev.kind == .loopback ? .loopback : .host
+        } else if dst.isBroadcast {
+            p.metadata.packetType = .broadcast
+        } else if dst.isMulticast {
+            p.metadata.packetType = .multicast
+            dev.statistics.multicast &+= 1
+        } else {
+            p.metadata.packetType = .otherHost
+        }
+        p.metadata.ingressDevice = dev.ifindex
+        p.metadata.networkProtocol = type
+        p.resetMACHeader()
+        p.pull(EthernetFrame.headerLength)
+        p.resetNetworkHeader()
+        trace(p, .receive(device: dev.ifindex))
+        switch type {
+        case .ipv4: ipv4Receive(p, on: dev)
+        case .arp: arpReceive(p, on: dev)
+        case .ipv6: ipv6Receive(p, on: dev)
+        default:
+            dev.statistics.rxNoHandler &+= 1
+            drop(p, .unhandledProto)
+        }
+    }
+
+    /// dev_hard_header + dev_queue_xmit: prepend the Ethernet header and send.
+    func sendFrame(_ packet: consuming PacketBuffer, on dev: NetDevice, destination: MACAddress, type: EtherType) {
+        var p = packet
+        guard p.headroom >= EthernetFrame.headerLength else {
+            drop(p, .nomem)
+            return
+        }
+        let out = p.push(EthernetFrame.headerLength)
+        destination.write(into: out, at: 0)
+        dev.mac.write(into: out, at: 6)
+        out.setBE16(12, type.rawValue)
+        p.resetMACHeader()
+        deviceQueueTransmit(p, on: dev)
+    }
+
+    /// dev_queue_xmit(): through the root qdisc, or straight to the driver
+    /// for `noqueue`.
+    func deviceQueueTransmit(_ packet: consuming PacketBuffer, on dev: NetDevice) {
+        guard dev.isUp else {
+            dev.statistics.txDropped &+= 1
+            drop(packet, .devReady)
+            return
+        }
+        trace(packet, .transmit(device: dev.ifindex))
+        switch dev.qdisc {
+        case .noqueue:
+            deviceTransmit(packet, on: dev)
+        }
+    }
+
+    /// ndo_start_xmit of each driver.
+    func deviceTransmit(_ packet: consuming PacketBuffer, on dev: NetDevice) {
+        let length = UInt64(packet.count)
+        switch dev.kind {
+        case .loopback:
+            // loopback_xmit: counted as sent and received, then netif_rx.
+            dev.statistics.txPackets &+= 1
+            dev.statistics.txBytes &+= length
+            enqueueReceive(packet, on: dev)
+        case .dummy:
+            dev.statistics.txPackets &+= 1
+            dev.statistics.txBytes &+= length
+            _ = consume packet  // dummy_xmit consumes: not a drop
+        case .veth:
+            guard let peer = dev.peer, peer.isUp else {
+                dev.statistics.txDropped &+= 1
+                drop(packet, .devReady)
+                return
+            }
+            dev.statistics.txPackets &+= 1
+            dev.statistics.txBytes &+= length
+            var p = packet
+            // veth_xmit → veth_forward_skb: a fresh packet on the peer (no marks, no trace ids kept by dev_forward_skb's scrub except the trace).
+            let trace = p.metadata.traceID
+            p.metadata = PacketMetadata()
+            p.metadata.traceID = trace
+            peer.namespace.enqueueReceive(p, on: peer)
+        }
+    }
+
+    /// netif_rx(): queue a frame on the device's receive ring (the backlog).
+    func enqueueReceive(_ packet: consuming PacketBuffer, on dev: NetDevice) {
+        if let rejected = dev.receiveRing.append(packet) {
+            dev.statistics.rxDropped &+= 1
+            drop(rejected, .cpuBacklog)
+            return
+        }
+        hasPendingReceive = true
+    }
+}

@@ -1,0 +1,274 @@
+// NetDevice: struct net_device. Kernel counterparts: include/linux/netdevice.h,
+// drivers/net/loopback.c, drivers/net/veth.c, drivers/net/dummy.c,
+// net/core/dev.c (dev_open/dev_close, netif_carrier_on/off, dev_queue_xmit,
+// the per-CPU backlog and NAPI poll).
+//
+// What a device promises:
+// - An ifindex unique in its namespace, a name, a kind, a MAC, an MTU within
+//   the kind's bounds, IFF_* flags, carrier and RFC 2863 operstate exactly as
+//   `ip link` shows them (veth: LOWER_UP only while both ends are up).
+// - Transmit goes through the device's qdisc (`Qdisc`), then the driver:
+//   loopback hands the frame back to its own receive ring, a veth to its
+//   peer's, a dummy consumes it (counted as sent).
+// - Receive rings are bounded (netdev_max_backlog); a full ring drops with
+//   a reason. The stack polls rings with a NAPI budget per round.
+// - `ip -s link` counters (struct rtnl_link_stats64) per device.
+//
+// Devices are few and long-lived, so a device is a class; the per-packet
+// path reads its fields but never allocates.
+import NetWire
+
+/// The kinds of device this stack implements (the `type` of `ip link add`).
+public enum DeviceKind: Sendable, Equatable {
+    case loopback
+    case veth
+    case dummy
+
+    /// The name `ip -d link` and `ip link add … type` use.
+    public var name: String {
+        switch self {
+        case .loopback: "loopback"
+        case .veth: "veth"
+        case .dummy: "dummy"
+        }
+    }
+}
+
+/// IFF_* device flags (include/uapi/linux/if.h), in Linux's bit positions.
+public struct DeviceFlags: OptionSet, Sendable, Hashable {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let up = DeviceFlags(rawValue: 0x1)
+    public static let broadcast = DeviceFlags(rawValue: 0x2)
+    public static let debug = DeviceFlags(rawValue: 0x4)
+    public static let loopback = DeviceFlags(rawValue: 0x8)
+    public static let pointToPoint = DeviceFlags(rawValue: 0x10)
+    public static let noTrailers = DeviceFlags(rawValue: 0x20)
+    public static let running = DeviceFlags(rawValue: 0x40)
+    public static let noARP = DeviceFlags(rawValue: 0x80)
+    public static let promisc = DeviceFlags(rawValue: 0x100)
+    public static let allMulti = DeviceFlags(rawValue: 0x200)
+    public static let multicast = DeviceFlags(rawValue: 0x1000)
+    public static let lowerUp = DeviceFlags(rawValue: 0x10000)
+    public static let dormant = DeviceFlags(rawValue: 0x20000)
+}
+
+/// RFC 2863 operational state (IF_OPER_*), as `ip link` prints it.
+public enum OperState: UInt8, Sendable {
+    case unknown = 0, notPresent = 1, down = 2, lowerLayerDown = 3, testing = 4, dormant = 5, up = 6
+    public var name: String {
+        switch self {
+        case .unknown: "UNKNOWN"
+        case .notPresent: "NOTPRESENT"
+        case .down: "DOWN"
+        case .lowerLayerDown: "LOWERLAYERDOWN"
+        case .testing: "TESTING"
+        case .dormant: "DORMANT"
+        case .up: "UP"
+        }
+    }
+}
+
+/// struct rtnl_link_stats64, the fields `ip -s -s link` prints.
+public struct DeviceStatistics: Sendable, Equatable {
+    public var rxPackets: UInt64 = 0, txPackets: UInt64 = 0
+    public var rxBytes: UInt64 = 0, txBytes: UInt64 = 0
+    public var rxErrors: UInt64 = 0, txErrors: UInt64 = 0
+    public var rxDropped: UInt64 = 0, txDropped: UInt64 = 0
+    public var multicast: UInt64 = 0, collisions: UInt64 = 0
+    public var rxLengthErrors: UInt64 = 0, rxOverErrors: UInt64 = 0, rxCRCErrors: UInt64 = 0
+    public var rxFrameErrors: UInt64 = 0, rxFIFOErrors: UInt64 = 0, rxMissedErrors: UInt64 = 0
+    public var txAbortedErrors: UInt64 = 0, txCarrierErrors: UInt64 = 0, txFIFOErrors: UInt64 = 0
+    public var txHeartbeatErrors: UInt64 = 0, txWindowErrors: UInt64 = 0
+    public var rxNoHandler: UInt64 = 0
+    public init() {}
+}
+
+/// Per-device IPv4 settings (struct ipv4_devconf): net.ipv4.conf.DEV.*.
+public struct IPv4DeviceConfig: Sendable, Equatable {
+    public var forwarding = 0
+    public var rpFilter = 0
+    public var acceptRedirects = 1
+    public var sendRedirects = 1
+    public var secureRedirects = 1
+    public var acceptLocal = 0
+    public var routeLocalnet = 0
+    public var arpIgnore = 0
+    public var arpAnnounce = 0
+    public var arpAccept = 0
+    public var arpNotify = 0
+    public var arpFilter = 0
+    public var proxyARP = 0
+    public var acceptSourceRoute = 0
+    public var logMartians = 0
+    public var disablePolicy = 0
+    public var ignoreRoutesWithLinkdown = 0
+    public init() {}
+}
+
+/// Per-device IPv6 settings (struct ipv6_devconf): net.ipv6.conf.DEV.*.
+public struct IPv6DeviceConfig: Sendable, Equatable {
+    public var forwarding = 0
+    public var hopLimit = 64
+    public var mtu = 1280
+    public var acceptRA = 1
+    public var acceptRedirects = 1
+    public var autoconf = 1
+    public var dadTransmits = 1
+    public var routerSolicitations = -1
+    public var routerSolicitationInterval = 4
+    public var disableIPv6 = 0
+    public var acceptDAD = 1
+    public var addrGenMode = 0
+    public init() {}
+}
+
+/// A network device in one namespace.
+public final class NetDevice {
+    public let kind: DeviceKind
+    /// The ifindex, unique in the device's namespace (it may change when the
+    /// device moves to another namespace and the index is taken there).
+    public internal(set) var ifindex: Int32
+    public internal(set) var name: String
+    public var alias: String?
+    public internal(set) var mac: MACAddress
+    public let broadcastMAC: MACAddress
+    public internal(set) var mtu: Int
+    public let minMTU: Int
+    public let maxMTU: Int
+    /// Administrative flags (IFF_UP etc.; LOWER_UP and RUNNING are derived).
+    public internal(set) var adminFlags: DeviceFlags
+    public var txQueueLength: Int
+    public var group: UInt32 = 0
+    public internal(set) var statistics = DeviceStatistics()
+    public var ipv4 = IPv4DeviceConfig()
+    public var ipv6 = IPv6DeviceConfig()
+    /// The namespace the device lives in.
+    public internal(set) unowned var namespace: NetworkNamespace
+    /// A veth's other end (it may live in another namespace).
+    public internal(set) weak var peer: NetDevice?
+    /// The transmit qdisc (root). `noqueue` hands packets straight to the driver.
+    public var qdisc: Qdisc
+    /// Frames received and not yet processed (the backlog / rx ring).
+    var receiveRing: PacketBatch
+    /// IPv4 and IPv6 addresses, in the order they were added (in_device / inet6_dev).
+    public internal(set) var addresses: [InterfaceAddress] = []
+
+    init(kind: DeviceKind, ifindex: Int32, name: String, mac: MACAddress, namespace: NetworkNamespace,
+         receiveRingCapacity: Int = 1000) {
+        self.kind = kind
+        self.ifindex = ifindex
+        self.name = name
+        self.mac = mac
+        self.namespace = namespace
+        switch kind {
+        case .loopback:
+            broadcastMAC = .zero
+            mtu = 65536; minMTU = 0; maxMTU = 0
+            adminFlags = [.loopback]
+            txQueueLength = 1000
+        case .veth:
+            broadcastMAC = .broadcast
+            mtu = 1500; minMTU = 68; maxMTU = 65535
+            adminFlags = [.broadcast, .multicast]
+            txQueueLength = 1000
+        case .dummy:
+            broadcastMAC = .broadcast
+            mtu = 1500; minMTU = 0; maxMTU = 0
+            adminFlags = [.broadcast, .noARP]
+            txQueueLength = 1000
+        }
+        qdisc = Qdisc.defaultQdisc(for: kind)
+        receiveRing = PacketBatch(capacity: receiveRingCapacity)
+    }
+
+    public var isUp: Bool { adminFlags.contains(.up) }
+
+    /// netif_carrier_ok(): loopback and dummy always have carrier; a veth
+    /// has it when both ends are up.
+    public var hasCarrier: Bool {
+        switch kind {
+        case .loopback, .dummy: true
+        case .veth: isUp && (peer?.isUp ?? false)
+        }
+    }
+
+    /// Whether packets can be sent: IFF_UP and carrier.
+    public var isRunning: Bool { isUp && hasCarrier }
+
+    /// The flags as `ip link` prints them (dev_get_flags plus NO-CARRIER).
+    public var flags: DeviceFlags {
+        var f = adminFlags
+        if isUp && hasCarrier { f.insert(.lowerUp); f.insert(.running) }
+        return f
+    }
+
+    /// IF_OPER_*: loopback and dummy stay UNKNOWN (no operstate driver),
+    /// a veth is UP with carrier, DOWN otherwise.
+    public var operState: OperState {
+        guard isUp else { return .down }
+        switch kind {
+        case .loopback, .dummy: return .unknown
+        case .veth: return hasCarrier ? .up : .down
+        }
+    }
+
+    /// The link type `ip link` prints after `link/`.
+    public var linkTypeName: String { kind == .loopback ? "loopback" : "ether" }
+
+    /// ARPHRD: whether the device carries Ethernet headers (all kinds here do;
+    /// loopback uses an all-zero Ethernet header as Linux's does).
+    public var usesARP: Bool { !adminFlags.contains(.noARP) && kind != .loopback }
+}
+
+/// An interface address (struct in_ifaddr / inet6_ifaddr).
+public struct InterfaceAddress: Hashable, Sendable {
+    public var prefix: IPPrefix
+    /// IPv4 `peer` address for point-to-point (unused here, kept for printing).
+    public var broadcast: IPv4Address?
+    public var scope: RouteScope
+    /// IPv4 label (`eth0:1`); nil prints the device name.
+    public var label: String?
+    public var flags: AddressFlags
+    /// Lifetimes in seconds; nil is forever.
+    public var validLifetime: UInt32?
+    public var preferredLifetime: UInt32?
+    public var metric: UInt32
+    /// When it was added (for lifetimes and DAD).
+    public var created: Instant
+
+    public init(prefix: IPPrefix, broadcast: IPv4Address? = nil, scope: RouteScope = .universe,
+                label: String? = nil, flags: AddressFlags = [.permanent], validLifetime: UInt32? = nil,
+                preferredLifetime: UInt32? = nil, metric: UInt32 = 0, created: Instant = .zero) {
+        self.prefix = prefix
+        self.broadcast = broadcast
+        self.scope = scope
+        self.label = label
+        self.flags = flags
+        self.validLifetime = validLifetime
+        self.preferredLifetime = preferredLifetime
+        self.metric = metric
+        self.created = created
+    }
+
+    public var address: IPAddress { prefix.address }
+    public var isIPv4: Bool { prefix.isIPv4 }
+}
+
+/// IFA_F_* address flags.
+public struct AddressFlags: OptionSet, Hashable, Sendable {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let secondary = AddressFlags(rawValue: 0x01)
+    public static let nodad = AddressFlags(rawValue: 0x02)
+    public static let optimistic = AddressFlags(rawValue: 0x04)
+    public static let dadFailed = AddressFlags(rawValue: 0x08)
+    public static let homeAddress = AddressFlags(rawValue: 0x10)
+    public static let deprecated = AddressFlags(rawValue: 0x20)
+    public static let tentative = AddressFlags(rawValue: 0x40)
+    public static let permanent = AddressFlags(rawValue: 0x80)
+    public static let manageTempAddr = AddressFlags(rawValue: 0x100)
+    public static let noPrefixRoute = AddressFlags(rawValue: 0x200)
+    public static let mcAutoJoin = AddressFlags(rawValue: 0x400)
+    public static let stablePrivacy = AddressFlags(rawValue: 0x800)
+}

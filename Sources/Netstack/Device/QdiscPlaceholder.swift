@@ -1,0 +1,5 @@
+// Temporary: replaced by Sched/ (pfifo_fast, netem) when that lands.
+public enum Qdisc {
+    case noqueue
+    static func defaultQdisc(for kind: DeviceKind) -> Qdisc { .noqueue }
+}

@@ -1,0 +1,387 @@
+// IPv4 receive, local delivery, forwarding and output.
+// Kernel counterparts: net/ipv4/ip_input.c (ip_rcv, ip_rcv_core,
+// ip_rcv_finish, ip_local_deliver), net/ipv4/route.c (ip_route_input_slow,
+// ip_error), net/ipv4/ip_forward.c (ip_forward), net/ipv4/ip_output.c
+// (ip_local_out, ip_output, ip_finish_output2).
+// RFC 791, RFC 1122 §3.2.1 (what a host must check), RFC 1812 §5.3 (forwarding).
+import NetWire
+
+/// The IPv4 header fields the receive path keeps after validation.
+struct IPv4Header {
+    var source: IPv4Address
+    var destination: IPv4Address
+    var proto: UInt8
+    var ttl: UInt8
+    var tos: UInt8
+    var headerLength: Int
+    var totalLength: Int
+    var dontFragment: Bool
+    var isFragment: Bool
+    var fragmentOffset: Int
+}
+
+enum IPv4ValidationFailure {
+    case tooShort, badHeader, truncated, badChecksum
+}
+
+extension NetworkNamespace {
+    /// ip_rcv_core(): validate, then PREROUTING and the input route.
+    func ipv4Receive(_ packet: consuming PacketBuffer, on dev: NetDevice) {
+        var p = packet
+        count(.ipInReceives)
+        if p.metadata.packetType == .otherHost {
+            drop(p, .otherhost)
+            return
+        }
+        let parsed: (IPv4Header?, IPv4ValidationFailure?) = p.withUnsafeReadableBytes { b in
+            guard b.count >= IPv4Packet.minimumHeaderLength else { return (nil, .tooShort) }
+            let vihl = b.u8(0)
+            let hl = Int(vihl & 0x0F) &* 4
+            guard vihl >> 4 == 4, hl >= 20, b.count >= hl else { return (nil, .badHeader) }
+            let total = Int(b.be16(2))
+            guard total <= b.count else { return (nil, .truncated) }
+            guard total >= hl else { return (nil, .badHeader) }
+            var c = InternetChecksum()
+            c.add(UnsafeRawBufferPointer(rebasing: b[0..<hl]))
+            guard c.value == 0 else { return (nil, .badChecksum) }
+            let frag = b.be16(6)
+            return (IPv4Header(source: IPv4Address(rawValue: b.be32(12)), destination: IPv4Address(rawValue: b.be32(16)),
+                               proto: b.u8(9), ttl: b.u8(8), tos: b.u8(1), headerLength: hl, totalLength: total,
+                               dontFragment: frag & 0x4000 != 0, isFragment: frag & 0x3FFF != 0,
+                               fragmentOffset: Int(frag & 0x1FFF) &* 8), nil)
+        }
+        guard let h = parsed.0 else {
+            switch parsed.1 {
+            case .tooShort?: count(.ipInHdrErrors); drop(p, .pktTooSmall)
+            case .truncated?: count(.ipInHdrErrors); drop(p, .pktTooSmall)
+            case .badChecksum?: count(.ipInHdrErrors); drop(p, .ipCsum)
+            default: count(.ipInHdrErrors); drop(p, .ipInhdr)
+            }
+            return
+        }
+        if h.headerLength > 20 {
+            let ok = p.withUnsafeReadableBytes { b in
+                (try? IPv4Repr.validateOptions(UnsafeRawBufferPointer(rebasing: b[20..<h.headerLength]))) != nil
+            }
+            if !ok {
+                count(.ipInHdrErrors)
+                drop(p, .ipInhdr)
+                return
+            }
+        }
+        p.trim(to: h.totalLength)
+        guard let q = netfilterHook(.preRouting, p) else { return }
+        ipv4ReceiveFinish(q, header: h, on: dev)
+    }
+
+    /// ip_rcv_finish(): route the packet (ip_route_input_noref) and send it
+    /// on its way: local delivery, forwarding, or an error.
+    func ipv4ReceiveFinish(_ packet: consuming PacketBuffer, header h: IPv4Header, on dev: NetDevice) {
+        // Martians (ip_route_input_slow): a multicast or limited-broadcast
+        // source, a zero-net source, loopback addresses off loopback.
+        if h.source.isMulticast || h.source.isLimitedBroadcast || (h.source.isZeroNet && !h.destination.isLimitedBroadcast && h.source != .any) {
+            drop(packet, .ipInvalidSource)
+            return
+        }
+        if (h.source.isLoopback || h.destination.isLoopback) && dev.kind != .loopback && max(ipv4All.routeLocalnet, dev.ipv4.routeLocalnet) == 0 {
+            drop(packet, h.source.isLoopback ? .ipInvalidSource : .ipInvalidDest)
+            return
+        }
+        if h.destination.isLimitedBroadcast {
+            ipv4LocalDeliver(packet, header: h, on: dev, broadcast: true)
+            return
+        }
+        if h.destination.isMulticast {
+            // No multicast routing or group membership yet: not for us.
+            count(.ipInAddrErrors)
+            drop(packet, .ipInaddrerrors)
+            return
+        }
+        if h.destination.isZeroNet {
+            drop(packet, .ipInvalidDest)
+            return
+        }
+        var key = FlowKey(destination: .v4(h.destination), source: .v4(h.source), iif: dev.ifindex,
+                          mark: packet.metadata.mark, ipproto: h.proto, tos: h.tos & 0x1E)
+        if h.proto == IPProtocol.udp.rawValue || h.proto == IPProtocol.tcp.rawValue {
+            let ports: (UInt16, UInt16)? = packet.withUnsafeReadableBytes { b in
+                b.count >= h.headerLength &+ 4 && !h.isFragment
+                    ? (b.be16(h.headerLength), b.be16(h.headerLength &+ 2)) : nil
+            }
+            if let (s, d) = ports { key.sourcePort = s; key.destinationPort = d }
+        }
+        switch routeInput(key, device: dev) {
+        case .failure(let error):
+            trace(packet, .noRoute(error))
+            ipv4RouteError(packet, header: h, error: error, on: dev)
+        case .success(let decision):
+            trace(packet, .route(rulePriority: decision.rulePriority, table: decision.table,
+                                 type: decision.type, outputDevice: decision.nextHop.device))
+            switch decision.type {
+            case .local:
+                ipv4LocalDeliver(packet, header: h, on: dev, broadcast: false)
+            case .broadcast:
+                ipv4LocalDeliver(packet, header: h, on: dev, broadcast: true)
+            case .unicast:
+                guard dev.ipv4.forwarding != 0 else {
+                    count(.ipInAddrErrors)
+                    drop(packet, .ipInaddrerrors)
+                    return
+                }
+                if !rpFilterPasses(h.source, on: dev) {
+                    drop(packet, .ipRpfilter)
+                    return
+                }
+                ipv4Forward(packet, header: h, decision: decision, on: dev)
+            case .blackhole:
+                drop(packet, .notSpecified)
+            case .unreachable, .prohibit, .throw:
+                ipv4RouteError(packet, header: h, error: decision.type == .prohibit ? .prohibited : .hostUnreachable, on: dev)
+            default:
+                count(.ipInAddrErrors)
+                drop(packet, .ipInaddrerrors)
+            }
+        }
+    }
+
+    /// ip_error(): a failed input route. With forwarding on the device the
+    /// sender learns why (rate-limited); without, the packet is just counted.
+    func ipv4RouteError(_ packet: consuming PacketBuffer, header h: IPv4Header, error: RouteError, on dev: NetDevice) {
+        guard dev.ipv4.forwarding != 0 else {
+            count(.ipInAddrErrors)
+            drop(packet, .ipInaddrerrors)
+            return
+        }
+        let code: UInt8
+        switch error {
+        case .networkUnreachable:
+            count(.ipOutNoRoutes)
+            code = ICMPv4UnreachableCode.network
+        case .prohibited:
+            code = ICMPv4UnreachableCode.administrativelyProhibited
+        case .blackhole:
+            drop(packet, .notSpecified)
+            return
+        default:
+            code = ICMPv4UnreachableCode.host
+        }
+        icmpSend(packet, type: ICMPv4Type.destinationUnreachable, code: code, info: 0, inbound: dev)
+        drop(packet, error == .networkUnreachable ? .ipInnoroutes : .notSpecified)
+    }
+
+    /// fib_validate_source() for rp_filter 1 (strict) and 2 (loose).
+    func rpFilterPasses(_ source: IPv4Address, on dev: NetDevice) -> Bool {
+        let mode = max(ipv4All.rpFilter, dev.ipv4.rpFilter)
+        guard mode != 0 else { return true }
+        switch routeOutput(FlowKey(destination: .v4(source))) {
+        case .failure: return false
+        case .success(let r):
+            return mode == 2 || r.nextHop.device == dev.ifindex
+        }
+    }
+
+    /// ip_local_deliver(): reassemble, INPUT hook, then the protocol.
+    func ipv4LocalDeliver(_ packet: consuming PacketBuffer, header h: IPv4Header, on dev: NetDevice, broadcast: Bool) {
+        var p = packet
+        var h = h
+        if h.isFragment {
+            guard let whole = ipv4Reassemble(p, header: h) else { return }
+            p = whole
+            // The reassembled header describes the whole datagram.
+            let (total, frag) = p.withUnsafeReadableBytes { b in (Int(b.be16(2)), b.be16(6)) }
+            h.totalLength = total
+            h.isFragment = frag & 0x3FFF != 0
+            h.fragmentOffset = 0
+        }
+        guard var q = netfilterHook(.localIn, p) else { return }
+        if broadcast { q.metadata.packetType = .broadcast }
+        trace(q, .deliver(protocolNumber: h.proto))
+        q.pull(h.headerLength)
+        q.resetTransportHeader()
+        switch h.proto {
+        case IPProtocol.icmp.rawValue:
+            count(.ipInDelivers)
+            icmpReceive(q, header: h, on: dev, broadcast: broadcast)
+        case IPProtocol.udp.rawValue:
+            count(.ipInDelivers)
+            udpReceive(q, header: h, on: dev, broadcast: broadcast)
+        default:
+            // No raw sockets or TCP yet: protocol unreachable (icmp_send from
+            // ip_protocol_deliver_rcu), except for broadcasts.
+            count(.ipInUnknownProtos)
+            if !broadcast {
+                icmpSend(q, type: ICMPv4Type.destinationUnreachable,
+                         code: ICMPv4UnreachableCode.protocol, info: 0, inbound: dev)
+            }
+            drop(q, .ipNoproto)
+        }
+    }
+
+    /// ip_forward(): TTL, MTU, the FORWARD hook, then output.
+    func ipv4Forward(_ packet: consuming PacketBuffer, header h: IPv4Header, decision: RouteDecision, on dev: NetDevice) {
+        trace(packet, .forward)
+        if packet.metadata.packetType != .host && packet.metadata.packetType != .loopback {
+            drop(packet, .otherhost)
+            return
+        }
+        if h.ttl <= 1 {
+            count(.ipInHdrErrors)
+            icmpSend(packet, type: ICMPv4Type.timeExceeded, code: ICMPv4TimeExceededCode.ttlExceededInTransit, info: 0, inbound: dev)
+            drop(packet, .ipInhdr)
+            return
+        }
+        guard let out = device(index: decision.nextHop.device), out.isUp else {
+            count(.ipOutDiscards)
+            drop(packet, .devReady)
+            return
+        }
+        let mtu = pathMTU(to: .v4(h.destination), decision: decision, device: out)
+        if h.totalLength > mtu && h.dontFragment {
+            count(.ipFragFails)
+            icmpSend(packet, type: ICMPv4Type.destinationUnreachable, code: ICMPv4UnreachableCode.fragmentationNeeded,
+                     info: UInt32(mtu), inbound: dev)
+            drop(packet, .pktTooBig)
+            return
+        }
+        var p = packet
+        guard p.unshare(from: stack.shard.pool) else {
+            drop(p, .nomem)
+            return
+        }
+        // ip_decrease_ttl with the RFC 1624 incremental checksum update.
+        p.withUnsafeMutableReadableBytes { b in
+            let r = UnsafeRawBufferPointer(b)
+            let oldWord = r.be16(8)
+            b.setU8(8, h.ttl &- 1)
+            let newWord = r.be16(8)
+            b.setBE16(10, InternetChecksum.update(r.be16(10), old: oldWord, new: newWord))
+        }
+        guard let q = netfilterHook(.forward, p) else { return }
+        // ICMP redirect (ip_rt_send_redirect) when the packet leaves on the
+        // interface it came in and the next hop is on that link.
+        if out === dev && dev.ipv4.sendRedirects != 0 && ipv4All.sendRedirects != 0,
+           let gw = decision.nextHop.gateway, case .v4(let g) = gw, sourceIsOnLink(h.source, device: dev) {
+            icmpSendRedirect(q, gateway: g, inbound: dev)
+        }
+        count(.ipForwDatagrams)
+        ipv4Output(q, totalLength: h.totalLength, destination: h.destination, decision: decision, device: out, mtu: mtu)
+    }
+
+    func sourceIsOnLink(_ a: IPv4Address, device: NetDevice) -> Bool {
+        device.addresses.contains { $0.prefix.contains(.v4(a)) }
+    }
+
+    /// ip_output → POSTROUTING → ip_finish_output (fragment) → ip_finish_output2.
+    func ipv4Output(_ packet: consuming PacketBuffer, totalLength: Int, destination: IPv4Address,
+                    decision: RouteDecision, device out: NetDevice, mtu: Int) {
+        guard let p = netfilterHook(.postRouting, packet) else { return }
+        let nextHop: IPAddress = decision.nextHop.gateway ?? .v4(destination)
+        if totalLength > mtu {
+            ipv4Fragment(p, mtu: mtu, device: out, nextHop: nextHop)
+            return
+        }
+        count(.ipOutTransmits)
+        neighbourOutput(p, device: out, nextHop: nextHop, route: decision.route)
+    }
+
+    /// The MTU for a destination: a learned PMTU, else the route's `mtu`,
+    /// else the device's (ip_dst_mtu_maybe_forward).
+    func pathMTU(to destination: IPAddress, decision: RouteDecision, device: NetDevice) -> Int {
+        var mtu = device.mtu
+        if let m = decision.route.mtu, m > 0 { mtu = min(mtu, Int(m)) }
+        if let learned = pmtu.mtu(for: destination, now: stack.now) { mtu = min(mtu, learned) }
+        return mtu
+    }
+
+    /// Builds the IPv4 header in front of a transport payload and sends it
+    /// (ip_build_and_send_pkt / ip_push_pending_frames for a datagram).
+    /// Returns the errno a socket reports.
+    @discardableResult
+    func ipv4SendLocal(_ payload: consuming PacketBuffer, source: IPv4Address?, destination: IPv4Address,
+                       proto: IPProtocol, ttl: UInt8? = nil, tos: UInt8 = 0, dontFragment: Bool = false,
+                       boundDevice: Int32 = 0, mark: UInt32 = 0, sourcePort: UInt16 = 0,
+                       destinationPort: UInt16 = 0, allowBroadcast: Bool = true) -> Errno? {
+        var p = payload
+        let key = FlowKey(destination: .v4(destination), source: source.map { .v4($0) }, oif: boundDevice, mark: mark,
+                          ipproto: proto.rawValue, sourcePort: sourcePort, destinationPort: destinationPort, tos: tos & 0x1E)
+        let decision: RouteDecision
+        switch routeOutput(key) {
+        case .failure(let e):
+            count(.ipOutNoRoutes)
+            trace(p, .noRoute(e))
+            drop(p, .ipOutnoroutes)
+            switch e {
+            case .networkUnreachable: return .ENETUNREACH
+            case .prohibited: return .EACCES
+            case .blackhole, .invalid: return .EINVAL
+            case .crossDevice: return .EXDEV
+            case .hostUnreachable: return .EHOSTUNREACH
+            }
+        case .success(let d): decision = d
+        }
+        trace(p, .route(rulePriority: decision.rulePriority, table: decision.table, type: decision.type,
+                        outputDevice: decision.nextHop.device))
+        switch decision.type {
+        case .unicast, .local, .broadcast: break
+        case .blackhole: drop(p, .notSpecified); return nil
+        case .prohibit: drop(p, .ipOutnoroutes); return .EACCES
+        default: drop(p, .ipOutnoroutes); return .ENETUNREACH
+        }
+        if decision.type == .broadcast && !allowBroadcast {
+            drop(p, .notSpecified)
+            return .EACCES
+        }
+        guard let out = device(index: decision.nextHop.device) else {
+            drop(p, .devReady)
+            return .ENETUNREACH
+        }
+        let src: IPv4Address
+        if let s = source, !s.isUnspecified {
+            src = s
+        } else if case .v4(let s)? = decision.source {
+            src = s
+        } else {
+            drop(p, .ipOutnoroutes)
+            return .EINVAL
+        }
+        let mtu = pathMTU(to: .v4(destination), decision: decision, device: out)
+        let total = p.count &+ 20
+        if total > 65535 {
+            drop(p, .pktTooBig)
+            return .EMSGSIZE
+        }
+        if dontFragment && total > mtu {
+            drop(p, .pktTooBig)
+            return .EMSGSIZE
+        }
+        guard p.headroom >= 20 &+ 16 else {
+            drop(p, .nomem)
+            return .ENOBUFS
+        }
+        let ident: UInt16 = dontFragment ? 0 : nextIPv4Identification(destination)
+        let repr = IPv4Repr(source: src, destination: destination, protocol: proto, payloadLength: p.count,
+                            ttl: ttl ?? UInt8(truncatingIfNeeded: config.ipDefaultTTL), dscp: tos >> 2, ecn: tos & 3,
+                            identification: ident, dontFragment: dontFragment)
+        let hdr = p.push(20)
+        try? repr.emit(into: hdr)
+        p.resetNetworkHeader()
+        p.metadata.mark = mark
+        count(.ipOutRequests)
+        guard let q = netfilterHook(.localOut, p) else { return nil }
+        if decision.type == .local || out.kind == .loopback {
+            // Local traffic goes out through the loopback device.
+            ipv4Output(q, totalLength: total, destination: destination, decision: decision, device: loopback, mtu: loopback.mtu)
+        } else {
+            ipv4Output(q, totalLength: total, destination: destination, decision: decision, device: out, mtu: mtu)
+        }
+        return nil
+    }
+
+    /// ip_idents: a per-destination counter (Linux hashes into a table
+    /// seeded at boot; a counter per destination keeps the lab deterministic).
+    func nextIPv4Identification(_ destination: IPv4Address) -> UInt16 {
+        let v = ipIdents[destination, default: UInt16(truncatingIfNeeded: destination.rawValue &* 2654435761 >> 16)]
+        ipIdents[destination] = v &+ 1
+        return v
+    }
+}

@@ -1,0 +1,290 @@
+// NetworkNamespace: struct net. Kernel counterparts: include/net/net_namespace.h,
+// net/core/net_namespace.c (pernet_operations), net/core/dev.c (the
+// namespace's device list and ifindex allocation).
+//
+// A namespace owns its devices, their addresses, its FIB tables and policy
+// rules, its neighbour tables, its sysctls and its sockets. Subsystems keep
+// their per-namespace state as stored properties created in `init` — the
+// pernet_operations of this stack — so a namespace is one object whose
+// parts are reached without lookups on the packet path.
+import NetWire
+
+/// Namespace-wide IPv4/IPv6 settings (struct netns_ipv4 / netns_ipv6 sysctls).
+public struct NamespaceConfig: Sendable, Equatable {
+    public var ipDefaultTTL = 64
+    public var ipNoPMTUDisc = 0
+    public var icmpEchoIgnoreAll = 0
+    public var icmpEchoIgnoreBroadcasts = 1
+    public var icmpIgnoreBogusErrorResponses = 1
+    /// icmp_ratelimit in ms and icmp_ratemask (dest unreach, source quench,
+    /// time exceeded, parameter problem).
+    public var icmpRatelimit = 1000
+    public var icmpRatemask = 6168
+    public var icmpMsgsPerSec = 1000
+    public var icmpMsgsBurst = 50
+    public var localPortRange: ClosedRange<UInt16> = 32768...60999
+    public var pingGroupRange: (Int64, Int64) = (1, 0)
+    public var fibMultipathHashPolicy = 0
+    public var ipfragHighThresh = 4 * 1024 * 1024
+    public var ipfragLowThresh = 3 * 1024 * 1024
+    public var ipfragTime = 30
+    public var ipfragMaxDist = 64
+    public var udpRmemMin = 4096
+    public var ipv6HopLimit = 64
+    public var ipv6FibMultipathHashPolicy = 0
+    public var ipv6IcmpRatelimit = 1000
+    public var ipv6IcmpEchoIgnoreAll = 0
+    public init() {}
+
+    public static func == (a: NamespaceConfig, b: NamespaceConfig) -> Bool {
+        a.ipDefaultTTL == b.ipDefaultTTL && a.localPortRange == b.localPortRange
+            && a.pingGroupRange == b.pingGroupRange && a.icmpRatelimit == b.icmpRatelimit
+    }
+}
+
+/// A network namespace.
+public final class NetworkNamespace {
+    /// The name `ip netns` knows it by ("" for the initial namespace).
+    public let name: String
+    /// A stable id (the lab's netnsid), in creation order.
+    public let id: Int
+    public unowned let stack: Stack
+    public var config = NamespaceConfig()
+    /// net.ipv4.conf.all / default and net.ipv6.conf.all / default.
+    public var ipv4All = IPv4DeviceConfig()
+    public var ipv4Default = IPv4DeviceConfig()
+    public var ipv6All = IPv6DeviceConfig()
+    public var ipv6Default = IPv6DeviceConfig()
+
+    /// Sockets (the namespace's part of the socket hash tables).
+    public internal(set) var udpSockets: [UDPSocket] = []
+    public internal(set) var pingSockets: [PingSocket] = []
+    /// IPv4 identification counters per destination (ip_idents).
+    var ipIdents: [IPv4Address: UInt16] = [:]
+    /// Learned path MTUs (route exceptions).
+    public internal(set) var pmtu = PMTUCache()
+    var icmpRate = ICMPRateLimiter()
+    var icmp6Rate = ICMPRateLimiter()
+
+    /// Devices in ifindex order.
+    public private(set) var devices: [NetDevice] = []
+    private var nextIfindex: Int32 = 1
+    /// Whether any packet is waiting in a device ring of this namespace.
+    var hasPendingReceive = false
+
+    init(name: String, id: Int, stack: Stack) {
+        self.name = name
+        self.id = id
+        self.stack = stack
+        let lo = NetDevice(kind: .loopback, ifindex: 1, name: "lo", mac: .zero, namespace: self)
+        nextIfindex = 2
+        devices.append(lo)
+    }
+
+    public var loopback: NetDevice { devices[0] }
+
+    public func device(named name: String) -> NetDevice? { devices.first { $0.name == name } }
+    public func device(index: Int32) -> NetDevice? {
+        // Devices are few; ifindexes are ascending, so a binary search would
+        // do, but a short linear scan is faster for the handful a lab holds.
+        for d in devices where d.ifindex == index { return d }
+        return nil
+    }
+
+    // MARK: links (rtnl_newlink / rtnl_dellink / do_setlink)
+
+    static func validName(_ name: String) -> Bool {
+        // dev_valid_name(): 1…15 bytes, not "." or "..", no '/', ':' or whitespace.
+        let u = Array(name.utf8)
+        guard !u.isEmpty, u.count < 16, name != ".", name != ".." else { return false }
+        return !u.contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 <= 0x20 || $0 == 0x7F }
+    }
+
+    func allocateIfindex(preferred: Int32? = nil) -> Int32 {
+        if let p = preferred, device(index: p) == nil { return p }
+        while device(index: nextIfindex) != nil { nextIfindex &+= 1 }
+        defer { nextIfindex &+= 1 }
+        return nextIfindex
+    }
+
+    func insert(_ d: NetDevice) {
+        let i = devices.firstIndex { $0.ifindex > d.ifindex } ?? devices.endIndex
+        devices.insert(d, at: i)
+    }
+
+    /// `ip link add NAME type dummy|veth [peer name P [netns NS]]`.
+    @discardableResult
+    public func addLink(name: String, kind: DeviceKind, mac: MACAddress? = nil, mtu: Int? = nil,
+                        txQueueLength: Int? = nil, peerName: String? = nil,
+                        peerNamespace: NetworkNamespace? = nil, peerMAC: MACAddress? = nil) throws(KernelError) -> NetDevice {
+        guard NetworkNamespace.validName(name) else { throw KernelError(.EINVAL, "Invalid device name") }
+        guard device(named: name) == nil else { throw KernelError(.EEXIST) }
+        switch kind {
+        case .loopback:
+            throw KernelError(.EOPNOTSUPP, "Unknown device type")
+        case .dummy:
+            let d = NetDevice(kind: .dummy, ifindex: allocateIfindex(), name: name,
+                              mac: mac ?? stack.randomMAC(), namespace: self)
+            if let m = mtu { d.mtu = m }
+            if let q = txQueueLength { d.txQueueLength = q }
+            insert(d)
+            return d
+        case .veth:
+            let peerNS = peerNamespace ?? self
+            let pName = peerName ?? peerNS.nextFreeName(prefix: "veth")
+            guard NetworkNamespace.validName(pName) else { throw KernelError(.EINVAL, "Invalid device name") }
+            guard peerNS.device(named: pName) == nil, !(peerNS === self && pName == name) else {
+                throw KernelError(.EEXIST)
+            }
+            if let m = mtu, m < 68 || m > 65535 {
+                throw KernelError(.EINVAL, m < 68 ? "mtu less than device minimum" : "mtu greater than device maximum")
+            }
+            // veth_newlink registers the peer first, so it takes the lower ifindex.
+            let p = NetDevice(kind: .veth, ifindex: peerNS.allocateIfindex(), name: pName,
+                              mac: peerMAC ?? stack.randomMAC(), namespace: peerNS)
+            peerNS.insert(p)
+            let d = NetDevice(kind: .veth, ifindex: allocateIfindex(), name: name,
+                              mac: mac ?? stack.randomMAC(), namespace: self)
+            insert(d)
+            if let m = mtu { d.mtu = m; p.mtu = m }
+            if let q = txQueueLength { d.txQueueLength = q }
+            d.peer = p
+            p.peer = d
+            return d
+        }
+    }
+
+    func nextFreeName(prefix: String) -> String {
+        var i = 0
+        while device(named: "\(prefix)\(i)") != nil && i < 1 << 16 { i += 1 }
+        return "\(prefix)\(i)"
+    }
+
+    /// `ip link del NAME`: a veth takes its peer with it.
+    public func deleteLink(_ d: NetDevice) throws(KernelError) {
+        guard d.kind != .loopback else { throw KernelError(.EOPNOTSUPP) }
+        if let p = d.peer {
+            p.namespace.remove(p)
+        }
+        remove(d)
+    }
+
+    func remove(_ d: NetDevice) {
+        setDown(d)
+        d.addresses.removeAll()
+        d.receiveRing.removeAll()
+        devices.removeAll { $0 === d }
+        stack.deviceRemoved(d, from: self)
+    }
+
+    /// dev_open(): IFF_UP; a veth peer gains carrier.
+    public func setUp(_ d: NetDevice) {
+        guard !d.isUp else { return }
+        d.adminFlags.insert(.up)
+        stack.deviceStateChanged(d)
+        if let p = d.peer { stack.deviceStateChanged(p) }
+    }
+
+    /// dev_close(): clears IFF_UP, flushes its routes and neighbours.
+    public func setDown(_ d: NetDevice) {
+        guard d.isUp else { return }
+        d.adminFlags.remove(.up)
+        d.receiveRing.removeAll()
+        stack.deviceStateChanged(d)
+        if let p = d.peer { stack.deviceStateChanged(p) }
+    }
+
+    public func setMTU(_ d: NetDevice, _ mtu: Int) throws(KernelError) {
+        if d.maxMTU != 0 || d.minMTU != 0 {
+            if mtu < d.minMTU { throw KernelError(.EINVAL, "mtu less than device minimum") }
+            if mtu > d.maxMTU { throw KernelError(.EINVAL, "mtu greater than device maximum") }
+        } else if mtu < 0 {
+            throw KernelError(.EINVAL)
+        }
+        d.mtu = mtu
+        stack.deviceStateChanged(d)
+    }
+
+    public func setMAC(_ d: NetDevice, _ mac: MACAddress) throws(KernelError) {
+        guard d.kind != .loopback else { throw KernelError(.EOPNOTSUPP) }
+        guard !mac.isMulticast, mac != .zero else { throw KernelError(.EADDRNOTAVAIL) }
+        d.mac = mac
+    }
+
+    public func rename(_ d: NetDevice, to name: String) throws(KernelError) {
+        guard NetworkNamespace.validName(name) else { throw KernelError(.EINVAL, "Invalid device name") }
+        if name == d.name { return }
+        guard device(named: name) == nil else { throw KernelError(.EEXIST) }
+        guard !d.isUp else { throw KernelError(.EBUSY) }
+        d.name = name
+    }
+
+    /// `ip link set DEV netns NS`: the device leaves this namespace, down,
+    /// with its addresses and routes gone, and keeps its ifindex if free there.
+    public func move(_ d: NetDevice, to target: NetworkNamespace) throws(KernelError) {
+        guard target !== self else { return }
+        guard d.kind != .loopback else { throw KernelError(.EINVAL, "The loopback device can not be moved") }
+        guard target.device(named: d.name) == nil else { throw KernelError(.EEXIST) }
+        remove(d)
+        d.ifindex = target.allocateIfindex(preferred: d.ifindex)
+        d.namespace = target
+        target.insert(d)
+    }
+
+    // MARK: addresses (inet_rtm_newaddr / inet6_rtm_newaddr)
+
+    /// `ip addr add PREFIX dev D [broadcast B] [scope S] [label L]`.
+    public func addAddress(_ a: InterfaceAddress, to d: NetDevice, now: Instant) throws(KernelError) {
+        var a = a
+        if a.isIPv4 {
+            if d.addresses.contains(where: { $0.address == a.address && $0.prefix.length == a.prefix.length }) {
+                throw KernelError(.EEXIST, "ipv4: Address already assigned")
+            }
+            // A second address in an existing subnet is secondary.
+            if d.addresses.contains(where: {
+                $0.isIPv4 && $0.prefix.length == a.prefix.length
+                    && $0.prefix.network == a.prefix.network && !$0.flags.contains(.secondary)
+            }) {
+                a.flags.insert(.secondary)
+            }
+            if case .v4(let addr) = a.address, addr.isLoopback, a.scope == .universe {
+                a.scope = .host
+            }
+        } else {
+            if d.addresses.contains(where: { $0.address == a.address }) {
+                throw KernelError(.EEXIST)
+            }
+            if case .v6(let addr) = a.address {
+                if addr.isLoopback { a.scope = .host } else if addr.isLinkLocal { a.scope = .link }
+            }
+            if d.ipv6.acceptDAD > 0 && d.ipv6.dadTransmits > 0 && !a.flags.contains(.nodad) && d.usesARP {
+                a.flags.insert(.tentative)
+            }
+        }
+        a.created = now
+        d.addresses.append(a)
+        stack.addressAdded(a, on: d)
+    }
+
+    public func deleteAddress(_ prefix: IPPrefix, from d: NetDevice) throws(KernelError) {
+        guard let i = d.addresses.firstIndex(where: {
+            $0.address == prefix.address && $0.prefix.length == prefix.length
+        }) ?? d.addresses.firstIndex(where: { $0.address == prefix.address && prefix.isHostPrefix })
+        else {
+            throw KernelError(.EADDRNOTAVAIL)
+        }
+        let a = d.addresses.remove(at: i)
+        stack.addressRemoved(a, from: d)
+    }
+
+    /// Every address of the namespace with its device, in device order.
+    public var allAddresses: [(NetDevice, InterfaceAddress)] {
+        devices.flatMap { d in d.addresses.map { (d, $0) } }
+    }
+
+    /// Whether `a` is one of this namespace's addresses (inet_addr_type == RTN_LOCAL).
+    public func isLocal(_ a: IPAddress) -> Bool {
+        for d in devices { for x in d.addresses where x.address == a { return true } }
+        return false
+    }
+}

@@ -1,0 +1,133 @@
+// Stack: every namespace, the shard that runs them, and the loop that moves
+// packets. Kernel counterpart: the set of `struct net`s plus the softirq
+// (net_rx_action polling NAPI instances with a budget, the timer softirq).
+//
+// Time is a parameter: `poll(now:)` does all work due at `now` (drains
+// device rings with a NAPI budget per device per round, runs expired
+// timers, dequeues qdiscs whose packets are due) and `nextDeadline` says
+// when it next has work. The lab's virtual clock jumps to that deadline;
+// a host sleeps in epoll until it.
+import NetWire
+
+/// Where the stack reports per-packet decisions of traced packets.
+public final class Stack {
+    public let shard: Shard
+    public private(set) var namespaces: [NetworkNamespace] = []
+    /// The time of the last `poll`.
+    public private(set) var now: Instant = .zero
+    /// NAPI weight: frames taken from one device ring per round (netdev_budget's share).
+    public var napiBudget = 64
+    private var nextNamespaceID = 0
+    private var macState: UInt64
+    private var randomState: UInt64
+    /// Pool for reassembled datagrams (64 KiB slots).
+    public let largePool: PacketPool
+
+    public init(seed: UInt64 = 1, poolSlots: Int = 8192) {
+        shard = Shard(id: 0, pool: PacketPool(slotSize: 2048, count: poolSlots, defaultHeadroom: 128))
+        largePool = PacketPool(slotSize: 65536 + 256, count: 64, defaultHeadroom: 128)
+        macState = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        randomState = seed ^ 0x5DEE_CE66_D1CE_4E5B
+        let initial = NetworkNamespace(name: "", id: 0, stack: self)
+        nextNamespaceID = 1
+        namespaces.append(initial)
+    }
+
+    /// init_net: the namespace a script starts in.
+    public var initial: NetworkNamespace { namespaces[0] }
+
+    public func namespace(named name: String) -> NetworkNamespace? {
+        namespaces.first { $0.name == name && !$0.name.isEmpty }
+    }
+
+    /// `ip netns add NAME`.
+    @discardableResult
+    public func addNamespace(_ name: String) throws(KernelError) -> NetworkNamespace {
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
+            throw KernelError(.EINVAL)
+        }
+        guard namespace(named: name) == nil else { throw KernelError(.EEXIST) }
+        let ns = NetworkNamespace(name: name, id: nextNamespaceID, stack: self)
+        nextNamespaceID += 1
+        namespaces.append(ns)
+        return ns
+    }
+
+    /// `ip netns del NAME`: its devices go (a veth takes its peer along).
+    public func deleteNamespace(_ ns: NetworkNamespace) {
+        guard ns !== initial else { return }
+        for d in ns.devices.reversed() where d.kind != .loopback {
+            try? ns.deleteLink(d)
+        }
+        ns.shutdown()
+        namespaces.removeAll { $0 === ns }
+    }
+
+    /// A locally administered unicast MAC (eth_random_addr), from the seed.
+    func randomMAC() -> MACAddress {
+        macState &+= 0x9E37_79B9_7F4A_7C15
+        var z = macState
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        // Clear multicast, set locally administered (as eth_random_addr).
+        return MACAddress(rawValue: (z & 0xFEFF_FFFF_FFFF & ~(1 << 40)) | (2 << 40))
+    }
+
+    /// The stack's deterministic random source (ephemeral ports, echo ids,
+    /// reachable_time jitter): SplitMix64 from the seed.
+    func nextRandom() -> UInt64 {
+        randomState &+= 0x9E37_79B9_7F4A_7C15
+        var z = randomState
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    // MARK: the loop
+
+    /// Does all work due at `now`. Bounded: at most `maxRounds` passes over
+    /// the rings; anything left is reported by `nextDeadline` as due now.
+    public func poll(now: Instant, maxRounds: Int = 1024) {
+        if now > self.now { self.now = now }
+        var rounds = 0
+        while rounds < maxRounds {
+            rounds += 1
+            var progress = false
+            for ns in namespaces {
+                if ns.runTimers(now: self.now) { progress = true }
+                if ns.hasPendingReceive {
+                    ns.hasPendingReceive = false
+                    for d in ns.devices where !d.receiveRing.isEmpty {
+                        progress = true
+                        var n = 0
+                        while n < napiBudget, let p = d.receiveRing.popFirst() {
+                            n += 1
+                            ns.netifReceive(p, on: d)
+                        }
+                        if !d.receiveRing.isEmpty { ns.hasPendingReceive = true }
+                    }
+                }
+                if ns.runQdiscs(now: self.now) { progress = true }
+            }
+            if !progress { break }
+        }
+    }
+
+    /// When `poll` next has work; nil when idle.
+    public var nextDeadline: Instant? {
+        var best: Instant? = nil
+        for ns in namespaces {
+            if ns.hasPendingReceive { return now }
+            if let d = ns.nextDeadline(now: now), best.map({ d < $0 }) ?? true { best = d }
+        }
+        return best
+    }
+
+    // MARK: notifications from namespaces (netdev notifier chain)
+
+    func deviceStateChanged(_ d: NetDevice) { d.namespace.deviceChanged(d) }
+    func deviceRemoved(_ d: NetDevice, from ns: NetworkNamespace) { ns.deviceGone(d) }
+    func addressAdded(_ a: InterfaceAddress, on d: NetDevice) { d.namespace.addressAdded(a, on: d) }
+    func addressRemoved(_ a: InterfaceAddress, from d: NetDevice) { d.namespace.addressRemoved(a, from: d) }
+}

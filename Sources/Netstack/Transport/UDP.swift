@@ -1,0 +1,299 @@
+// UDP (RFC 768; RFC 1122 §4.1) and its sockets.
+// Kernel counterparts: net/ipv4/udp.c (udp_rcv, __udp4_lib_lookup with
+// reuseport groups, udp_lib_get_port, __udp4_lib_err), net/ipv6/udp.c.
+//
+// Lookup prefers the most specific socket (connected 4-tuple, then bound
+// address, then wildcard), as udp4_lib_lookup2's scoring does; broadcast
+// datagrams go to every socket bound to the port. A datagram for no
+// socket gets ICMP port unreachable (unicast only) and UdpNoPorts.
+import NetWire
+
+/// One received datagram as recvfrom() returns it.
+public struct Datagram: Sendable, Equatable {
+    public var payload: [UInt8]
+    public var source: IPAddress
+    public var sourcePort: UInt16
+    public var destination: IPAddress
+    public var receivedAt: Instant
+}
+
+/// A UDP socket (struct udp_sock).
+public final class UDPSocket {
+    public let isIPv6: Bool
+    public unowned let namespace: NetworkNamespace
+    public internal(set) var localAddress: IPAddress?
+    public internal(set) var localPort: UInt16 = 0
+    public internal(set) var remoteAddress: IPAddress?
+    public internal(set) var remotePort: UInt16 = 0
+    /// SO_REUSEADDR, SO_REUSEPORT, SO_BROADCAST, SO_BINDTODEVICE.
+    public var reuseAddress = false
+    public var reusePort = false
+    public var broadcast = false
+    public var boundDevice: Int32 = 0
+    /// SO_RCVBUF (net.core.rmem_default).
+    public var receiveBufferSize = 212_992
+    var queuedBytes = 0
+    var queue: [Datagram] = []
+    var queueHead = 0
+    /// sk_err: the last asynchronous error (ICMP), reported once.
+    public internal(set) var pendingError: Errno?
+    public internal(set) var isClosed = false
+
+    init(namespace: NetworkNamespace, isIPv6: Bool) {
+        self.namespace = namespace
+        self.isIPv6 = isIPv6
+    }
+
+    public var isConnected: Bool { remoteAddress != nil }
+    public var receiveQueueBytes: Int { queuedBytes }
+    public var hasData: Bool { queueHead < queue.count }
+
+    /// bind(2).
+    public func bind(_ address: IPAddress?, port: UInt16) throws(Errno) {
+        guard localPort == 0 else { throw .EINVAL }
+        if let a = address, !a.isUnspecified {
+            guard a.isIPv6 == isIPv6 else { throw .EAFNOSUPPORT }
+            guard namespace.isLocal(a) || a.isMulticast || a == .v4(.broadcast) else { throw .EADDRNOTAVAIL }
+        }
+        let p = port == 0 ? try namespace.udpEphemeralPort(for: self, address: address) : port
+        if port != 0 && namespace.udpPortConflicts(self, address: address, port: p) { throw .EADDRINUSE }
+        localAddress = address.flatMap { $0.isUnspecified ? nil : $0 }
+        localPort = p
+    }
+
+    /// connect(2): fixes the peer and, if unbound, the local port and address.
+    public func connect(_ address: IPAddress, port: UInt16) throws(Errno) {
+        guard address.isIPv6 == isIPv6 else { throw .EAFNOSUPPORT }
+        guard port != 0 else { throw .ECONNREFUSED }
+        if localAddress == nil {
+            switch namespace.routeOutput(FlowKey(destination: address, oif: boundDevice, ipproto: 17, destinationPort: port)) {
+            case .failure(let e): throw e == .prohibited ? .EACCES : .ENETUNREACH
+            case .success(let d): localAddress = d.source
+            }
+        }
+        if localPort == 0 { localPort = try namespace.udpEphemeralPort(for: self, address: localAddress) }
+        remoteAddress = address
+        remotePort = port
+    }
+
+    /// sendto(2) / send(2).
+    public func send(_ bytes: [UInt8], to destination: (IPAddress, UInt16)? = nil) throws(Errno) {
+        guard !isClosed else { throw .EBADF }
+        if let e = pendingError { pendingError = nil; throw e }
+        let (dst, dport): (IPAddress, UInt16)
+        if let d = destination { (dst, dport) = d } else {
+            guard let r = remoteAddress else { throw .EDESTADDRREQ }
+            (dst, dport) = (r, remotePort)
+        }
+        guard dst.isIPv6 == isIPv6 else { throw .EAFNOSUPPORT }
+        guard dport != 0 else { throw .EINVAL }
+        guard bytes.count <= 65507 else { throw .EMSGSIZE }
+        if localPort == 0 { localPort = try namespace.udpEphemeralPort(for: self, address: localAddress) }
+        try namespace.udpSend(bytes, from: self, to: dst, port: dport)
+    }
+
+    /// recvfrom(2) without blocking: a datagram, or nil (EAGAIN). A pending
+    /// ICMP error is reported first (as sock_error does).
+    public func receive() throws(Errno) -> Datagram? {
+        if let e = pendingError { pendingError = nil; throw e }
+        guard queueHead < queue.count else { return nil }
+        let d = queue[queueHead]
+        queueHead += 1
+        queuedBytes -= d.payload.count + Self.overhead
+        if queueHead == queue.count { queue.removeAll(keepingCapacity: true); queueHead = 0 }
+        return d
+    }
+
+    public func close() {
+        isClosed = true
+        namespace.udpSockets.removeAll { $0 === self }
+    }
+
+    /// What one queued datagram charges the receive buffer besides its
+    /// payload (the skb truesize overhead, approximated).
+    static let overhead = 768
+}
+
+extension NetworkNamespace {
+    /// socket(AF_INET[6], SOCK_DGRAM, 0).
+    public func udpSocket(ipv6: Bool = false) -> UDPSocket {
+        let s = UDPSocket(namespace: self, isIPv6: ipv6)
+        udpSockets.append(s)
+        return s
+    }
+
+    func udpPortConflicts(_ s: UDPSocket, address: IPAddress?, port: UInt16) -> Bool {
+        for o in udpSockets where o !== s && o.localPort == port && o.isIPv6 == s.isIPv6 {
+            let overlap = o.localAddress == nil || address == nil || address!.isUnspecified || o.localAddress == address
+            guard overlap else { continue }
+            if o.reusePort && s.reusePort { continue }
+            if o.reuseAddress && s.reuseAddress { continue }
+            return true
+        }
+        return false
+    }
+
+    /// udp_lib_get_port() for port 0: a random start in ip_local_port_range, then upward.
+    func udpEphemeralPort(for s: UDPSocket, address: IPAddress?) throws(Errno) -> UInt16 {
+        let range = config.localPortRange
+        let span = Int(range.upperBound) - Int(range.lowerBound) + 1
+        let start = Int(stack.nextRandom() % UInt64(span))
+        for i in 0..<span {
+            let p = UInt16(Int(range.lowerBound) + (start + i) % span)
+            if !udpPortConflicts(s, address: address, port: p) { return p }
+        }
+        throw .EAGAIN
+    }
+
+    func udpSend(_ bytes: [UInt8], from s: UDPSocket, to dst: IPAddress, port: UInt16) throws(Errno) {
+        guard var p = stack.shard.pool.allocate() else { throw .ENOBUFS }
+        guard p.tailroom >= bytes.count + 8 else {
+            // Datagrams larger than a slot are fragmented from a large buffer.
+            guard var big = stack.largePool.allocate() else { throw .ENOBUFS }
+            let src = try udpFill(&big, bytes, s, dst, port)
+            return try udpTransmit(big, s, src, dst, port)
+        }
+        let src = try udpFill(&p, bytes, s, dst, port)
+        try udpTransmit(p, s, src, dst, port)
+    }
+
+    private func udpFill(_ p: inout PacketBuffer, _ bytes: [UInt8], _ s: UDPSocket, _ dst: IPAddress, _ port: UInt16) throws(Errno) -> IPAddress {
+        let out = p.put(8 + bytes.count)
+        bytes.withUnsafeBytes { out.baseAddress!.advanced(by: 8).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        let repr = UDPRepr(sourcePort: s.localPort, destinationPort: port, payloadLength: bytes.count)
+        // The checksum needs the source address the route will pick.
+        let src: IPAddress
+        if let l = s.localAddress { src = l } else {
+            switch routeOutput(FlowKey(destination: dst, oif: s.boundDevice, ipproto: 17, sourcePort: s.localPort, destinationPort: port)) {
+            case .failure(let e):
+                count(.ipOutNoRoutes)
+                throw e == .prohibited ? .EACCES : (e == .hostUnreachable ? .EHOSTUNREACH : .ENETUNREACH)
+            case .success(let d):
+                guard let a = d.source else { throw .EINVAL }
+                src = a
+            }
+        }
+        let pseudo: PseudoHeader
+        switch (src, dst) {
+        case (.v4(let a), .v4(let b)): pseudo = .ipv4(source: a, destination: b)
+        case (.v6(let a), .v6(let b)): pseudo = .ipv6(source: a, destination: b)
+        default: throw .EAFNOSUPPORT
+        }
+        try? repr.emit(into: out, pseudoHeader: pseudo)
+        p.resetTransportHeader()
+        p.metadata.checksum = .unnecessary
+        return src
+    }
+
+    private func udpTransmit(_ p: consuming PacketBuffer, _ s: UDPSocket, _ src: IPAddress, _ dst: IPAddress, _ port: UInt16) throws(Errno) {
+        count(.udpOutDatagrams)
+        switch (src, dst) {
+        case (.v4(let a), .v4(let b)):
+            if b.isLimitedBroadcast && !s.broadcast { throw .EACCES }
+            if let e = ipv4SendLocal(p, source: a, destination: b, proto: .udp, boundDevice: s.boundDevice,
+                                     sourcePort: s.localPort, destinationPort: port, allowBroadcast: s.broadcast) {
+                throw e
+            }
+        case (.v6(let a), .v6(let b)):
+            if let e = ipv6SendLocal(p, source: a, destination: b, proto: .udp, boundDevice: s.boundDevice) {
+                throw e
+            }
+        default:
+            throw .EAFNOSUPPORT
+        }
+    }
+
+    /// udp_rcv(): validate, find the socket(s), queue or answer with ICMP.
+    func udpReceive(_ packet: consuming PacketBuffer, header h: IPv4Header, on dev: NetDevice, broadcast: Bool) {
+        let v: (ok: Bool, sport: UInt16, dport: UInt16, length: Int)? = packet.withUnsafeReadableBytes { b in
+            guard b.count >= 8 else { return nil }
+            let len = Int(b.be16(4))
+            guard len >= 8, len <= b.count else { return nil }
+            let sum = b.be16(6)
+            var ok = true
+            if sum != 0 {
+                var c = PseudoHeader.ipv4(source: h.source, destination: h.destination).seed(protocol: 17, length: len)
+                c.add(UnsafeRawBufferPointer(rebasing: b[0..<len]))
+                ok = c.value == 0
+            }
+            return (ok, b.be16(0), b.be16(2), len)
+        }
+        guard let u = v else {
+            count(.udpInErrors)
+            drop(packet, .pktTooSmall)
+            return
+        }
+        guard u.ok || packet.metadata.checksum == .unnecessary else {
+            count(.udpInCsumErrors)
+            count(.udpInErrors)
+            drop(packet, .udpCsum)
+            return
+        }
+        if let unclaimed = udpDeliver(packet, source: .v4(h.source), sourcePort: u.sport, destination: .v4(h.destination),
+                                      destinationPort: u.dport, length: u.length, device: dev, broadcast: broadcast) {
+            if !broadcast {
+                icmpSend(unclaimed, type: ICMPv4Type.destinationUnreachable, code: ICMPv4UnreachableCode.port, info: 0, inbound: dev)
+            }
+            drop(unclaimed, .noSocket)
+        }
+    }
+
+    /// The family-independent half of udp_rcv: socket lookup and queueing.
+    /// Returns the packet when no socket wants it (UdpNoPorts counted): the
+    /// caller answers with its family's port unreachable and drops it.
+    func udpDeliver(_ packet: consuming PacketBuffer, source: IPAddress, sourcePort: UInt16, destination: IPAddress,
+                    destinationPort: UInt16, length: Int, device: NetDevice, broadcast: Bool) -> PacketBuffer? {
+        var targets: [UDPSocket] = []
+        var best: UDPSocket? = nil
+        var bestScore = -1
+        for s in udpSockets where s.localPort == destinationPort && s.isIPv6 == destination.isIPv6 {
+            var score = 0
+            if let l = s.localAddress {
+                guard l == destination || (broadcast && s.broadcast) else { continue }
+                score += 4
+            }
+            if let r = s.remoteAddress {
+                guard r == source, s.remotePort == sourcePort else { continue }
+                score += 8
+            }
+            if s.boundDevice != 0 {
+                guard s.boundDevice == device.ifindex else { continue }
+                score += 2
+            }
+            if broadcast { targets.append(s) } else if score > bestScore { best = s; bestScore = score }
+        }
+        if let b = best { targets = [b] }
+        guard !targets.isEmpty else {
+            count(.udpNoPorts)
+            return packet
+        }
+        let payload: [UInt8] = packet.withUnsafeReadableBytes { b in Array(b[8..<length]) }
+        var delivered = false
+        for s in targets {
+            if s.queuedBytes + payload.count + UDPSocket.overhead > s.receiveBufferSize {
+                count(.udpRcvbufErrors)
+                count(.udpInErrors)
+                continue
+            }
+            s.queue.append(Datagram(payload: payload, source: source, sourcePort: sourcePort,
+                                    destination: destination, receivedAt: stack.now))
+            s.queuedBytes += payload.count + UDPSocket.overhead
+            count(.udpInDatagrams)
+            delivered = true
+        }
+        if !delivered {
+            drop(packet, .socketRcvbuff)
+        }
+        return nil
+    }
+
+    /// __udp4_lib_err(): an ICMP error reaches a connected socket as sk_err.
+    func udpError(_ e: SocketError, local: IPAddress, localPort: UInt16, remote: IPAddress, remotePort: UInt16) {
+        for s in udpSockets where s.localPort == localPort && s.isIPv6 == remote.isIPv6 {
+            if let r = s.remoteAddress, r != remote || s.remotePort != remotePort { continue }
+            // Without IP_RECVERR only connected sockets hear about errors.
+            if s.isConnected { s.pendingError = e.errno }
+            return
+        }
+    }
+}
