@@ -181,8 +181,29 @@ public final class NetworkNamespace {
     public func setUp(_ d: NetDevice) {
         guard !d.isUp else { return }
         d.adminFlags.insert(.up)
+        d.hasBeenUp = true
         stack.deviceStateChanged(d)
         if let p = d.peer { stack.deviceStateChanged(p) }
+    }
+
+    /// NETDEV_UP in inetdev_event / addrconf_notify: loopback gets
+    /// 127.0.0.1/8 and ::1; an Ethernet device its EUI-64 link-local address.
+    func addAutomaticAddresses(_ d: NetDevice) {
+        if d.kind == .loopback {
+            if !d.addresses.contains(where: { $0.address == .v4(.loopback) }) {
+                try? addAddress(InterfaceAddress(prefix: IPPrefix(.v4(.loopback), length: 8), scope: .host), to: d, now: stack.now)
+            }
+            if d.ipv6.disableIPv6 == 0 && !d.addresses.contains(where: { $0.address == .v6(.loopback) }) {
+                try? addAddress(InterfaceAddress(prefix: IPPrefix(.v6(.loopback), length: 128), scope: .host), to: d, now: stack.now)
+            }
+        } else if d.ipv6.disableIPv6 == 0 && d.ipv6.addrGenMode == 0 && d.hasCarrier {
+            let m = d.mac.rawValue
+            let iid = ((m >> 24) << 40 | 0xFF_FE << 24 | (m & 0xFF_FFFF)) ^ (0x02 << 56)
+            let ll = IPv6Address(high: 0xFE80 << 48, low: iid)
+            if !d.addresses.contains(where: { $0.address == .v6(ll) }) {
+                try? addAddress(InterfaceAddress(prefix: IPPrefix(.v6(ll), length: 64), scope: .link), to: d, now: stack.now)
+            }
+        }
     }
 
     /// dev_close(): clears IFF_UP, flushes its routes and neighbours.

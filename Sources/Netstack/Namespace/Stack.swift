@@ -126,7 +126,10 @@ public final class Stack {
 
     // MARK: notifications from namespaces (netdev notifier chain)
 
-    func deviceStateChanged(_ d: NetDevice) { d.namespace.deviceChanged(d) }
+    func deviceStateChanged(_ d: NetDevice) {
+        if d.isUp && d.hasCarrier { d.namespace.addAutomaticAddresses(d) }
+        d.namespace.deviceChanged(d)
+    }
     func deviceRemoved(_ d: NetDevice, from ns: NetworkNamespace) { ns.deviceGone(d) }
     func addressAdded(_ a: InterfaceAddress, on d: NetDevice) { d.namespace.addressAdded(a, on: d) }
     func addressRemoved(_ a: InterfaceAddress, from d: NetDevice) { d.namespace.addressRemoved(a, from: d) }
