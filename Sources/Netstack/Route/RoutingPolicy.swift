@@ -122,6 +122,11 @@ public struct PolicyMatch: Sendable {
     public var match: FIBMatch
     public var table: UInt32
     public var rulePriority: UInt32
+    public init(match: FIBMatch, table: UInt32, rulePriority: UInt32) {
+        self.match = match
+        self.table = table
+        self.rulePriority = rulePriority
+    }
 }
 
 extension RoutingPolicy {
