@@ -375,6 +375,9 @@ public struct RouteDecision: Hashable, Sendable {
     public var rulePriority: UInt32
     /// The source address to use (preferred source or the device's address).
     public var source: IPAddress?
+    /// The packet leaves by the device it came in on to an on-link
+    /// sender (IPSKB_DOREDIRECT; `ip route get` prints `cache <redirect>`).
+    public var redirect: Bool = false
 
     public init(route: Route, nextHop: NextHop, nextHopIndex: Int, table: UInt32, rulePriority: UInt32,
                 source: IPAddress? = nil) {

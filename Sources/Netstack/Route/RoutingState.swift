@@ -1,0 +1,18 @@
+// A namespace's routing state: its tables and its policy rules, the value
+// `ip route` and `ip rule` act on. A value type: the control plane edits a
+// copy and publishes it (DESIGN §4, RCU-like snapshots).
+
+public struct RoutingState: Sendable {
+    public var tables: RouteTables
+    public var policy: RoutingPolicy
+
+    public init() {
+        tables = RouteTables()
+        policy = RoutingPolicy()
+    }
+
+    /// Output (iif 0) or input lookup through rules and tables.
+    public func lookup(_ key: FlowKey, context: some RouteContext) -> Result<RouteDecision, RouteError> {
+        policy.lookup(key, tables: tables, context: context)
+    }
+}
