@@ -65,19 +65,10 @@ public enum IPCommand {
         if matches("link") { return IPLinkCommand.run(rest, options: o, stack: stack, ns: ns) }
         if matches("address") { return IPAddrCommand.run(rest, options: o, ns: ns) }
         if matches("netns", min: 2) { return IPNetnsCommand.run(rest, options: o, stack: stack) }
-        if let handler = IPCommand.objectHandlers.first(where: { object.count >= $0.min && $0.name.hasPrefix(object) }) {
-            return handler.run(rest, o, stack, ns)
-        }
+        if matches("route") { return ipRoute(rest, options: o.ipOptions, state: &ns.routing, context: ns) }
+        if matches("rule", min: 2) { return ipRule(rest, options: o.ipOptions, state: &ns.routing, context: ns) }
         return .failure("Object \"\(object)\" is unknown, try \"ip help\".", status: 1)
     }
-
-    /// Other objects (route, rule, neigh) register here.
-    struct Handler {
-        var name: String
-        var min: Int
-        var run: ([String], IPGlobalOptions, Stack, NetworkNamespace) -> CommandResult
-    }
-    nonisolated(unsafe) static var objectHandlers: [Handler] = []
 
     static func renderJSON(_ items: [JSONValue], _ o: IPGlobalOptions) -> String {
         JSONValue.array(items).rendered(pretty: o.pretty) + "\n"
@@ -491,3 +482,11 @@ enum IPNetnsCommand {
     }
 }
 
+
+extension IPGlobalOptions {
+    /// The options as the route/rule/neigh printers take them.
+    var ipOptions: IPOptions {
+        IPOptions(family: family == 4 ? .inet : (family == 6 ? .inet6 : nil), json: json, pretty: pretty,
+                  details: details, stats: stats, oneline: oneline, brief: brief)
+    }
+}

@@ -59,7 +59,7 @@ func settle(_ stack: Stack, from start: Instant = .zero, limit: TimeDelta = .sec
 
     @Test func pingLoopback() throws {
         let (stack, a, _, _, _) = try twoHosts()
-        try a.addAddress(InterfaceAddress(prefix: try #require(IPPrefix("127.0.0.1/8"))), to: a.loopback, now: .zero)
+        #expect(a.loopback.addresses.contains { $0.address == .v4(.loopback) })
         let s = a.pingSocket()
         try s.sendEcho(to: .v4(IPv4Address(127, 0, 0, 1)), sequence: 7, dataLength: 8)
         settle(stack)

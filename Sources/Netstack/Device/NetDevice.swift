@@ -185,6 +185,8 @@ public final class NetDevice {
     public var isUp: Bool { adminFlags.contains(.up) }
     /// Whether the device was ever up: until then it has the `noop` qdisc.
     public internal(set) var hasBeenUp = false
+    /// Whether the routes of its addresses are in the FIB (device up).
+    var routesInstalled = false
 
     /// netif_carrier_ok(): loopback and dummy always have carrier; a veth
     /// has it when both ends are up.

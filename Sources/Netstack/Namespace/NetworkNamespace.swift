@@ -56,6 +56,9 @@ public final class NetworkNamespace {
     public var ipv6All = IPv6DeviceConfig()
     public var ipv6Default = IPv6DeviceConfig()
 
+    /// FIB tables and policy rules (`ip route`, `ip rule`).
+    public var routing = RoutingState()
+
     /// Sockets (the namespace's part of the socket hash tables).
     public internal(set) var udpSockets: [UDPSocket] = []
     public internal(set) var pingSockets: [PingSocket] = []

@@ -9,7 +9,7 @@ extension RouteTables {
     /// link src ADDR` (unless a host prefix or `noprefixroute`), and for
     /// IPv4 the subnet `broadcast` route (prefix ≤ /30); IPv6 gets `local
     /// ADDR` (metric 0) and the prefix route with metric 256.
-    public mutating func addressAdded(_ a: InterfaceAddress, device: Int32, loopback: Int32 = 1, prefixRoute: Bool = true) {
+    public mutating func addressAdded(_ a: RouteAddress, device: Int32, loopback: Int32 = 1, prefixRoute: Bool = true) {
         let local = RouteTableID.local
         if case .v4(let v4) = a.address {
             let host = IPPrefix(a.address, length: 32)
@@ -43,7 +43,7 @@ extension RouteTables {
     /// fib_del_ifaddr: removes what `addressAdded` installed for this
     /// address. `remaining` are the device's other addresses (a broadcast
     /// or prefix route shared with another address stays).
-    public mutating func addressRemoved(_ a: InterfaceAddress, device: Int32, remaining: [InterfaceAddress]) {
+    public mutating func addressRemoved(_ a: RouteAddress, device: Int32, remaining: [RouteAddress]) {
         let others = remaining.filter { $0.address.isIPv4 == a.address.isIPv4 && $0.address != a.address }
         removeAll { r in
             guard r.proto == .kernel, r.nextHops.first?.device == device else { return false }

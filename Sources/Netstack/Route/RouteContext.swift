@@ -5,7 +5,7 @@
 import NetWire
 
 /// One address on a device (struct in_ifaddr / inet6_ifaddr, reduced).
-public struct InterfaceAddress: Hashable, Sendable {
+public struct RouteAddress: Hashable, Sendable {
     public var address: IPAddress
     public var prefixLength: Int
     public var scope: RouteScope
@@ -39,7 +39,7 @@ public protocol RouteContext {
     func hasCarrier(_ ifindex: Int32) -> Bool
     /// The device's addresses of one family, primary ones first, in the order
     /// `ip addr` lists them.
-    func addresses(_ ifindex: Int32, ipv4: Bool) -> [InterfaceAddress]
+    func addresses(_ ifindex: Int32, ipv4: Bool) -> [RouteAddress]
     /// net.ipv4.conf.DEV.forwarding / net.ipv6.conf.DEV.forwarding.
     func forwarding(_ ifindex: Int32, ipv4: Bool) -> Bool
     /// net.ipv4.fib_multipath_hash_policy / net.ipv6.fib_multipath_hash_policy (0 L3, 1 L4).
@@ -53,8 +53,8 @@ public struct StaticRouteContext: RouteContext, Sendable {
         public var name: String
         public var up: Bool
         public var carrier: Bool
-        public var addresses: [InterfaceAddress]
-        public init(index: Int32, name: String, up: Bool = true, carrier: Bool = true, addresses: [InterfaceAddress] = []) {
+        public var addresses: [RouteAddress]
+        public init(index: Int32, name: String, up: Bool = true, carrier: Bool = true, addresses: [RouteAddress] = []) {
             self.index = index
             self.name = name
             self.up = up
@@ -72,8 +72,8 @@ public struct StaticRouteContext: RouteContext, Sendable {
     /// Starts with `lo` (ifindex 1, 127.0.0.1/8 and ::1/128), up.
     public init(ipv4Forwarding: Bool = false, ipv6Forwarding: Bool = false) {
         devices = [Device(index: 1, name: "lo", addresses: [
-            InterfaceAddress(.v4(.loopback), prefixLength: 8, scope: .host),
-            InterfaceAddress(.v6(.loopback), prefixLength: 128, scope: .host),
+            RouteAddress(.v4(.loopback), prefixLength: 8, scope: .host),
+            RouteAddress(.v6(.loopback), prefixLength: 128, scope: .host),
         ])]
         self.ipv4Forwarding = ipv4Forwarding
         self.ipv6Forwarding = ipv6Forwarding
@@ -94,7 +94,7 @@ public struct StaticRouteContext: RouteContext, Sendable {
     public func deviceIndex(named name: String) -> Int32? { devices.first { $0.name == name }?.index }
     public func isUp(_ ifindex: Int32) -> Bool { device(ifindex)?.up ?? false }
     public func hasCarrier(_ ifindex: Int32) -> Bool { device(ifindex)?.carrier ?? false }
-    public func addresses(_ ifindex: Int32, ipv4: Bool) -> [InterfaceAddress] {
+    public func addresses(_ ifindex: Int32, ipv4: Bool) -> [RouteAddress] {
         device(ifindex)?.addresses.filter { $0.address.isIPv4 == ipv4 } ?? []
     }
     public func forwarding(_ ifindex: Int32, ipv4: Bool) -> Bool { ipv4 ? ipv4Forwarding : ipv6Forwarding }

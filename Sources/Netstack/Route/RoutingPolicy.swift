@@ -406,7 +406,7 @@ extension RoutingPolicy {
             return 64 + (a.low ^ d.low).leadingZeroBitCount
         }
         let dscope = scopeOf(d)
-        func best(_ cands: [InterfaceAddress]) -> IPAddress? {
+        func best(_ cands: [RouteAddress]) -> IPAddress? {
             var pick: (IPv6Address, Int, Bool, Int)?
             for c in cands {
                 guard case .v6(let a) = c.address else { continue }
@@ -421,7 +421,7 @@ extension RoutingPolicy {
             return pick.map { .v6($0.0) }
         }
         if let a = best(context.addresses(device, ipv4: false)) { return a }
-        var all: [InterfaceAddress] = []
+        var all: [RouteAddress] = []
         for i in context.deviceIndexes { all += context.addresses(i, ipv4: false) }
         return best(all)
     }

@@ -1,0 +1,79 @@
+// The namespace as the routing code sees it (RouteContext), the lookups the
+// IP layers call, and the netdev/inetaddr notifier reactions that keep the
+// kernel routes in step (fib_netdev_event, fib_inetaddr_event, addrconf).
+import NetWire
+
+extension NetworkNamespace: RouteContext {
+    public var deviceIndexes: [Int32] { devices.map(\.ifindex) }
+    public var loopbackIndex: Int32 { loopback.ifindex }
+    public func deviceName(_ ifindex: Int32) -> String? { device(index: ifindex)?.name }
+    public func deviceIndex(named name: String) -> Int32? { device(named: name)?.ifindex }
+    public func isUp(_ ifindex: Int32) -> Bool { device(index: ifindex)?.isUp ?? false }
+    public func hasCarrier(_ ifindex: Int32) -> Bool { device(index: ifindex)?.isRunning ?? false }
+    public func addresses(_ ifindex: Int32, ipv4: Bool) -> [RouteAddress] {
+        guard let d = device(index: ifindex) else { return [] }
+        return d.addresses.filter { $0.isIPv4 == ipv4 && !$0.flags.contains(.tentative) && !$0.flags.contains(.dadFailed) }
+            .map(NetworkNamespace.routeAddress)
+    }
+    public func forwarding(_ ifindex: Int32, ipv4: Bool) -> Bool {
+        guard let d = device(index: ifindex) else { return false }
+        return ipv4 ? d.ipv4.forwarding != 0 : (d.ipv6.forwarding != 0 || ipv6All.forwarding != 0)
+    }
+    public func multipathHashPolicy(ipv4: Bool) -> Int {
+        ipv4 ? config.fibMultipathHashPolicy : config.ipv6FibMultipathHashPolicy
+    }
+
+    static func routeAddress(_ a: InterfaceAddress) -> RouteAddress {
+        RouteAddress(a.address, prefixLength: a.prefix.length, scope: a.scope,
+                     secondary: a.flags.contains(.secondary), deprecated: a.flags.contains(.deprecated))
+    }
+
+    /// ip_route_output_key / ip6_route_output.
+    public func routeOutput(_ key: FlowKey) -> Result<RouteDecision, RouteError> {
+        routing.policy.lookupOutput(key, tables: routing.tables, context: self)
+    }
+
+    /// ip_route_input_noref / ip6_route_input.
+    public func routeInput(_ key: FlowKey, device: NetDevice) -> Result<RouteDecision, RouteError> {
+        var k = key
+        k.iif = device.ifindex
+        return routing.policy.lookupInput(k, tables: routing.tables, context: self)
+    }
+
+    /// NETDEV_UP / NETDEV_DOWN: an administratively down device has no
+    /// routes; coming up re-adds the routes of its addresses.
+    func deviceChanged(_ d: NetDevice) {
+        if d.isUp && !d.routesInstalled {
+            d.routesInstalled = true
+            routing.tables.deviceUp(d.ifindex)
+            for a in d.addresses where !a.flags.contains(.tentative) {
+                routing.tables.addressAdded(NetworkNamespace.routeAddress(a), device: d.ifindex,
+                                            loopback: loopback.ifindex, prefixRoute: !a.flags.contains(.noPrefixRoute))
+            }
+        } else if !d.isUp && d.routesInstalled {
+            d.routesInstalled = false
+            routing.tables.deviceDown(d.ifindex)
+        }
+    }
+
+    func deviceGone(_ d: NetDevice) {
+        routing.tables.deviceRemoved(d.ifindex)
+        udpSockets.removeAll { $0.boundDevice == d.ifindex }
+    }
+
+    func addressAdded(_ a: InterfaceAddress, on d: NetDevice) {
+        if let i = d.addresses.firstIndex(where: { $0.address == a.address }) {
+            // DAD completes at once until NDP lands.
+            d.addresses[i].flags.remove(.tentative)
+        }
+        guard d.isUp, let current = d.addresses.first(where: { $0.address == a.address }) else { return }
+        routing.tables.addressAdded(NetworkNamespace.routeAddress(current), device: d.ifindex,
+                                    loopback: loopback.ifindex,
+                                    prefixRoute: !a.flags.contains(.noPrefixRoute))
+    }
+
+    func addressRemoved(_ a: InterfaceAddress, from d: NetDevice) {
+        routing.tables.addressRemoved(NetworkNamespace.routeAddress(a), device: d.ifindex,
+                                      remaining: d.addresses.filter { $0.isIPv4 == a.isIPv4 }.map(NetworkNamespace.routeAddress))
+    }
+}

@@ -1,0 +1,52 @@
+// The lab's world: a Stack stepped in virtual time, and the commands a
+// lab script runs against it (`ip`, `sysctl`, `ping`, `nc`, `ss`, `tc`).
+import NetWire
+import Netstack
+
+/// A `LabWorld` over a `Stack`.
+public final class StackLabWorld: LabWorld {
+    public let stack: Stack
+    /// Extra commands by name (tools register here).
+    public var commands: [String: (StackLabWorld, [String], NetworkNamespace, [UInt8]) -> LabProcess?] = [:]
+
+    public init(seed: UInt64 = 1) {
+        stack = Stack(seed: seed)
+        commands["ip"] = { world, argv, ns, _ in
+            LabFinishedProcess(IPCommand.run(Array(argv.dropFirst()), stack: world.stack, namespace: ns))
+        }
+        for r in StackLabWorld.registrations { r(self) }
+    }
+
+    /// Modules that add commands (tools, tc) append a registration here.
+    nonisolated(unsafe) public static var registrations: [(StackLabWorld) -> Void] = []
+
+    public var now: Instant { stack.now }
+
+    public var nextEventTime: Instant? { stack.nextDeadline }
+
+    public func advance(until: Instant) {
+        var steps = 0
+        while let d = stack.nextDeadline, d <= until, steps < 1_000_000 {
+            stack.poll(now: max(d, stack.now))
+            steps += 1
+            if d <= stack.now, stack.nextDeadline == d { break }  // no progress: avoid spinning
+        }
+        stack.poll(now: until)
+    }
+
+    public func namespaceExists(_ name: String) -> Bool { stack.namespace(named: name) != nil }
+
+    public func spawn(_ argv: [String], namespace: String?, stdin: [UInt8]) -> LabProcess? {
+        guard let name = argv.first, let command = commands[name] else { return nil }
+        let ns: NetworkNamespace
+        if let n = namespace {
+            guard let found = stack.namespace(named: n) else {
+                return LabFinishedProcess(.failure("Cannot open network namespace \"\(n)\": No such file or directory", status: 255))
+            }
+            ns = found
+        } else {
+            ns = stack.initial
+        }
+        return command(self, argv, ns, stdin)
+    }
+}
