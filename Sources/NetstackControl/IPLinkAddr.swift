@@ -21,7 +21,7 @@ enum LinkPrinter {
     }
 
     static func qdiscName(_ d: NetDevice) -> String {
-        d.hasBeenUp ? d.qdisc.kindName : "noop"
+        d.hasBeenUp ? d.qdisc.kind.rawValue : "noop"
     }
 
     /// `v0@if2`, `v0@v1`, or just the name.

@@ -68,9 +68,25 @@ extension NetworkNamespace {
             return
         }
         trace(packet, .transmit(device: dev.ifindex))
-        switch dev.qdisc {
-        case .noqueue:
+        if dev.qdisc.bypassesQueue {
             deviceTransmit(packet, on: dev)
+            return
+        }
+        switch dev.qdisc.enqueue(packet, now: stack.now, pool: stack.shard.pool) {
+        case .queued:
+            qdiscRun(dev)
+        case .dropped(let p, let reason):
+            dev.statistics.txDropped &+= 1
+            drop(p, reason)
+        }
+    }
+
+    /// qdisc_run(): send every packet the root qdisc releases now.
+    func qdiscRun(_ dev: NetDevice) {
+        var n = 0
+        while n < 4096, let p = dev.qdisc.dequeue(now: stack.now) {
+            deviceTransmit(p, on: dev)
+            n += 1
         }
     }
 

@@ -148,7 +148,14 @@ public final class NetDevice {
     /// A veth's other end (it may live in another namespace).
     public internal(set) weak var peer: NetDevice?
     /// The transmit qdisc (root). `noqueue` hands packets straight to the driver.
+    /// Loopback, veth and dummy are IFF_NO_QUEUE devices: their default is noqueue.
     public var qdisc: Qdisc
+    /// The qdisc handle allocator (`8001:`, `8002:`…), per device as Linux's is per device.
+    public var qdiscHandles = QdiscHandleAllocator()
+    /// The device as the qdisc code sees it.
+    public var qdiscInfo: QdiscDeviceInfo {
+        QdiscDeviceInfo(txQueueLength: UInt32(txQueueLength), mtu: UInt32(mtu), noQueue: true)
+    }
     /// Frames received and not yet processed (the backlog / rx ring).
     var receiveRing: PacketBatch
     /// IPv4 and IPv6 addresses, in the order they were added (in_device / inet6_dev).
@@ -178,7 +185,7 @@ public final class NetDevice {
             adminFlags = [.broadcast, .noARP]
             txQueueLength = 1000
         }
-        qdisc = Qdisc.defaultQdisc(for: kind)
+        qdisc = Qdisc.makeDefault(for: QdiscDeviceInfo(txQueueLength: 1000, mtu: UInt32(mtu), noQueue: kind != .dummy ? true : true))
         receiveRing = PacketBatch(capacity: receiveRingCapacity)
     }
 

@@ -30,8 +30,25 @@ extension NetworkNamespace {
     }
 
     func runTimers(now: Instant) -> Bool { false }
-    func runQdiscs(now: Instant) -> Bool { false }
-    func nextDeadline(now: Instant) -> Instant? { nil }
+    /// The qdisc watchdogs: netem releases delayed packets when they are due.
+    func runQdiscs(now: Instant) -> Bool {
+        var progress = false
+        for d in devices where !d.qdisc.bypassesQueue && d.qdisc.count > 0 {
+            if let due = d.qdisc.nextDeadline, due <= now {
+                qdiscRun(d)
+                progress = true
+            }
+        }
+        return progress
+    }
+
+    func nextDeadline(now: Instant) -> Instant? {
+        var best: Instant? = nil
+        for d in devices where !d.qdisc.bypassesQueue && d.qdisc.count > 0 {
+            if let t = d.qdisc.nextDeadline, best.map({ t < $0 }) ?? true { best = t }
+        }
+        return best
+    }
     func shutdown() {
         udpSockets.removeAll()
         pingSockets.removeAll()
