@@ -133,6 +133,9 @@ struct FragmentQueueRecord<Key: Hashable> {
     var rid: UInt32 = 0
     /// Every fragment arrived with CHECKSUM_UNNECESSARY.
     var allUnnecessary = true
+    /// IPv6: the offset of the next-header field naming the fragment header
+    /// in the offset-0 fragment (fq->nhoffset).
+    var nextHeaderOffset: Int32 = 0
     /// The queue holds a reference on its source's peer record (IPv4).
     var hasPeer = false
     var live = false
