@@ -199,25 +199,24 @@ public struct IPv4Reassembly: ~Copyable {
         let first = r.head
         let ihl = Int(table.nodes[Int(first)].dataStart)
         let total = ihl &+ Int(r.len)
-        func fail(_ reason: DropReason, _ table: inout FragmentQueueTable<IPv4FragmentKey>) -> PacketBuffer {
-            shard.counters.increment(.ipReasmFails)
-            return table.extractBuffer(arrivingNode)
-        }
-        guard let ecn = fragmentECNResolve(r.ecn) else {
-            let p = fail(.notSpecified, &table)
-            kill(q, reason: nil, shard: shard, now: now)
-            return .dropped(p, .notSpecified)
-        }
-        guard total <= 65535 else {
-            let p = fail(.pktTooBig, &table)
-            kill(q, reason: nil, shard: shard, now: now)
-            return .dropped(p, .pktTooBig)
-        }
+        var failure: DropReason? = nil
+        let ecn = fragmentECNResolve(r.ecn)
+        if ecn == nil { failure = .notSpecified }
+        else if total > 65535 { failure = .pktTooBig }
+        else if total > pool.slotSize { failure = .nomem }
         let headroom = min(pool.defaultHeadroom, max(0, pool.slotSize &- total))
-        guard total <= pool.slotSize, var out = pool.allocate(headroom: headroom) else {
-            let p = fail(.nomem, &table)
+        var allocated: PacketBuffer? = nil
+        if failure == nil {
+            allocated = pool.allocate(headroom: headroom)
+            if allocated == nil { failure = .nomem }
+        }
+        guard failure == nil, var out = allocated.take() else {
+            // out_oversize / out_fail: the datagram is abandoned; the fragment
+            // that completed it is dropped, the others consumed.
+            shard.counters.increment(.ipReasmFails)
+            let p = table.extractBuffer(arrivingNode)
             kill(q, reason: nil, shard: shard, now: now)
-            return .dropped(p, .nomem)
+            return .dropped(p, failure ?? .nomem)
         }
         let room = out.put(total)
         table.withFragment(first) { b in
@@ -225,7 +224,7 @@ public struct IPv4Reassembly: ~Copyable {
         }
         table.copyData(q, into: room, at: ihl)
         FragmentBytes.setBE16(room, 2, UInt16(total))
-        room[1] |= ecn
+        room[1] |= ecn ?? 0
         FragmentBytes.setBE16(room, 6, r.maxDFSize == r.maxSize ? 0x4000 : 0)
         FragmentBytes.setBE16(room, 10, 0)
         FragmentBytes.setBE16(room, 10, InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: room[0..<ihl])))
