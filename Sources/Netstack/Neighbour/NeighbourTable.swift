@@ -92,6 +92,31 @@ public protocol NeighbourSink: ~Copyable {
     mutating func unreachable(_ packet: consuming PacketBuffer, device: Int32, reason: DropReason)
     /// A packet to drop (e.g. the oldest queued one on overflow, .neighQueuefull).
     mutating func drop(_ packet: consuming PacketBuffer, reason: DropReason)
+    /// An ARP packet to send on `device` to Ethernet `destination`
+    /// (`ARP.frame` builds the frame).
+    mutating func transmitARP(_ arp: ARPRepr, device: Int32, destination: MACAddress)
+    /// An NDP message to send through IPv6 output (hop limit 255).
+    mutating func transmitNDP(_ message: NDPOutput)
+}
+
+/// An NDP message for the IPv6 output path: ICMPv6 over IPv6 with hop limit
+/// 255 from `source` to `destination` on `device`. `linkDestination` is set
+/// when the link-layer destination is already known (multicast mapping or a
+/// unicast probe to the cached address); otherwise resolve `destination`.
+public struct NDPOutput: Hashable, Sendable {
+    public var device: Int32
+    public var source: IPv6Address
+    public var destination: IPv6Address
+    public var linkDestination: MACAddress?
+    public var message: NDPRepr
+    public init(device: Int32, source: IPv6Address, destination: IPv6Address, linkDestination: MACAddress?,
+                message: NDPRepr) {
+        self.device = device
+        self.source = source
+        self.destination = destination
+        self.linkDestination = linkDestination
+        self.message = message
+    }
 }
 
 /// What `output` decided (neigh_resolve_output / neigh_event_send).

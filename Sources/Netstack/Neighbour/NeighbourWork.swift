@@ -12,6 +12,8 @@ public struct NeighbourWork: NeighbourSink, ~Copyable {
     }
 
     public var solicitations: [NeighbourSolicitation] = []
+    public var arp: [(ARPRepr, device: Int32, destination: MACAddress)] = []
+    public var ndp: [NDPOutput] = []
     public var outcomes: [PacketOutcome] = []
     /// The packets, in the order of `outcomes`.
     public var packets: PacketBatch
@@ -35,6 +37,12 @@ public struct NeighbourWork: NeighbourSink, ~Copyable {
         keep(packet)
     }
 
+    public mutating func transmitARP(_ arp: ARPRepr, device: Int32, destination: MACAddress) {
+        self.arp.append((arp, device, destination))
+    }
+
+    public mutating func transmitNDP(_ message: NDPOutput) { ndp.append(message) }
+
     mutating func keep(_ packet: consuming PacketBuffer) {
         if let p = packets.append(packet) { _ = consume p }
     }
@@ -42,6 +50,8 @@ public struct NeighbourWork: NeighbourSink, ~Copyable {
     /// Empties the record (packets return to their pool).
     public mutating func clear() {
         solicitations.removeAll()
+        arp.removeAll()
+        ndp.removeAll()
         outcomes.removeAll()
         packets.removeAll()
     }
