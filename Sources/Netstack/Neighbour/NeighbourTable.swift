@@ -433,7 +433,6 @@ public final class NeighbourTable {
         var updateFlags: NeighbourUpdateFlags = [.admin]
         if let slot = index[key] {
             if exclusive { return .failure(.exists) }
-            if !replace { updateFlags.insert(.override) } else { updateFlags.insert(.override) }
             _ = slot
         } else {
             guard create else { return .failure(.notFound) }
@@ -442,7 +441,8 @@ public final class NeighbourTable {
         }
         let slot = index[key]!
         if flags.contains(.externLearned) { updateFlags.insert(.externLearned) }
-        updateFlags.insert(.overrideIsRouter)
+        // neigh_add: without NLM_F_REPLACE neither address nor router flag change.
+        if replace || updateFlags.contains(.override) { updateFlags.formUnion([.override, .overrideIsRouter]) }
         if flags.contains(.router) { updateFlags.insert(.isRouter) }
         if proto != 0 { slots[slot]!.proto = proto }
         if flags.contains(.use) {
@@ -461,6 +461,22 @@ public final class NeighbourTable {
         guard index[key] != nil else { return .failure(.notFound) }
         remove(key, sink: &sink, reason: .neighDead)
         return .success(())
+    }
+
+    // MARK: proxy entries (pneigh)
+
+    /// Proxy entries (`ip neigh add proxy ADDR dev D`), the pneigh table.
+    public private(set) var proxies: Set<NeighbourKey> = []
+
+    public func addProxy(device: Int32, address: IPAddress, exclusive: Bool) -> Result<Void, NeighbourError> {
+        let key = NeighbourKey(device: device, address: address)
+        if proxies.contains(key) { return exclusive ? .failure(.exists) : .success(()) }
+        proxies.insert(key)
+        return .success(())
+    }
+
+    public func deleteProxy(device: Int32, address: IPAddress) -> Result<Void, NeighbourError> {
+        proxies.remove(NeighbourKey(device: device, address: address)) == nil ? .failure(.notFound) : .success(())
     }
 
     // MARK: timers
