@@ -101,6 +101,12 @@ extension NetworkNamespace {
             drop(packet, .ipInvalidDest)
             return
         }
+        // A packet looped back through lo already carried its output route
+        // (skb_dst survives the loopback xmit): it is ours.
+        if dev.kind == .loopback && isLocal(.v4(h.destination)) {
+            ipv4LocalDeliver(packet, header: h, on: dev, broadcast: false)
+            return
+        }
         var key = FlowKey(destination: .v4(h.destination), source: .v4(h.source), iif: dev.ifindex,
                           mark: packet.metadata.mark, ipproto: h.proto, tos: h.tos & 0x1E)
         if h.proto == IPProtocol.udp.rawValue || h.proto == IPProtocol.tcp.rawValue {

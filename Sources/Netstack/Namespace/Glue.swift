@@ -4,12 +4,6 @@
 import NetWire
 
 extension NetworkNamespace {
-    func neighbourOutput(_ packet: consuming PacketBuffer, device: NetDevice, nextHop: IPAddress, route: Route) {
-        let type: EtherType = nextHop.isIPv4 ? .ipv4 : .ipv6
-        sendFrame(packet, on: device, destination: device.kind == .loopback ? .zero : .broadcast, type: type)
-    }
-
-    func arpReceive(_ packet: consuming PacketBuffer, on dev: NetDevice) { drop(packet, .unhandledProto) }
     func ipv6Receive(_ packet: consuming PacketBuffer, on dev: NetDevice) { drop(packet, .ipv6disabled) }
 
     func ipv6SendLocal(_ payload: consuming PacketBuffer, source: IPv6Address?, destination: IPv6Address,
@@ -29,7 +23,6 @@ extension NetworkNamespace {
         drop(packet, .pktTooBig)
     }
 
-    func runTimers(now: Instant) -> Bool { false }
     /// The qdisc watchdogs: netem releases delayed packets when they are due.
     func runQdiscs(now: Instant) -> Bool {
         var progress = false
@@ -42,8 +35,10 @@ extension NetworkNamespace {
         return progress
     }
 
+    func ndpTransmit(_ message: NDPOutput) {}
+
     func nextDeadline(now: Instant) -> Instant? {
-        var best: Instant? = nil
+        var best: Instant? = neighbourDeadline()
         for d in devices where !d.qdisc.bypassesQueue && d.qdisc.count > 0 {
             if let t = d.qdisc.nextDeadline, best.map({ t < $0 }) ?? true { best = t }
         }

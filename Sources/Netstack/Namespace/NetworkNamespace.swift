@@ -56,6 +56,10 @@ public final class NetworkNamespace {
     public var ipv6All = IPv6DeviceConfig()
     public var ipv6Default = IPv6DeviceConfig()
 
+    /// The ARP and ND neighbour tables (neigh_table arp_tbl / nd_tbl).
+    public let arpTable: NeighbourTable
+    public let ndTable: NeighbourTable
+
     /// FIB tables and policy rules (`ip route`, `ip rule`).
     public var routing = RoutingState()
 
@@ -79,6 +83,8 @@ public final class NetworkNamespace {
         self.name = name
         self.id = id
         self.stack = stack
+        arpTable = NeighbourTable(family: .ipv4, randomSeed: UInt64(id) &+ 1, now: stack.now)
+        ndTable = NeighbourTable(family: .ipv6, randomSeed: UInt64(id) &+ 1001, now: stack.now)
         let lo = NetDevice(kind: .loopback, ifindex: 1, name: "lo", mac: .zero, namespace: self)
         nextIfindex = 2
         devices.append(lo)

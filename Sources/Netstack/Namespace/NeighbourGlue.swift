@@ -1,0 +1,131 @@
+// The namespace's side of the neighbour subsystem: neigh_resolve_output for
+// the IP layers, ARP receive, the neighbour timers, and the sink through
+// which the tables transmit (solicitations, released queues, failures).
+import NetWire
+
+/// The tables' way out (NeighbourSink): frames go to the device, failures
+/// become ICMP unreachables, drops go through the one drop path.
+struct NamespaceNeighbourSink: NeighbourSink {
+    unowned let ns: NetworkNamespace
+
+    mutating func solicit(_ s: NeighbourSolicitation) {
+        guard let d = ns.device(index: s.device) else { return }
+        if s.target.isIPv4 {
+            ARP.solicit(s, interface: ns.arpInterface(d), lookup: ns, into: &self)
+        }
+    }
+
+    mutating func transmit(_ packet: consuming PacketBuffer, device: Int32, destination: MACAddress) {
+        guard let d = ns.device(index: device) else { ns.drop(packet, .devReady); return }
+        let type: EtherType = packet.withUnsafeReadableBytes { b in b.count > 0 && b.u8(0) >> 4 == 6 } ? .ipv6 : .ipv4
+        ns.sendFrame(packet, on: d, destination: destination, type: type)
+    }
+
+    mutating func unreachable(_ packet: consuming PacketBuffer, device: Int32, reason: DropReason) {
+        var p = packet
+        let isV4 = p.withUnsafeReadableBytes { b in b.count > 0 && b.u8(0) >> 4 == 4 }
+        if isV4 {
+            // ipv4_link_failure → icmp_send(ICMP_DEST_UNREACH, ICMP_HOST_UNREACH).
+            p.resetNetworkHeader()
+            if p.metadata.packetType != .host { p.metadata.packetType = .outgoing }
+            ns.icmpSend(p, type: ICMPv4Type.destinationUnreachable, code: ICMPv4UnreachableCode.host, info: 0, inbound: nil)
+        }
+        ns.drop(p, reason)
+    }
+
+    mutating func drop(_ packet: consuming PacketBuffer, reason: DropReason) {
+        ns.drop(packet, reason)
+    }
+
+    mutating func transmitARP(_ arp: ARPRepr, device: Int32, destination: MACAddress) {
+        guard let d = ns.device(index: device),
+              let frame = ARP.frame(arp, source: d.mac, destination: destination, pool: ns.stack.shard.pool) else { return }
+        ns.deviceQueueTransmit(frame, on: d)
+    }
+
+    mutating func transmitNDP(_ message: NDPOutput) {
+        ns.ndpTransmit(message)
+    }
+}
+
+extension NetworkNamespace: NeighbourAddressLookup {
+    public func addressType(_ address: IPAddress, device: Int32) -> RouteType {
+        if address.isMulticast { return .multicast }
+        if case .v4(let a) = address {
+            if a.isLimitedBroadcast { return .broadcast }
+            for d in devices {
+                for x in d.addresses where x.isIPv4 {
+                    if x.address == address { return .local }
+                    if case .v4(let b)? = x.broadcast.map({ IPAddress.v4($0) }), b == a { return .broadcast }
+                }
+            }
+            return .unicast
+        }
+        return isLocal(address) ? .local : .unicast
+    }
+
+    public func ipv6AddressState(_ address: IPv6Address, device: Int32) -> IPv6AddressState? {
+        guard let d = self.device(index: device), let a = d.addresses.first(where: { $0.address == .v6(address) }) else { return nil }
+        return a.flags.contains(.tentative) ? .tentative : .preferred
+    }
+
+    /// The ARP view of a device (rebuilt per use; devices and addresses are few).
+    func arpInterface(_ d: NetDevice) -> ARPInterface {
+        var i = ARPInterface(device: d.ifindex, mac: d.mac, addresses: d.addresses.compactMap { a in
+            guard case .v4(let v4) = a.address else { return nil }
+            return IPv4InterfaceAddress(v4, prefixLength: a.prefix.length, scope: a.scope, secondary: a.flags.contains(.secondary))
+        })
+        i.noARP = !d.usesARP
+        i.arpIgnore = max(ipv4All.arpIgnore, d.ipv4.arpIgnore)
+        i.arpAnnounce = max(ipv4All.arpAnnounce, d.ipv4.arpAnnounce)
+        i.arpAccept = d.ipv4.arpAccept
+        i.arpNotify = d.ipv4.arpNotify != 0
+        i.routeLocalnet = d.ipv4.routeLocalnet != 0
+        return i
+    }
+
+    /// neigh_resolve_output(): the next hop's MAC, or the packet waits in
+    /// the entry's queue while ARP/NDP resolves it.
+    func neighbourOutput(_ packet: consuming PacketBuffer, device: NetDevice, nextHop: IPAddress, route: Route) {
+        let type: EtherType = nextHop.isIPv4 ? .ipv4 : .ipv6
+        if device.kind == .loopback || !device.usesARP {
+            sendFrame(packet, on: device, destination: device.kind == .loopback ? .zero : device.broadcastMAC, type: type)
+            return
+        }
+        var sink = NamespaceNeighbourSink(ns: self)
+        let table = nextHop.isIPv4 ? arpTable : ndTable
+        let broadcast = route.type == .broadcast
+        switch table.output(packet, device: device.ifindex, nextHop: nextHop, now: stack.now, broadcast: broadcast, into: &sink) {
+        case .transmit(let p, let mac):
+            sendFrame(p, on: device, destination: mac, type: type)
+        case .queued:
+            break
+        case .drop(let p, let reason):
+            drop(p, reason)
+        }
+    }
+
+    /// arp_rcv → arp_process.
+    func arpReceive(_ packet: consuming PacketBuffer, on dev: NetDevice) {
+        var sink = NamespaceNeighbourSink(ns: self)
+        let verdict = ARP.receive(packet, interface: arpInterface(dev), lookup: self, table: arpTable, now: stack.now, into: &sink)
+        switch verdict {
+        case .consumed: _ = consume packet
+        case .drop(let reason): drop(packet, reason)
+        }
+    }
+
+    /// The neighbour timers (and, later, the other per-namespace timers).
+    func runTimers(now: Instant) -> Bool {
+        var ran = false
+        var sink = NamespaceNeighbourSink(ns: self)
+        if arpTable.nextDeadline <= now { arpTable.expire(now: now, into: &sink); ran = true }
+        if ndTable.nextDeadline <= now { ndTable.expire(now: now, into: &sink); ran = true }
+        _ = ran
+        // Not "progress" for the stack loop: frames the timers send mark
+        // their rings pending, which is what keeps the loop going.
+        return false
+    }
+
+    func neighbourDeadline() -> Instant { min(arpTable.nextDeadline, ndTable.nextDeadline) }
+}
