@@ -66,6 +66,16 @@ public enum IPCommand {
         if matches("address") { return IPAddrCommand.run(rest, options: o, ns: ns) }
         if matches("netns", min: 2) { return IPNetnsCommand.run(rest, options: o, stack: stack) }
         if matches("route") { return ipRoute(rest, options: o.ipOptions, state: &ns.routing, context: ns) }
+        if matches("neighbour") || matches("neighbor") {
+            var no = IPNeighOptions()
+            no.family = o.family == 4 ? .ipv4 : (o.family == 6 ? .ipv6 : nil)
+            no.json = o.json
+            no.pretty = o.pretty
+            no.stats = o.stats
+            var sink = ns.neighbourSink
+            return IPNeigh.run(rest, options: no, ipv4: ns.arpTable, ipv6: ns.ndTable, devices: NamespaceDevices(ns: ns),
+                               now: stack.now, into: &sink)
+        }
         if matches("rule", min: 2) { return ipRule(rest, options: o.ipOptions, state: &ns.routing, context: ns) }
         return .failure("Object \"\(object)\" is unknown, try \"ip help\".", status: 1)
     }
@@ -489,4 +499,11 @@ extension IPGlobalOptions {
         IPOptions(family: family == 4 ? .inet : (family == 6 ? .inet6 : nil), json: json, pretty: pretty,
                   details: details, stats: stats, oneline: oneline, brief: brief)
     }
+}
+
+/// Device names ↔ indexes for `ip neigh`.
+struct NamespaceDevices: IPNeighDevices {
+    let ns: NetworkNamespace
+    func index(of name: String) -> Int32? { ns.device(named: name)?.ifindex }
+    func name(of index: Int32) -> String? { ns.device(index: index)?.name }
 }

@@ -69,6 +69,9 @@ extension NetworkNamespace: NeighbourAddressLookup {
         return a.flags.contains(.tentative) ? .tentative : .preferred
     }
 
+    /// The sink the control plane passes to neighbour commands (`ip neigh flush` drops queued packets).
+    public var neighbourSink: some NeighbourSink { NamespaceNeighbourSink(ns: self) }
+
     /// The ARP view of a device (rebuilt per use; devices and addresses are few).
     func arpInterface(_ d: NetDevice) -> ARPInterface {
         var i = ARPInterface(device: d.ifindex, mac: d.mac, addresses: d.addresses.compactMap { a in
