@@ -766,7 +766,8 @@ public final class LabInterpreter {
             argv = Array(argv.dropFirst(4))
             guard !argv.isEmpty else { return ImmediateProcess(status: 1, stderr: "No command specified\n") }
         }
-        if let p = LabBuiltins.process(argv, stdin: stdin, files: files) { return p }
+        let prefix = viaNetnsExec ? "" : "\(options.scriptName): line \(stage.line): "
+        if let p = LabBuiltins.process(argv, stdin: stdin, files: files, prefix: prefix) { return p }
         if let p = world.spawn(argv, namespace: namespace, stdin: stdin) { return p }
         if viaNetnsExec {
             return ImmediateProcess(status: 1, stderr: "exec of \"\(argv[0])\" failed: No such file or directory\n")
