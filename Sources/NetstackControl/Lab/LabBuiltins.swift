@@ -48,7 +48,10 @@ enum LabBuiltins {
     static let names: Set<String> = ["echo", "printf", "cat", "true", "false", "sleep", "test", "[", "seq"]
 
     /// Makes the process for a builtin command, or nil when `argv[0]` is not one.
-    static func process(_ argv: [String], stdin: [UInt8], files: [String: [UInt8]]) -> LabProcess? {
+    /// `prefix` starts the error messages of bash's own builtins (printf,
+    /// test): `lab.sh: line 3: ` when the shell runs them, empty when run as
+    /// programs (after `ip netns exec`).
+    static func process(_ argv: [String], stdin: [UInt8], files: [String: [UInt8]], prefix: String = "") -> LabProcess? {
         guard let name = argv.first, names.contains(name) else { return nil }
         let args = Array(argv.dropFirst())
         switch name {
@@ -57,12 +60,13 @@ enum LabBuiltins {
         case "echo": return ImmediateProcess(status: 0, stdout: echo(args))
         case "printf":
             let (text, error, status) = printf(args)
-            return ImmediateProcess(status: status, stdout: text, stderr: error)
+            let prefixed = error.split(separator: "\n").map { prefix + $0 + "\n" }.joined()
+            return ImmediateProcess(status: status, stdout: text, stderr: prefixed)
         case "cat": return cat(args, stdin: stdin, files: files)
         case "sleep": return sleep(args)
         case "test", "[":
             let (status, error) = test(args, bracket: name == "[", files: files)
-            return ImmediateProcess(status: status, stderr: error.map { "\(name): \($0)\n" } ?? "")
+            return ImmediateProcess(status: status, stderr: error.map { "\(prefix)\(name): \($0)\n" } ?? "")
         case "seq": return seq(args)
         default: return nil
         }

@@ -108,6 +108,7 @@ public final class LabInterpreter {
     private var pidStatus: [Int: Int32] = [:]
     private var pidJob: [Int: Job] = [:]
     private var loopDepth = 0
+    private var commandSerial = 0
     private var deadline = Instant.distantFuture
 
     public init(world: any LabWorld, sink: any LabSink, options: LabOptions = LabOptions()) {
@@ -208,6 +209,9 @@ public final class LabInterpreter {
         var wakeAt: Instant?
         var statuses: [Int32] = []
         var status: Int32?
+        /// The command during which the shell notices the job ended (it is
+        /// then forgotten by job number at the end of that command).
+        var noticed = Int.max
         let contextStdin: [UInt8]
         init(number: Int, stages: [Stage], stdin: [UInt8]) {
             self.number = number
@@ -374,6 +378,7 @@ public final class LabInterpreter {
     private func execSimple(_ command: LabSimpleCommand, _ ctx: Context) throws(Unwind) -> Int32 {
         line = command.line
         try countStep()
+        commandSerial += 1
         defer { sweepJobs() }
         lastSubstitutionStatus = nil
         let argv = try expandFields(command.words, ctx)
@@ -657,6 +662,8 @@ public final class LabInterpreter {
             for k in job.index..<job.stages.count { pidStatus[job.stages[k].pid] = s }
             job.statuses.append(s)
             job.status = s
+            // bash notices a job it killed only after the `kill` command.
+            job.noticed = commandSerial + 1
             running.removeAll { $0 === job }
         }
     }
@@ -668,7 +675,7 @@ public final class LabInterpreter {
     /// Removes finished background jobs from the job table (bash forgets a
     /// job once it has noticed it finished; its status stays known by PID).
     private func sweepJobs() {
-        jobTable.removeAll { $0.status != nil }
+        jobTable.removeAll { $0.status != nil && $0.noticed <= commandSerial }
     }
 
     private func runForeground(_ stages: [LabSimpleCommand], _ ctx: Context, expanded: [String]? = nil) throws(Unwind) -> Int32 {
@@ -759,7 +766,8 @@ public final class LabInterpreter {
             argv = Array(argv.dropFirst(4))
             guard !argv.isEmpty else { return ImmediateProcess(status: 1, stderr: "No command specified\n") }
         }
-        if let p = LabBuiltins.process(argv, stdin: stdin, files: files) { return p }
+        let prefix = viaNetnsExec ? "" : "\(options.scriptName): line \(stage.line): "
+        if let p = LabBuiltins.process(argv, stdin: stdin, files: files, prefix: prefix) { return p }
         if let p = world.spawn(argv, namespace: namespace, stdin: stdin) { return p }
         if viaNetnsExec {
             return ImmediateProcess(status: 1, stderr: "exec of \"\(argv[0])\" failed: No such file or directory\n")
@@ -788,6 +796,7 @@ public final class LabInterpreter {
                     startNextStage(job)
                 } else {
                     job.status = pipefail ? (job.statuses.last { $0 != 0 } ?? 0) : s
+                    job.noticed = commandSerial
                     running.removeAll { $0 === job }
                 }
             }

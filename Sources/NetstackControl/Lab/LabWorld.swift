@@ -171,3 +171,23 @@ public final class LabFinishedProcess: LabProcess {
         return .exited(result.status)
     }
 }
+
+/// What `netstack lab` asks of the world it creates (the world factory
+/// reads these; the interpreter does not).
+public struct LabWorldOptions: Sendable, Equatable {
+    /// `--trace FILTER`: per-packet traces for packets matching the filter.
+    public var trace: String?
+    /// `--pcap DIR`: a capture file per device in this directory.
+    public var pcapDirectory: String?
+    /// `--seed N`: seeds every random choice (MACs, ports, impairments).
+    public var seed: UInt64
+    /// `--realtime`: the world runs on the wall clock.
+    public var realtime: Bool
+
+    public init(trace: String? = nil, pcapDirectory: String? = nil, seed: UInt64 = 1, realtime: Bool = false) {
+        self.trace = trace
+        self.pcapDirectory = pcapDirectory
+        self.seed = seed
+        self.realtime = realtime
+    }
+}
