@@ -18,6 +18,8 @@
 //
 // Deviations from bash, chosen for determinism (the Linux oracle matches them
 // where it can: LinuxOracle.swift):
+// - The whole script is parsed before anything runs: a syntax error anywhere
+//   runs nothing (bash runs the lines before it).
 // - A pipeline runs its stages one after another: each stage runs to
 //   completion and its whole stdout becomes the next stage's stdin (then end
 //   of file). Only the last stage's status counts (or with `set -o pipefail`,
