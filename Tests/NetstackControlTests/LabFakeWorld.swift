@@ -80,6 +80,8 @@ final class Ticker: LabProcess {
         return sent >= count ? .exited(0) : .running(wakeAt: next)
     }
 
+    func catches(_ signal: LabSignal) -> Bool { signal == .int }
+
     func signal(_ signal: LabSignal, now: Instant, output: inout LabOutput) -> LabProcessState {
         guard signal == .int else { return .exited(128 + signal.rawValue) }
         output.write("\(label) stopped after \(sent)\n")

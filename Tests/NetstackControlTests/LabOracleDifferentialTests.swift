@@ -77,18 +77,22 @@ struct LabOracleDifferentialTests {
         echo x > /dev/null; echo "dev null $?"
         cat nope 2>&1 | cat
         """#,
-        // jobs and time (statuses only: no time printed)
+        // jobs and time (statuses only: no time printed; job numbers only
+        // where bash's job-table cleanup is not a race)
         #"""
         sleep 0.2 &
         p=$!
         sleep 0.1 &
         wait $p; echo "wait pid $?"
+        wait
         sleep 5 &
         kill %1
         wait %1; echo "killed $?"
         sleep 5 &
+        sleep 0.05
         kill -INT $!
-        wait $!; echo "int $?"
+        kill -s TERM $!
+        wait $!; echo "int ignored, then term $?"
         kill %5; echo "kill none $?"
         wait 99999; echo "wait none $?"
         sleep 0.05; echo done

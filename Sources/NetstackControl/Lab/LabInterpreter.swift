@@ -18,6 +18,8 @@
 //
 // Deviations from bash, chosen for determinism (the Linux oracle matches them
 // where it can: LinuxOracle.swift):
+// - The whole script is parsed before anything runs: a syntax error anywhere
+//   runs nothing (bash runs the lines before it).
 // - A pipeline runs its stages one after another: each stage runs to
 //   completion and its whole stdout becomes the next stage's stdin (then end
 //   of file). Only the last stage's status counts (or with `set -o pipefail`,
@@ -108,7 +110,6 @@ public final class LabInterpreter {
     private var pidStatus: [Int: Int32] = [:]
     private var pidJob: [Int: Job] = [:]
     private var loopDepth = 0
-    private var commandSerial = 0
     private var deadline = Instant.distantFuture
 
     public init(world: any LabWorld, sink: any LabSink, options: LabOptions = LabOptions()) {
@@ -209,9 +210,6 @@ public final class LabInterpreter {
         var wakeAt: Instant?
         var statuses: [Int32] = []
         var status: Int32?
-        /// The command during which the shell notices the job ended (it is
-        /// then forgotten by job number at the end of that command).
-        var noticed = Int.max
         let contextStdin: [UInt8]
         init(number: Int, stages: [Stage], stdin: [UInt8]) {
             self.number = number
@@ -370,6 +368,9 @@ public final class LabInterpreter {
 
     // MARK: - Simple commands
 
+    /// Commands bash runs without forking (no job-table cleanup after them).
+    static let bashBuiltins: Set<String> = ["echo", "printf", "true", "false", "test", "[", ":"]
+
     static let shellBuiltins: Set<String> = [
         ":", "exit", "set", "wait", "kill", "export", "unset", "local", "return", "shift",
         "break", "continue", "cd", "readonly",
@@ -378,8 +379,6 @@ public final class LabInterpreter {
     private func execSimple(_ command: LabSimpleCommand, _ ctx: Context) throws(Unwind) -> Int32 {
         line = command.line
         try countStep()
-        commandSerial += 1
-        defer { sweepJobs() }
         lastSubstitutionStatus = nil
         let argv = try expandFields(command.words, ctx)
         var assignments: [(String, String)] = []
@@ -567,6 +566,7 @@ public final class LabInterpreter {
         if targets.isEmpty {
             let jobs = jobTable
             try schedule(waitingFor: "wait") { jobs.allSatisfy { $0.status != nil } }
+            sweepJobs()
             return 0
         }
         var status: Int32 = 0
@@ -579,8 +579,13 @@ public final class LabInterpreter {
                 }
                 try schedule(waitingFor: "wait \(t)") { job.status != nil }
                 status = job.status ?? 127
+                jobTable.removeAll { $0 === job }
             } else if let pid = Int(t) {
-                if let s = pidStatus[pid] { status = s; continue }
+                if let s = pidStatus[pid] {
+                    status = s
+                    if let job = pidJob[pid] { jobTable.removeAll { $0 === job } }
+                    continue
+                }
                 guard let job = pidJob[pid] else {
                     output.write("\(prefix): pid \(pid) is not a child of this shell\n", to: .stderr)
                     status = 127
@@ -588,6 +593,7 @@ public final class LabInterpreter {
                 }
                 try schedule(waitingFor: "wait \(t)") { self.pidStatus[pid] != nil || job.status != nil }
                 status = pidStatus[pid] ?? job.status ?? 127
+                jobTable.removeAll { $0 === job }
             } else {
                 output.write("\(prefix): `\(t)': not a pid or valid job spec\n", to: .stderr)
                 status = 2
@@ -651,6 +657,7 @@ public final class LabInterpreter {
     /// (a pipeline's process group dies together).
     private func deliver(_ signal: LabSignal, to job: Job) {
         guard let p = job.current else { return }
+        if (signal == .int || signal == .quit) && job.number > 0 && !p.catches(signal) { return }
         var out = LabOutput()
         let state = p.signal(signal, now: world.now, output: &out)
         route(out, job.stages[job.index])
@@ -662,8 +669,6 @@ public final class LabInterpreter {
             for k in job.index..<job.stages.count { pidStatus[job.stages[k].pid] = s }
             job.statuses.append(s)
             job.status = s
-            // bash notices a job it killed only after the `kill` command.
-            job.noticed = commandSerial + 1
             running.removeAll { $0 === job }
         }
     }
@@ -672,10 +677,12 @@ public final class LabInterpreter {
 
     private func nextJobNumber() -> Int { (jobTable.map(\.number).max() ?? 0) + 1 }
 
-    /// Removes finished background jobs from the job table (bash forgets a
-    /// job once it has noticed it finished; its status stays known by PID).
+    /// Removes finished background jobs from the job table. bash does this
+    /// when a foreground command it forked (not a builtin) completes; `wait`
+    /// also removes the jobs it waited for. A finished job's status stays
+    /// known by PID.
     private func sweepJobs() {
-        jobTable.removeAll { $0.status != nil && $0.noticed <= commandSerial }
+        jobTable.removeAll { $0.status != nil }
     }
 
     private func runForeground(_ stages: [LabSimpleCommand], _ ctx: Context, expanded: [String]? = nil) throws(Unwind) -> Int32 {
@@ -683,6 +690,7 @@ public final class LabInterpreter {
         if let first = job.stages.first { line = first.line }
         start(job)
         try schedule(waitingFor: job.stages.map { $0.argv.joined(separator: " ") }.joined(separator: " | ")) { job.status != nil }
+        if job.stages.count > 1 || !LabInterpreter.bashBuiltins.contains(job.stages[0].argv.first ?? ":") { sweepJobs() }
         return job.status ?? 0
     }
 
@@ -796,7 +804,6 @@ public final class LabInterpreter {
                     startNextStage(job)
                 } else {
                     job.status = pipefail ? (job.statuses.last { $0 != 0 } ?? 0) : s
-                    job.noticed = commandSerial
                     running.removeAll { $0 === job }
                 }
             }

@@ -122,9 +122,19 @@ public protocol LabProcess: AnyObject {
     /// after a handler ran (ping on SIGINT prints its statistics and exits 0
     /// or 1), `.running` when ignored. `.kill` must exit, silently.
     func signal(_ signal: LabSignal, now: Instant, output: inout LabOutput) -> LabProcessState
+
+    /// Whether the process installs its own handler for `signal`. A
+    /// non-interactive shell starts background jobs with SIGINT and SIGQUIT
+    /// ignored (POSIX): the interpreter delivers those two to a background
+    /// job only if the process catches them (iputils ping catches SIGINT and
+    /// prints its statistics; sleep and nc do not, and keep running).
+    func catches(_ signal: LabSignal) -> Bool
 }
 
 extension LabProcess {
+    /// Default: no handlers (SIGINT/SIGQUIT to a background job are ignored).
+    public func catches(_ signal: LabSignal) -> Bool { false }
+
     /// The default action of every signal the lab sends: die with 128+n.
     public func signal(_ signal: LabSignal, now: Instant, output: inout LabOutput) -> LabProcessState {
         .exited(128 + signal.rawValue)
