@@ -6,7 +6,7 @@ import Netstack
 /// A `LabWorld` over a `Stack`.
 public final class StackLabWorld: LabWorld {
     public let stack: Stack
-    /// Extra commands by name (tools register here).
+    /// The commands a script can run, by name.
     public var commands: [String: (StackLabWorld, [String], NetworkNamespace, [UInt8]) -> LabProcess?] = [:]
 
     public init(seed: UInt64 = 1) {
@@ -14,11 +14,11 @@ public final class StackLabWorld: LabWorld {
         commands["ip"] = { world, argv, ns, _ in
             LabFinishedProcess(IPCommand.run(Array(argv.dropFirst()), stack: world.stack, namespace: ns))
         }
-        for r in StackLabWorld.registrations { r(self) }
+        let sysctl = SysctlTable()
+        commands["sysctl"] = { _, argv, ns, _ in LabFinishedProcess(sysctl.run(argv, namespace: ns)) }
+        commands["ss"] = { _, argv, ns, _ in LabFinishedProcess(SocketStatistics.run(argv, namespace: ns)) }
+        commands["tc"] = { world, argv, ns, _ in LabFinishedProcess(TCRunner.run(Array(argv.dropFirst()), namespace: ns)) }
     }
-
-    /// Modules that add commands (tools, tc) append a registration here.
-    nonisolated(unsafe) public static var registrations: [(StackLabWorld) -> Void] = []
 
     public var now: Instant { stack.now }
 

@@ -2,9 +2,7 @@
 // virtual time (DESIGN.md §1), printing what the script prints and exiting
 // with its status. `-` reads the script from stdin.
 //
-// The world comes from `makeLabWorld(options:)` below; until the stack's
-// commands exist it is a world with no commands (only the shell's builtins
-// run). Replace that one function to plug the stack in.
+// The world comes from `makeLabWorld(options:)`: the in-process stack.
 import ArgumentParser
 import Netstack
 import NetstackControl
@@ -18,16 +16,7 @@ import Darwin
 /// Builds the world a lab script runs against. The lead replaces this stub
 /// with the stack's world (namespaces, devices, ip/ping/nc/ss/sysctl/tc).
 func makeLabWorld(options: LabWorldOptions) -> any LabWorld {
-    NoCommandsWorld()
-}
-
-/// Stub world: time moves, no namespace exists, no command is known.
-final class NoCommandsWorld: LabWorld {
-    var now = Instant.zero
-    var nextEventTime: Instant? { nil }
-    func advance(until: Instant) { now = until }
-    func namespaceExists(_ name: String) -> Bool { false }
-    func spawn(_ argv: [String], namespace: String?, stdin: [UInt8]) -> LabProcess? { nil }
+    StackLabWorld(seed: options.seed)
 }
 
 struct Lab: ParsableCommand {

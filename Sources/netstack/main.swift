@@ -7,7 +7,7 @@ struct NetstackCommand: ParsableCommand {
         commandName: "netstack",
         abstract: "The Linux network stack, rebuilt in Swift.",
         version: NetstackVersion.string,
-        subcommands: [Decode.self]
+        subcommands: [Lab.self, Decode.self]
     )
 }
 

@@ -85,8 +85,8 @@ public final class SysctlTable {
         }
         for op in operands {
             if let eq = op.firstIndex(of: "=") {
-                let name = Self.normalise(String(op[..<eq]).trimmingBlanks())
-                let value = String(op[op.index(after: eq)...]).trimmingBlanks()
+                let name = Self.normalise(String(op[..<eq]).trimmingBlanks)
+                let value = String(op[op.index(after: eq)...]).trimmingBlanks
                 guard !name.isEmpty else {
                     err += "sysctl: malformed setting \"\(op)\"\n"; status = 1; continue
                 }
@@ -108,7 +108,7 @@ public final class SysctlTable {
                 err += "sysctl: command line(0): invalid syntax, continuing...\n"
                 status = 1
             } else {
-                let name = Self.normalise(op.trimmingBlanks())
+                let name = Self.normalise(op.trimmingBlanks)
                 if let v = read(name, in: ns) {
                     show(name, v)
                 } else {
@@ -205,7 +205,7 @@ public final class SysctlTable {
 
     /// proc_dointvec's parse of one int (base 0, surrounding blanks allowed).
     static func parseInt(_ s: String) -> Int? {
-        let t = s.trimmingBlanks()
+        let t = s.trimmingBlanks
         guard let v = CNumber.strtol(Substring(t), base: 0), v >= Int64(Int32.min), v <= Int64(Int32.max) else { return nil }
         return Int(v)
     }
@@ -419,12 +419,6 @@ public final class SysctlTable {
 }
 
 extension String {
-    func trimmingBlanks() -> String {
-        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" }
-        guard let a = firstIndex(where: { !blank($0) }), let b = lastIndex(where: { !blank($0) }) else { return "" }
-        return String(self[a...b])
-    }
-
     func replacingAll(_ a: Character, with b: Character) -> String {
         String(map { $0 == a ? b : $0 })
     }
