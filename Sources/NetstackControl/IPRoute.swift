@@ -694,7 +694,7 @@ public struct RouteGetPrinter<Context: RouteContext> {
         if !v4 { f.append(("metric", "metric \(d.route.metric)", .number(d.route.metric))) }
         f.append(("flags", "", .array([])))
         if v4 {
-            if k.mark != 0 { f.append(("mark", "mark 0x" + String(k.mark, radix: 16), .number(k.mark))) }
+            if k.mark != 0 { f.append(("mark", "mark \(k.mark)", .number(k.mark))) }
             if !input { f.append(("uid", "uid 0", .number(0))) }
             var cache: [String] = []
             if d.route.type == .local || d.route.type == .broadcast { cache.append("local") }

@@ -283,7 +283,7 @@ extension NetworkNamespace {
         guard let p = netfilterHook(.postRouting, packet) else { return }
         let nextHop: IPAddress = decision.nextHop.gateway ?? .v4(destination)
         if totalLength > mtu {
-            ipv4Fragment(p, mtu: mtu, device: out, nextHop: nextHop)
+            ipv4Fragment(p, mtu: mtu, device: out, nextHop: nextHop, route: decision.route)
             return
         }
         count(.ipOutTransmits)

@@ -13,14 +13,48 @@ extension NetworkNamespace {
         return .ENETUNREACH
     }
 
+    /// ip_defrag(): queue the fragment; the whole datagram when complete.
     func ipv4Reassemble(_ packet: consuming PacketBuffer, header: IPv4Header) -> PacketBuffer? {
-        drop(packet, .fragReasmTimeout)
-        return nil
+        switch ipv4Fragments.insert(packet, now: stack.now, shard: stack.shard) {
+        case .incomplete:
+            return nil
+        case .complete(let whole):
+            return whole
+        case .dropped(let p, let reason):
+            drop(p, reason)
+            return nil
+        case .parameterProblem(let p, _, _, let reason):
+            drop(p, reason)
+            return nil
+        }
     }
 
-    func ipv4Fragment(_ packet: consuming PacketBuffer, mtu: Int, device: NetDevice, nextHop: IPAddress) {
-        count(.ipFragFails)
-        drop(packet, .pktTooBig)
+    /// ip_fragment(): cut to the MTU and send each piece to the neighbour.
+    func ipv4Fragment(_ packet: consuming PacketBuffer, mtu: Int, device: NetDevice, nextHop: IPAddress, route: Route) {
+        var batch = PacketBatch(capacity: 64)
+        switch IPv4Fragmenter.fragment(packet, mtu: mtu, pool: stack.shard.pool, into: &batch, counters: stack.shard.counters) {
+        case .sent:
+            while let f = batch.popFirst() {
+                count(.ipOutTransmits)
+                neighbourOutput(f, device: device, nextHop: nextHop, route: route)
+            }
+        case .refused(let p, _):
+            drop(p, .pktTooBig)
+        }
+    }
+
+    /// Reassembly timeouts: ICMP time exceeded (fragment reassembly) for
+    /// datagrams whose first fragment arrived, then the drop.
+    func expireFragments(now: Instant) {
+        guard ipv4Fragments.nextDeadline <= now else { return }
+        var expired = PacketBatch(capacity: 64)
+        _ = ipv4Fragments.expire(now: now, shard: stack.shard, timeExceeded: &expired)
+        while var p = expired.popFirst() {
+            p.resetNetworkHeader()
+            icmpSend(p, type: ICMPv4Type.timeExceeded, code: ICMPv4TimeExceededCode.fragmentReassemblyTimeExceeded,
+                     info: 0, inbound: nil)
+            drop(p, .fragReasmTimeout)
+        }
     }
 
     /// The qdisc watchdogs: netem releases delayed packets when they are due.
@@ -38,7 +72,7 @@ extension NetworkNamespace {
     func ndpTransmit(_ message: NDPOutput) {}
 
     func nextDeadline(now: Instant) -> Instant? {
-        var best: Instant? = neighbourDeadline()
+        var best: Instant? = min(neighbourDeadline(), ipv4Fragments.nextDeadline)
         for d in devices where !d.qdisc.bypassesQueue && d.qdisc.count > 0 {
             if let t = d.qdisc.nextDeadline, best.map({ t < $0 }) ?? true { best = t }
         }

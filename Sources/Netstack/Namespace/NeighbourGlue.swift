@@ -124,6 +124,7 @@ extension NetworkNamespace: NeighbourAddressLookup {
         var sink = NamespaceNeighbourSink(ns: self)
         if arpTable.nextDeadline <= now { arpTable.expire(now: now, into: &sink); ran = true }
         if ndTable.nextDeadline <= now { ndTable.expire(now: now, into: &sink); ran = true }
+        expireFragments(now: now)
         _ = ran
         // Not "progress" for the stack loop: frames the timers send mark
         // their rings pending, which is what keeps the loop going.

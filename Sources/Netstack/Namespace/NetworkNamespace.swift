@@ -60,6 +60,9 @@ public final class NetworkNamespace {
     public let arpTable: NeighbourTable
     public let ndTable: NeighbourTable
 
+    /// IPv4 reassembly queues (netns_frags, ipfrag_* limits).
+    var ipv4Fragments: IPv4Reassembly
+
     /// FIB tables and policy rules (`ip route`, `ip rule`).
     public var routing = RoutingState()
 
@@ -85,6 +88,7 @@ public final class NetworkNamespace {
         self.stack = stack
         arpTable = NeighbourTable(family: .ipv4, randomSeed: UInt64(id) &+ 1, now: stack.now)
         ndTable = NeighbourTable(family: .ipv6, randomSeed: UInt64(id) &+ 1001, now: stack.now)
+        ipv4Fragments = IPv4Reassembly(pool: stack.largePool)
         let lo = NetDevice(kind: .loopback, ifindex: 1, name: "lo", mac: .zero, namespace: self)
         nextIfindex = 2
         devices.append(lo)
