@@ -474,7 +474,7 @@ enum IPNetnsCommand {
             guard args.count >= 2 else { return .failure("No netns name specified", status: 1) }
             do { try stack.addNamespace(args[1]) } catch {
                 if error.errno == .EEXIST {
-                    return .failure("Cannot create namespace file \"/var/run/netns/\(args[1])\": File exists", status: 1)
+                    return .failure("Cannot create namespace file \"/run/netns/\(args[1])\": File exists", status: 1)
                 }
                 return .failure("Invalid netns name \"\(args[1])\"", status: 1)
             }
@@ -482,7 +482,7 @@ enum IPNetnsCommand {
         case "delete", "del":
             guard args.count >= 2 else { return .failure("No netns name specified", status: 1) }
             guard let ns = stack.namespace(named: args[1]) else {
-                return .failure("Cannot remove namespace file \"/var/run/netns/\(args[1])\": No such file or directory", status: 1)
+                return .failure("Cannot remove namespace file \"/run/netns/\(args[1])\": No such file or directory", status: 1)
             }
             stack.deleteNamespace(ns)
             return CommandResult()

@@ -17,6 +17,9 @@ enum LinkPrinter {
         var names: [String] = []
         if f.contains(.up) && !f.contains(.running) { names.append("NO-CARRIER") }
         for (flag, name) in linkFlagNames where f.contains(flag) { names.append(name) }
+        // M-DOWN: the link (IFLA_LINK, a veth's peer) is down — iproute2
+        // resolves it in the viewer's namespace only.
+        if let p = d.peer, p.namespace === d.namespace, !p.isUp { names.append("M-DOWN") }
         return names
     }
 
@@ -126,7 +129,9 @@ enum AddressPrinter {
     /// insertion order, then IPv6 ordered by scope (global first) and, within
     /// a scope, newest first (ipv6_link_dev_addr).
     static func ordered(_ d: NetDevice) -> [InterfaceAddress] {
-        let v4 = d.addresses.filter(\.isIPv4)
+        // in_dev->ifa_list: primaries in insertion order, then secondaries.
+        let v4 = d.addresses.filter { $0.isIPv4 && !$0.flags.contains(.secondary) }
+            + d.addresses.filter { $0.isIPv4 && $0.flags.contains(.secondary) }
         let v6 = d.addresses.enumerated().filter { !$0.element.isIPv4 }
             .sorted { a, b in
                 let sa = scopeRank(a.element), sb = scopeRank(b.element)

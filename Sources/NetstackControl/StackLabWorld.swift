@@ -17,6 +17,8 @@ public final class StackLabWorld: LabWorld {
         let sysctl = SysctlTable()
         commands["sysctl"] = { _, argv, ns, _ in LabFinishedProcess(sysctl.run(argv, namespace: ns)) }
         commands["ss"] = { _, argv, ns, _ in LabFinishedProcess(SocketStatistics.run(argv, namespace: ns)) }
+        commands["ping"] = { _, argv, ns, _ in ToolLabProcess(PingProcess(argv: argv, namespace: ns), catchesInterrupt: true) }
+        commands["nc"] = { _, argv, ns, stdin in ToolLabProcess(NetcatProcess(argv: argv, namespace: ns, stdin: stdin), catchesInterrupt: false) }
         commands["tc"] = { world, argv, ns, _ in LabFinishedProcess(TCRunner.run(Array(argv.dropFirst()), namespace: ns)) }
     }
 

@@ -220,7 +220,14 @@ public final class NetDevice {
         guard isUp else { return .down }
         switch kind {
         case .loopback, .dummy: return .unknown
-        case .veth: return hasCarrier ? .up : .down
+        case .veth:
+            if hasCarrier { return .up }
+            // rfc2863_policy: LOWERLAYERDOWN when the device named by its
+            // iflink (the peer's ifindex, looked up in this namespace) is down.
+            if let p = peer, let lower = namespace.device(index: p.ifindex), lower !== self, !lower.isUp {
+                return .lowerLayerDown
+            }
+            return .down
         }
     }
 

@@ -249,7 +249,6 @@ public final class NetworkNamespace {
         guard NetworkNamespace.validName(name) else { throw KernelError(.EINVAL, "Invalid device name") }
         if name == d.name { return }
         guard device(named: name) == nil else { throw KernelError(.EEXIST) }
-        guard !d.isUp else { throw KernelError(.EBUSY) }
         d.name = name
     }
 
@@ -305,10 +304,19 @@ public final class NetworkNamespace {
             $0.address == prefix.address && $0.prefix.length == prefix.length
         }) ?? d.addresses.firstIndex(where: { $0.address == prefix.address && prefix.isHostPrefix })
         else {
-            throw KernelError(.EADDRNOTAVAIL)
+            throw prefix.isIPv4 ? KernelError(.EADDRNOTAVAIL, "ipv4: Address not found") : KernelError(.EADDRNOTAVAIL)
         }
         let a = d.addresses.remove(at: i)
         stack.addressRemoved(a, from: d)
+        // Without promote_secondaries, deleting a primary deletes the
+        // secondaries of its subnet (__inet_del_ifa).
+        if a.isIPv4 && !a.flags.contains(.secondary) {
+            for s in d.addresses where s.isIPv4 && s.flags.contains(.secondary)
+                && s.prefix.length == a.prefix.length && s.prefix.network == a.prefix.network {
+                d.addresses.removeAll { $0 == s }
+                stack.addressRemoved(s, from: d)
+            }
+        }
     }
 
     /// Every address of the namespace with its device, in device order.

@@ -9,7 +9,8 @@ extension NetworkNamespace: RouteContext {
     public func deviceName(_ ifindex: Int32) -> String? { device(index: ifindex)?.name }
     public func deviceIndex(named name: String) -> Int32? { device(named: name)?.ifindex }
     public func isUp(_ ifindex: Int32) -> Bool { device(index: ifindex)?.isUp ?? false }
-    public func hasCarrier(_ ifindex: Int32) -> Bool { device(index: ifindex)?.isRunning ?? false }
+    /// RTNH_F_LINKDOWN semantics: false only for a device that is up without carrier.
+    public func hasCarrier(_ ifindex: Int32) -> Bool { device(index: ifindex).map { !$0.isUp || $0.hasCarrier } ?? false }
     public func addresses(_ ifindex: Int32, ipv4: Bool) -> [RouteAddress] {
         guard let d = device(index: ifindex) else { return [] }
         return d.addresses.filter { $0.isIPv4 == ipv4 && !$0.flags.contains(.tentative) && !$0.flags.contains(.dadFailed) }
@@ -66,7 +67,16 @@ extension NetworkNamespace: RouteContext {
             // DAD completes at once until NDP lands.
             d.addresses[i].flags.remove(.tentative)
         }
-        guard d.isUp, let current = d.addresses.first(where: { $0.address == a.address }) else { return }
+        guard let current = d.addresses.first(where: { $0.address == a.address }) else { return }
+        guard d.isUp else {
+            // fib_add_ifaddr adds the local route before it checks IFF_UP.
+            if a.isIPv4 {
+                try? routing.tables.insert(Route(table: RouteTableID.local, destination: IPPrefix(a.address, length: 32),
+                                                 type: .local, scope: .host, proto: .kernel, preferredSource: a.address,
+                                                 nextHops: [NextHop(device: d.ifindex)]), mode: .append)
+            }
+            return
+        }
         routing.tables.addressAdded(NetworkNamespace.routeAddress(current), device: d.ifindex,
                                     loopback: loopback.ifindex,
                                     prefixRoute: !a.flags.contains(.noPrefixRoute))

@@ -295,6 +295,26 @@ public final class SysctlTable {
         func cfg(_ name: String, _ kp: WritableKeyPath<NamespaceConfig, Int>, _ range: ClosedRange<Int>? = nil) {
             e.append(intEntry(name, { ns.config[keyPath: kp] }, { ns.config[keyPath: kp] = $0 }, range))
         }
+        // net.ipv4.neigh.{default,DEV}.* and net.ipv6.neigh.* (neigh_sysctl_register).
+        for (family, table) in [("ipv4", ns.arpTable), ("ipv6", ns.ndTable)] {
+            var dirs: [(String, Int32?)] = [("default", nil)]
+            for d in ns.devices { dirs.append((d.name, d.ifindex)) }
+            for (dir, index) in dirs {
+                for leaf in NeighbourParameters.sysctlNames {
+                    let name = "net.\(family).neigh.\(dir).\(leaf)"
+                    e.append(Entry(name: name, get: {
+                        let p = index.map { table.parameters(device: $0) } ?? table.defaultParameters
+                        return p.sysctlValue(leaf).map { String($0) } ?? "0"
+                    }, set: { text in
+                        guard let v = Self.parseInt(text) else { return .EINVAL }
+                        var p = index.map { table.parameters(device: $0) } ?? table.defaultParameters
+                        guard p.setSysctl(leaf, Int64(v)) else { return .EINVAL }
+                        if let i = index { table.setParameters(p, device: i) } else { table.defaultParameters = p }
+                        return nil
+                    }))
+                }
+            }
+        }
         // net.core (netdev_max_backlog and netdev_budget exist in init_net only).
         e.append(extraInt(ns, "net.core.somaxconn", 4096, 0...Int(Int32.max)))
         e.append(extraInt(ns, "net.core.rmem_default", 212_992, 2304...Int(Int32.max)))
