@@ -213,8 +213,16 @@ extension RoutingPolicy {
     func output4(_ key: FlowKey, tables: RouteTables, context: some RouteContext) -> Result<RouteDecision, RouteError> {
         guard case .v4(let dst) = key.destination, case .v4(let src) = key.source else { return .failure(.invalid) }
         if !src.isUnspecified {
-            if src.isMulticast || src.isLimitedBroadcast || src.isZeroNet { return .failure(.invalid) }
-            if !RoutingPolicy.isLocalAddress(key.source, context: context) { return .failure(.networkUnreachable) }
+            // 0.0.0.0/8 is a valid unicast range since Linux 5.3; only 0.0.0.0 means "unset".
+            if src.isMulticast || src.isLimitedBroadcast { return .failure(.invalid) }
+            // __ip_dev_find: an address of a device, or a `local` route (127/8).
+            let localRoute: Bool
+            if case .found(let m) = tables[RouteTableID.local]?.lookup(FIBLookupKey(destination: key.source)) ?? .noMatch {
+                localRoute = m.route.type == .local
+            } else {
+                localRoute = false
+            }
+            if !localRoute && !RoutingPolicy.isLocalAddress(key.source, context: context) { return .failure(.networkUnreachable) }
         }
         if key.oif != 0 {
             guard context.deviceName(key.oif) != nil else { return .failure(.invalid) }
@@ -288,7 +296,7 @@ extension RoutingPolicy {
             let route = Route(table: 0, destination: IPPrefix(key.destination, length: 32), type: .broadcast, scope: .link)
             return .success(RouteDecision(route: route, nextHop: NextHop(device: lo), nextHopIndex: 0, table: 0, rulePriority: 0))
         }
-        if src.isZeroNet || dst.isZeroNet || src.isLoopback || dst.isLoopback { return .failure(.invalid) }
+        if src.isUnspecified || src.isLoopback || dst.isLoopback { return .failure(.invalid) }
         let forwarding = context.forwarding(key.iif, ipv4: true)
         var flow = key
         flow.oif = 0
