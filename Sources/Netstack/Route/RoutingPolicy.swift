@@ -229,6 +229,13 @@ extension RoutingPolicy {
             if !context.isUp(key.oif) { return .failure(.networkUnreachable) }
         }
         let lo = context.loopbackIndex
+        if dst.isUnspecified {
+            // No destination: talk to ourselves (daddr = saddr, or 127.0.0.1), via lo.
+            let s: IPAddress = src.isUnspecified ? .v4(.loopback) : key.source
+            let route = Route(destination: IPPrefix(s, length: 32), type: .local, scope: .host, nextHops: [NextHop(device: lo)])
+            return .success(RouteDecision(route: route, nextHop: NextHop(device: lo), nextHopIndex: 0, table: RouteTableID.main,
+                                          rulePriority: 0, source: s))
+        }
         var matched: PolicyMatch
         switch fibLookup(key, iif: lo, oif: key.oif, tables: tables, context: context) {
         case .success(let m): matched = m
