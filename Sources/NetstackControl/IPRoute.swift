@@ -373,7 +373,8 @@ private struct ShowFilter {
     var hasPrefix: Bool { root != nil || match != nil || exact != nil || via != nil || src != nil }
 
     func accepts(_ r: Route) -> Bool {
-        if let d = dev, !r.nextHops.contains(where: { $0.device == d }) { return false }
+        // iproute2 filters on RTA_OIF, which multipath routes do not carry.
+        if let d = dev, !(r.nextHops.count == 1 && r.nextHops[0].device == d) { return false }
         if let p = proto, r.proto != p { return false }
         if let s = scope, r.scope != s { return false }
         if let t = type, r.type != t { return false }

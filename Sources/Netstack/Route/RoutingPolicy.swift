@@ -341,7 +341,9 @@ extension RoutingPolicy {
     /// fib_validate_source with rp_filter off: 0 or 1 (the next hop back is
     /// on-link), or an error for a local or broadcast source.
     func validateSource4(_ key: FlowKey, oif: Int32, tables: RouteTables, context: some RouteContext) -> Result<Int, RouteError> {
-        if !hasCustomRules(ipv4: true) && !tables.hasCustomLocalRoutes(ipv4: true) {
+        // The fast path skips the reverse lookup unless the packet would
+        // leave by its input device (tx_redirects, on by default).
+        if oif != key.iif && !hasCustomRules(ipv4: true) && !tables.hasCustomLocalRoutes(ipv4: true) {
             return RoutingPolicy.isLocalAddress(key.source, context: context) ? .failure(.invalid) : .success(0)
         }
         var back = FlowKey(destination: key.source, source: key.destination, tos: key.tos)
