@@ -39,6 +39,15 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // FIB: load 1M IPv4 + 200k IPv6 prefixes, lookups/s, bytes/prefix.
+        .executableTarget(
+            name: "FIBBench",
+            dependencies: [
+                .product(name: "NetWire", package: rootIdentity),
+                .product(name: "Netstack", package: rootIdentity),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // Swift vs C in one process: GB/s, ratio, and a checked-in budget.
         .executableTarget(
             name: "ChecksumRatio",

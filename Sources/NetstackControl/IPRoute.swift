@@ -189,9 +189,11 @@ private func parseRoute(_ args: [String], _ options: IPOptions, _ ctx: some Rout
                     nh.weight = n
                 case "onlink":
                     nh.flags.insert(.onlink)
-                default:
+                case "nexthop":
                     r.i -= 1
                     break loop
+                default:
+                    throw Fail("Error: \"nexthop\" or end of line is expected instead of \"\(t)\"", 255)
                 }
             }
             _ = sawAny
@@ -368,9 +370,11 @@ private struct ShowFilter {
     var src: IPAddress?
     var metric: UInt32?
     var tableGiven = false
+    var hasPrefix: Bool { root != nil || match != nil || exact != nil || via != nil || src != nil }
 
     func accepts(_ r: Route) -> Bool {
-        if let d = dev, !r.nextHops.contains(where: { $0.device == d }) { return false }
+        // iproute2 filters on RTA_OIF, which multipath routes do not carry.
+        if let d = dev, !(r.nextHops.count == 1 && r.nextHops[0].device == d) { return false }
         if let p = proto, r.proto != p { return false }
         if let s = scope, r.scope != s { return false }
         if let t = type, r.type != t { return false }
@@ -444,7 +448,11 @@ private func routeShow(_ args: [String], _ options: IPOptions, _ state: RoutingS
         ids = state.tables.dumpOrder
     }
     var routes: [Route] = []
-    for id in ids { routes += state.tables[id]!.routes(ipv4: !v6).filter(f.accepts) }
+    // With no -4/-6, `table all` dumps IPv4 then IPv6; otherwise one family.
+    let families = options.family == nil && f.table == nil && !f.hasPrefix ? [true, false] : [!v6]
+    for ipv4 in families {
+        for id in ids { routes += state.tables[id]!.routes(ipv4: ipv4).filter(f.accepts) }
+    }
     if flush {
         let doomed = routes
         mutate.tables.removeAll { r in doomed.contains(r) }
@@ -635,6 +643,8 @@ private func parseGet(_ args: [String], _ options: IPOptions, _ ctx: some RouteC
     guard let d = dst else { throw Fail("need at least a destination address", 1) }
     key.destination = d
     key.source = src ?? (d.isIPv4 ? .v4(.any) : .v6(.any))
+    // inet_rtm_getroute builds a UDP packet when no ipproto is given.
+    if d.isIPv4 && !args.contains("ipproto") { key.ipproto = 17 }
     return RouteGetRequest(key: key, sourceGiven: src != nil, fibmatch: fibmatch)
 }
 

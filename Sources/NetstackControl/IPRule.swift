@@ -43,10 +43,11 @@ public func ipRule(_ args: [String], options: IPOptions, state: inout RoutingSta
             return CommandResult()
         case "show", "list", "lst", "ls", "l", "s":
             let rules = state.policy.rules(ipv4: v4)
+            let prefs = Set(rules.map(\.priority))
             if options.json {
-                return CommandResult(stdout: JSONValue.array(rules.map(ruleJSON)).rendered(pretty: options.pretty) + "\n")
+                return CommandResult(stdout: JSONValue.array(rules.map { ruleJSON($0, priorities: prefs) }).rendered(pretty: options.pretty) + "\n")
             }
-            return CommandResult(stdout: rules.map(ruleText).joined())
+            return CommandResult(stdout: rules.map { ruleText($0, priorities: prefs) }.joined())
         default:
             return .failure("Command \"\(verb)\" is unknown, try \"ip rule help\".", status: 255)
         }
@@ -170,7 +171,7 @@ private func parseRule(_ args: [String], ipv4: Bool, forDelete: Bool) throws -> 
 
 private func hexMark(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
 
-private func ruleSelectors(_ r: RoutingRule) -> [(String, String, JSONValue)] {
+private func ruleSelectors(_ r: RoutingRule, priorities: Set<UInt32>?) -> [(String, String, JSONValue)] {
     var f: [(String, String, JSONValue)] = []
     if r.invert { f.append(("not", "not", .null)) }
     if let s = r.source {
@@ -214,7 +215,10 @@ private func ruleSelectors(_ r: RoutingRule) -> [(String, String, JSONValue)] {
         let n = RouteTableID.name(t)
         f.append(("table", "lookup \(n)", .string(n)))
         if let s = r.suppressPrefixLength { f.append(("suppress_prefixlen", "suppress_prefixlength \(s)", .number(s))) }
-    case .goto(let t): f.append(("goto", "goto \(t)", .number(t)))
+    case .goto(let t):
+        f.append(("goto", "goto \(t)", .number(t)))
+        // FIB_RULE_UNRESOLVED: no rule has the target priority.
+        if let p = priorities, !p.contains(t) { f.append(("unresolved", "[unresolved]", .null)) }
     case .nop: f.append(("nop", "nop", .null))
     case .blackhole: f.append(("action", "blackhole", .string("blackhole")))
     case .unreachable: f.append(("action", "unreachable", .string("unreachable")))
@@ -226,16 +230,17 @@ private func ruleSelectors(_ r: RoutingRule) -> [(String, String, JSONValue)] {
     return f
 }
 
-/// One `ip rule show` line.
-public func ruleText(_ r: RoutingRule) -> String {
-    let parts = ruleSelectors(r).map(\.1).filter { !$0.isEmpty }
+/// One `ip rule show` line; `priorities` (of the whole list) marks
+/// unresolved gotos.
+public func ruleText(_ r: RoutingRule, priorities: Set<UInt32>? = nil) -> String {
+    let parts = ruleSelectors(r, priorities: priorities).map(\.1).filter { !$0.isEmpty }
     return "\(r.priority):\t" + parts.joined(separator: " ") + "\n"
 }
 
 /// One `ip -j rule show` object.
-public func ruleJSON(_ r: RoutingRule) -> JSONValue {
+public func ruleJSON(_ r: RoutingRule, priorities: Set<UInt32>? = nil) -> JSONValue {
     var o = JSONObject()
     o["priority"] = .number(r.priority)
-    for (k, _, v) in ruleSelectors(r) { o[k] = v }
+    for (k, _, v) in ruleSelectors(r, priorities: priorities) { o[k] = v }
     return o.value
 }

@@ -213,14 +213,29 @@ extension RoutingPolicy {
     func output4(_ key: FlowKey, tables: RouteTables, context: some RouteContext) -> Result<RouteDecision, RouteError> {
         guard case .v4(let dst) = key.destination, case .v4(let src) = key.source else { return .failure(.invalid) }
         if !src.isUnspecified {
-            if src.isMulticast || src.isLimitedBroadcast || src.isZeroNet { return .failure(.invalid) }
-            if !RoutingPolicy.isLocalAddress(key.source, context: context) { return .failure(.networkUnreachable) }
+            // 0.0.0.0/8 is a valid unicast range since Linux 5.3; only 0.0.0.0 means "unset".
+            if src.isMulticast || src.isLimitedBroadcast { return .failure(.invalid) }
+            // __ip_dev_find: an address of a device, or a `local` route (127/8).
+            let localRoute: Bool
+            if case .found(let m) = tables[RouteTableID.local]?.lookup(FIBLookupKey(destination: key.source)) ?? .noMatch {
+                localRoute = m.route.type == .local
+            } else {
+                localRoute = false
+            }
+            if !localRoute && !RoutingPolicy.isLocalAddress(key.source, context: context) { return .failure(.networkUnreachable) }
         }
         if key.oif != 0 {
             guard context.deviceName(key.oif) != nil else { return .failure(.invalid) }
             if !context.isUp(key.oif) { return .failure(.networkUnreachable) }
         }
         let lo = context.loopbackIndex
+        if dst.isUnspecified {
+            // No destination: talk to ourselves (daddr = saddr, or 127.0.0.1), via lo.
+            let s: IPAddress = src.isUnspecified ? .v4(.loopback) : key.source
+            let route = Route(destination: IPPrefix(s, length: 32), type: .local, scope: .host, nextHops: [NextHop(device: lo)])
+            return .success(RouteDecision(route: route, nextHop: NextHop(device: lo), nextHopIndex: 0, table: RouteTableID.main,
+                                          rulePriority: 0, source: s))
+        }
         var matched: PolicyMatch
         switch fibLookup(key, iif: lo, oif: key.oif, tables: tables, context: context) {
         case .success(let m): matched = m
@@ -288,7 +303,7 @@ extension RoutingPolicy {
             let route = Route(table: 0, destination: IPPrefix(key.destination, length: 32), type: .broadcast, scope: .link)
             return .success(RouteDecision(route: route, nextHop: NextHop(device: lo), nextHopIndex: 0, table: 0, rulePriority: 0))
         }
-        if src.isZeroNet || dst.isZeroNet || src.isLoopback || dst.isLoopback { return .failure(.invalid) }
+        if src.isUnspecified || src.isLoopback || dst.isLoopback { return .failure(.invalid) }
         let forwarding = context.forwarding(key.iif, ipv4: true)
         var flow = key
         flow.oif = 0
@@ -326,7 +341,9 @@ extension RoutingPolicy {
     /// fib_validate_source with rp_filter off: 0 or 1 (the next hop back is
     /// on-link), or an error for a local or broadcast source.
     func validateSource4(_ key: FlowKey, oif: Int32, tables: RouteTables, context: some RouteContext) -> Result<Int, RouteError> {
-        if !hasCustomRules(ipv4: true) && !tables.hasCustomLocalRoutes(ipv4: true) {
+        // The fast path skips the reverse lookup unless the packet would
+        // leave by its input device (tx_redirects, on by default).
+        if oif != key.iif && !hasCustomRules(ipv4: true) && !tables.hasCustomLocalRoutes(ipv4: true) {
             return RoutingPolicy.isLocalAddress(key.source, context: context) ? .failure(.invalid) : .success(0)
         }
         var back = FlowKey(destination: key.source, source: key.destination, tos: key.tos)
