@@ -213,7 +213,7 @@ struct IPRouteDifferentialTests {
 
         var state = RoutingState()
         let lo = context.loopbackIndex
-        state.tables.addressAdded(InterfaceAddress(.v4(.loopback), prefixLength: 8, scope: .host), device: lo)
+        state.tables.addressAdded(RouteAddress(.v4(.loopback), prefixLength: 8, scope: .host), device: lo)
 
         var scenario = Scenario(rng: SeededRandom(state: UInt64(seed) &* 0x1234_5678_9ABC))
         scenario.build()
@@ -223,7 +223,7 @@ struct IPRouteDifferentialTests {
             if cmd[0] == "addr" {
                 let p = IPPrefix(cmd[2])!
                 let dev = context.deviceIndex(named: cmd[4])!
-                let a = InterfaceAddress(p.address, prefixLength: p.length)
+                let a = RouteAddress(p.address, prefixLength: p.length)
                 if let i = context.devices.firstIndex(where: { $0.index == dev }) { context.devices[i].addresses.append(a) }
                 state.tables.addressAdded(a, device: dev)
                 try #require(k.status == 0, "\(cmd): \(k.err)")

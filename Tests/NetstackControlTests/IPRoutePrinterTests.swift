@@ -9,13 +9,13 @@ import Testing
 struct IPRoutePrinterTests {
     func world() -> (RoutingState, StaticRouteContext) {
         var ctx = StaticRouteContext(ipv4Forwarding: true)
-        let a0 = InterfaceAddress(IPAddress("10.0.0.2")!, prefixLength: 24)
-        let a1 = InterfaceAddress(IPAddress("10.1.0.1")!, prefixLength: 16)
-        let a6 = InterfaceAddress(IPAddress("2001:db8::2")!, prefixLength: 64)
+        let a0 = RouteAddress(IPAddress("10.0.0.2")!, prefixLength: 24)
+        let a1 = RouteAddress(IPAddress("10.1.0.1")!, prefixLength: 16)
+        let a6 = RouteAddress(IPAddress("2001:db8::2")!, prefixLength: 64)
         ctx.addDevice(.init(index: 2, name: "d0", addresses: [a0, a6]))
         ctx.addDevice(.init(index: 3, name: "d1", addresses: [a1]))
         var s = RoutingState()
-        s.tables.addressAdded(InterfaceAddress(.v4(.loopback), prefixLength: 8, scope: .host), device: 1)
+        s.tables.addressAdded(RouteAddress(.v4(.loopback), prefixLength: 8, scope: .host), device: 1)
         s.tables.addressAdded(a0, device: 2)
         s.tables.addressAdded(a1, device: 3)
         s.tables.addressAdded(a6, device: 2)

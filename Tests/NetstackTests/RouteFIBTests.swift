@@ -123,12 +123,12 @@ struct RouteFIBTests {
 struct RoutePolicyTests {
     func world() throws -> (RoutingState, StaticRouteContext) {
         var ctx = StaticRouteContext(ipv4Forwarding: true)
-        let a0 = InterfaceAddress(a("10.0.0.2"), prefixLength: 24)
-        let a1 = InterfaceAddress(a("10.1.0.1"), prefixLength: 16)
+        let a0 = RouteAddress(a("10.0.0.2"), prefixLength: 24)
+        let a1 = RouteAddress(a("10.1.0.1"), prefixLength: 16)
         ctx.addDevice(.init(index: 2, name: "d0", addresses: [a0]))
         ctx.addDevice(.init(index: 3, name: "d1", addresses: [a1]))
         var s = RoutingState()
-        s.tables.addressAdded(InterfaceAddress(.v4(.loopback), prefixLength: 8, scope: .host), device: 1)
+        s.tables.addressAdded(RouteAddress(.v4(.loopback), prefixLength: 8, scope: .host), device: 1)
         s.tables.addressAdded(a0, device: 2)
         s.tables.addressAdded(a1, device: 3)
         return (s, ctx)
@@ -218,7 +218,7 @@ struct RoutePolicyTests {
                           "local 127.0.0.0/8", "local 127.0.0.1/32", "broadcast 127.255.255.255/32"])
         #expect(s.tables[254]!.routes(ipv4: true).map { "\($0.destination) \($0.proto.name) \($0.scope.name)" }
                 == ["10.0.0.0/24 kernel link", "10.1.0.0/16 kernel link"])
-        s.tables.addressRemoved(InterfaceAddress(a("10.0.0.2"), prefixLength: 24), device: 2, remaining: [])
+        s.tables.addressRemoved(RouteAddress(a("10.0.0.2"), prefixLength: 24), device: 2, remaining: [])
         #expect(s.tables[254]!.routes(ipv4: true).count == 1)
         #expect(s.tables[255]!.routes(ipv4: true).count == 5)
         s.tables.deviceDown(3)
