@@ -31,4 +31,7 @@ public struct CommandFailure: Error, Equatable, Sendable {
         self.status = status
     }
     public var result: CommandResult { .failure(message, status: status) }
+
+    /// iproute2's incomplete_command(): an option without its value.
+    public static let incompleteCommandLine = CommandFailure("Command line is not complete. Try option \"help\"", status: 255)
 }

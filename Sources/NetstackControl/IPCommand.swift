@@ -157,11 +157,11 @@ enum IPLinkCommand {
             func value() -> String? { i + 1 < args.count ? args[i + 1] : nil }
             switch a {
             case "name", "dev":
-                guard let v = value() else { return .failure("Command line is not complete. Try option \"help\"", status: 255) }
+                guard let v = value() else { return CommandFailure.incompleteCommandLine.result }
                 if inPeer { peerName = v } else { name = v }
                 i += 1
             case "type":
-                guard let v = value() else { return .failure("Command line is not complete. Try option \"help\"", status: 255) }
+                guard let v = value() else { return CommandFailure.incompleteCommandLine.result }
                 kind = v; i += 1
             case "peer": inPeer = true
             case "mtu":
@@ -175,7 +175,7 @@ enum IPLinkCommand {
                 if inPeer { peerMAC = m } else { mac = m }
                 i += 1
             case "netns":
-                guard let v = value() else { return .failure("Command line is not complete. Try option \"help\"", status: 255) }
+                guard let v = value() else { return CommandFailure.incompleteCommandLine.result }
                 guard let target = stack.namespace(named: v) else {
                     return .failure("Invalid \"netns\" value", status: 255)
                 }
@@ -240,17 +240,17 @@ enum IPLinkCommand {
                 guard let v = value(), let m = MACAddress(v) else { return .failure("\"\(value() ?? "")\" is invalid lladdr.", status: 255) }
                 changes.append(.mac(m)); i += 1
             case "name":
-                guard let v = value() else { return .failure("Command line is not complete. Try option \"help\"", status: 255) }
+                guard let v = value() else { return CommandFailure.incompleteCommandLine.result }
                 changes.append(.name(v)); i += 1
             case "netns":
-                guard let v = value() else { return .failure("Command line is not complete. Try option \"help\"", status: 255) }
+                guard let v = value() else { return CommandFailure.incompleteCommandLine.result }
                 guard let t = stack.namespace(named: v) else { return .failure("Invalid \"netns\" value", status: 255) }
                 changes.append(.netns(t)); i += 1
             case "txqueuelen", "qlen", "txqlen":
                 guard let v = value(), let n = Int(v) else { return .failure("Error: argument \"\(value() ?? "")\" is wrong: Invalid \"txqueuelen\" value", status: 255) }
                 changes.append(.qlen(n)); i += 1
             case "alias":
-                guard let v = value() else { return .failure("Command line is not complete. Try option \"help\"", status: 255) }
+                guard let v = value() else { return CommandFailure.incompleteCommandLine.result }
                 changes.append(.alias(v)); i += 1
             case "arp", "multicast", "promisc", "allmulticast", "dynamic", "trailers":
                 i += 1  // on/off flags are accepted but not modelled
@@ -391,7 +391,7 @@ enum IPAddrCommand {
             case "dev": devName = value(); i += 1
             case "local": prefix = value().flatMap(IPPrefix.init); i += 1
             case "broadcast", "brd":
-                guard let v = value() else { return .failure("Command line is not complete. Try option \"help\"", status: 255) }
+                guard let v = value() else { return CommandFailure.incompleteCommandLine.result }
                 if v == "+" { broadcastPlus = true } else if v != "-" {
                     guard let b = IPv4Address(v) else { return .failure("Error: inet address is expected rather than \"\(v)\".", status: 1) }
                     broadcast = b
@@ -406,7 +406,7 @@ enum IPAddrCommand {
             case "nodad": flags.insert(.nodad)
             case "noprefixroute": flags.insert(.noPrefixRoute)
             case "valid_lft", "preferred_lft":
-                guard let v = value() else { return .failure("Command line is not complete. Try option \"help\"", status: 255) }
+                guard let v = value() else { return CommandFailure.incompleteCommandLine.result }
                 let n: UInt32? = v == "forever" ? nil : UInt32(v)
                 if v != "forever" && n == nil { return .failure("Error: argument \"\(v)\" is wrong: \(a) value", status: 255) }
                 if a == "valid_lft" { valid = n } else { preferred = n }

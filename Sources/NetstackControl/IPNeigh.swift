@@ -74,7 +74,7 @@ public enum IPNeigh {
     /// iproute2's matches(): `arg` is a non-empty prefix of `word`.
     static func matches(_ arg: String, _ word: String) -> Bool { !arg.isEmpty && word.hasPrefix(arg) }
 
-    static let incomplete = CommandFailure("Command line is not complete. Try option \"help\"", status: 255)
+    static let incomplete = CommandFailure.incompleteCommandLine
 
     /// nud_state_a2n; nil for a bad name.
     static func nudState(_ arg: String) -> NUDState? {

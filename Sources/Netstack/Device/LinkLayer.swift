@@ -112,7 +112,9 @@ extension NetworkNamespace {
             dev.statistics.txPackets &+= 1
             dev.statistics.txBytes &+= length
             var p = packet
-            // veth_xmit → veth_forward_skb: a fresh packet on the peer (no marks, no trace ids kept by dev_forward_skb's scrub except the trace).
+            // veth_xmit → dev_forward_skb scrubs the packet for the peer:
+            // marks and metadata are reset; our trace id is kept so a
+            // traced packet stays traced across the pair.
             let trace = p.metadata.traceID
             p.metadata = PacketMetadata()
             p.metadata.traceID = trace

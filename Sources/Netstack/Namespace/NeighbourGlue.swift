@@ -56,7 +56,7 @@ extension NetworkNamespace: NeighbourAddressLookup {
             for d in devices {
                 for x in d.addresses where x.isIPv4 {
                     if x.address == address { return .local }
-                    if case .v4(let b)? = x.broadcast.map({ IPAddress.v4($0) }), b == a { return .broadcast }
+                    if x.broadcast == a { return .broadcast }
                 }
             }
             return .unicast
@@ -120,12 +120,10 @@ extension NetworkNamespace: NeighbourAddressLookup {
 
     /// The neighbour timers (and, later, the other per-namespace timers).
     func runTimers(now: Instant) -> Bool {
-        var ran = false
         var sink = NamespaceNeighbourSink(ns: self)
-        if arpTable.nextDeadline <= now { arpTable.expire(now: now, into: &sink); ran = true }
-        if ndTable.nextDeadline <= now { ndTable.expire(now: now, into: &sink); ran = true }
+        if arpTable.nextDeadline <= now { arpTable.expire(now: now, into: &sink) }
+        if ndTable.nextDeadline <= now { ndTable.expire(now: now, into: &sink) }
         expireFragments(now: now)
-        _ = ran
         // Not "progress" for the stack loop: frames the timers send mark
         // their rings pending, which is what keeps the loop going.
         return false

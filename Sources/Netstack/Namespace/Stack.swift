@@ -18,16 +18,18 @@ public final class Stack {
     /// NAPI weight: frames taken from one device ring per round (netdev_budget's share).
     public var napiBudget = 64
     private var nextNamespaceID = 0
-    private var macState: UInt64
-    private var randomState: UInt64
+    /// Two streams from the seed, so that creating a device does not shift
+    /// the ports and ids chosen later (and vice versa).
+    private var macRandom: Random
+    private var random: Random
     /// Pool for reassembled datagrams (64 KiB slots).
     public let largePool: PacketPool
 
     public init(seed: UInt64 = 1, poolSlots: Int = 8192) {
         shard = Shard(id: 0, pool: PacketPool(slotSize: 2048, count: poolSlots, defaultHeadroom: 128))
         largePool = PacketPool(slotSize: 65536 + 256, count: 64, defaultHeadroom: 128)
-        macState = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        randomState = seed ^ 0x5DEE_CE66_D1CE_4E5B
+        macRandom = Random(seed: seed)
+        random = Random(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B)
         let initial = NetworkNamespace(name: "", id: 0, stack: self)
         nextNamespaceID = 1
         namespaces.append(initial)
@@ -65,24 +67,13 @@ public final class Stack {
 
     /// A locally administered unicast MAC (eth_random_addr), from the seed.
     func randomMAC() -> MACAddress {
-        macState &+= 0x9E37_79B9_7F4A_7C15
-        var z = macState
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
+        let z = macRandom.next()
         // Clear multicast, set locally administered (as eth_random_addr).
         return MACAddress(rawValue: (z & 0xFEFF_FFFF_FFFF & ~(1 << 40)) | (2 << 40))
     }
 
-    /// The stack's deterministic random source (ephemeral ports, echo ids,
-    /// reachable_time jitter): SplitMix64 from the seed.
-    func nextRandom() -> UInt64 {
-        randomState &+= 0x9E37_79B9_7F4A_7C15
-        var z = randomState
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    /// The stack's deterministic random source (ephemeral ports, echo ids).
+    func nextRandom() -> UInt64 { random.next() }
 
     // MARK: the loop
 

@@ -205,18 +205,12 @@ extension NetworkNamespace {
 
     /// udp_rcv(): validate, find the socket(s), queue or answer with ICMP.
     func udpReceive(_ packet: consuming PacketBuffer, header h: IPv4Header, on dev: NetDevice, broadcast: Bool) {
+        // The checked view validates the length field; a zero checksum over
+        // IPv4 means "none" and verifies.
         let v: (ok: Bool, sport: UInt16, dport: UInt16, length: Int)? = packet.withUnsafeReadableBytes { b in
-            guard b.count >= 8 else { return nil }
-            let len = Int(b.be16(4))
-            guard len >= 8, len <= b.count else { return nil }
-            let sum = b.be16(6)
-            var ok = true
-            if sum != 0 {
-                var c = PseudoHeader.ipv4(source: h.source, destination: h.destination).seed(protocol: 17, length: len)
-                c.add(UnsafeRawBufferPointer(rebasing: b[0..<len]))
-                ok = c.value == 0
-            }
-            return (ok, b.be16(0), b.be16(2), len)
+            guard let d = try? UDPDatagram(b) else { return nil }
+            return (d.checksumVerifies(.ipv4(source: h.source, destination: h.destination)),
+                    d.sourcePort, d.destinationPort, d.length)
         }
         guard let u = v else {
             count(.udpInErrors)
@@ -243,48 +237,75 @@ extension NetworkNamespace {
     /// caller answers with its family's port unreachable and drops it.
     func udpDeliver(_ packet: consuming PacketBuffer, source: IPAddress, sourcePort: UInt16, destination: IPAddress,
                     destinationPort: UInt16, length: Int, device: NetDevice, broadcast: Bool) -> PacketBuffer? {
-        var targets: [UDPSocket] = []
+        // One pass finds the best socket for unicast (udp4_lib_lookup2's
+        // score) or counts the takers of a broadcast; a second pass, for
+        // broadcasts only, queues a copy on each. No per-packet array.
         var best: UDPSocket? = nil
         var bestScore = -1
-        for s in udpSockets where s.localPort == destinationPort && s.isIPv6 == destination.isIPv6 {
-            var score = 0
-            if let l = s.localAddress {
-                guard l == destination || (broadcast && s.broadcast) else { continue }
-                score += 4
-            }
-            if let r = s.remoteAddress {
-                guard r == source, s.remotePort == sourcePort else { continue }
-                score += 8
-            }
-            if s.boundDevice != 0 {
-                guard s.boundDevice == device.ifindex else { continue }
-                score += 2
-            }
-            if broadcast { targets.append(s) } else if score > bestScore { best = s; bestScore = score }
+        var takers = 0
+        for s in udpSockets {
+            guard let score = udpMatchScore(s, source: source, sourcePort: sourcePort, destination: destination,
+                                            destinationPort: destinationPort, device: device, broadcast: broadcast)
+            else { continue }
+            takers += 1
+            if !broadcast && score > bestScore { best = s; bestScore = score }
         }
-        if let b = best { targets = [b] }
-        guard !targets.isEmpty else {
+        guard takers > 0 else {
             count(.udpNoPorts)
             return packet
         }
         let payload: [UInt8] = packet.withUnsafeReadableBytes { b in Array(b[8..<length]) }
         var delivered = false
-        for s in targets {
-            if s.queuedBytes + payload.count + UDPSocket.overhead > s.receiveBufferSize {
-                count(.udpRcvbufErrors)
-                count(.udpInErrors)
-                continue
+        if let b = best {
+            delivered = udpQueue(payload, on: b, source: source, sourcePort: sourcePort, destination: destination)
+        } else {
+            for s in udpSockets where udpMatchScore(s, source: source, sourcePort: sourcePort, destination: destination,
+                                                    destinationPort: destinationPort, device: device,
+                                                    broadcast: broadcast) != nil {
+                if udpQueue(payload, on: s, source: source, sourcePort: sourcePort, destination: destination) {
+                    delivered = true
+                }
             }
-            s.queue.append(Datagram(payload: payload, source: source, sourcePort: sourcePort,
-                                    destination: destination, receivedAt: stack.now))
-            s.queuedBytes += payload.count + UDPSocket.overhead
-            count(.udpInDatagrams)
-            delivered = true
         }
         if !delivered {
             drop(packet, .socketRcvbuff)
         }
         return nil
+    }
+
+    /// How well socket `s` matches a datagram (more specific scores higher),
+    /// or nil when it does not take it.
+    func udpMatchScore(_ s: UDPSocket, source: IPAddress, sourcePort: UInt16, destination: IPAddress,
+                       destinationPort: UInt16, device: NetDevice, broadcast: Bool) -> Int? {
+        guard s.localPort == destinationPort, s.isIPv6 == destination.isIPv6 else { return nil }
+        var score = 0
+        if let l = s.localAddress {
+            guard l == destination || (broadcast && s.broadcast) else { return nil }
+            score += 4
+        }
+        if let r = s.remoteAddress {
+            guard r == source, s.remotePort == sourcePort else { return nil }
+            score += 8
+        }
+        if s.boundDevice != 0 {
+            guard s.boundDevice == device.ifindex else { return nil }
+            score += 2
+        }
+        return score
+    }
+
+    /// Queues one datagram on a socket, or counts the receive-buffer overflow.
+    func udpQueue(_ payload: [UInt8], on s: UDPSocket, source: IPAddress, sourcePort: UInt16, destination: IPAddress) -> Bool {
+        if s.queuedBytes + payload.count + UDPSocket.overhead > s.receiveBufferSize {
+            count(.udpRcvbufErrors)
+            count(.udpInErrors)
+            return false
+        }
+        s.queue.append(Datagram(payload: payload, source: source, sourcePort: sourcePort,
+                                destination: destination, receivedAt: stack.now))
+        s.queuedBytes += payload.count + UDPSocket.overhead
+        count(.udpInDatagrams)
+        return true
     }
 
     /// __udp4_lib_err(): an ICMP error reaches a connected socket as sk_err.

@@ -1,6 +1,9 @@
-// TEMPORARY seams, replaced as Route/, Neighbour/, Sched/ and the fragment
-// code land: a connected-routes-only lookup, broadcast-MAC neighbour
-// output, no ARP, no IPv6, no fragments.
+// The namespace's deferred work and its joins to the IP layers:
+// reassembly and fragmentation (ip_defrag, ip_fragment), the qdisc
+// watchdogs, the namespace's next deadline, and shutdown.
+//
+// IPv6 receive and output are still stubs here: IPv6 packets are dropped
+// with `ipv6disabled` (counted) until the IPv6 datapath lands.
 import NetWire
 
 extension NetworkNamespace {
