@@ -17,6 +17,12 @@ command -v tshark  >/dev/null || need_pkgs+=(tshark)
 command -v tcpdump >/dev/null || need_pkgs+=(tcpdump)
 command -v editcap >/dev/null || need_pkgs+=(wireshark-common)
 command -v ip      >/dev/null || need_pkgs+=(iproute2)
+# The differential tests run the same scripts on the kernel: iputils ping,
+# OpenBSD nc (-u -w), procps sysctl and util-linux unshare must exist there.
+command -v ping    >/dev/null || need_pkgs+=(iputils-ping)
+command -v nc.openbsd >/dev/null || need_pkgs+=(netcat-openbsd)
+command -v sysctl  >/dev/null || need_pkgs+=(procps)
+command -v unshare >/dev/null || need_pkgs+=(util-linux)
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || need_pkgs+=(python3-scapy)
 # libFuzzer's runtime for `swiftc -sanitize=fuzzer` ships with the Swift
 # toolchain; clang's rt package adds nothing it needs, so it is not listed.
