@@ -24,9 +24,10 @@ public struct TraceRecord: Sendable, Equatable {
         case receive(device: Int32)
         /// netif_receive_skb with the frame's length and first bytes.
         case receivedFrame(device: Int32, length: UInt32, snapshot: TraceSnapshot)
-        /// A locally generated packet entered the stack (ping/udp sendmsg):
-        /// its destination, protocol and payload length, before the route lookup.
-        case localSend(destination: IPAddress, protocolNumber: UInt8, length: UInt32)
+        /// A locally generated packet entered the stack (ping/udp sendmsg,
+        /// icmp_reply): its destination, protocol, the payload's first byte
+        /// (the ICMP type) and length, before the route lookup.
+        case localSend(destination: IPAddress, protocolNumber: UInt8, firstByte: UInt8, length: UInt32)
         /// ip_local_out: the built packet, snapshot from the network header.
         case localOut(length: UInt32, snapshot: TraceSnapshot)
         /// A frame that first matched at dev_queue_xmit (ARP, NDP):

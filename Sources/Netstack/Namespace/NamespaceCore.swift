@@ -77,8 +77,10 @@ extension NetworkNamespace {
               filter.matches(PacketFields(source: source, destination: destination, ipProtocol: proto,
                                           sourcePort: sourcePort, destinationPort: destinationPort)) else { return }
         p.metadata.traceID = stack.nextTraceID()
+        let first = p.withUnsafeReadableBytes { $0.count > 0 ? $0.u8(0) : 0 }
         record(p.metadata.traceID, device: 0,
-               .localSend(destination: destination, protocolNumber: proto, length: UInt32(truncatingIfNeeded: p.count)))
+               .localSend(destination: destination, protocolNumber: proto, firstByte: first,
+                          length: UInt32(truncatingIfNeeded: p.count)))
     }
 
     /// ip_local_out: the packet with its IP header. Untraced packets are
@@ -109,6 +111,10 @@ extension NetworkNamespace {
         }
         record(p.metadata.traceID, device: p.metadata.ingressDevice,
                .queueTransmit(device: dev.ifindex, qdisc: dev.qdisc.kind))
+        if dev.isUp && !dev.qdisc.bypassesQueue {
+            record(p.metadata.traceID, device: p.metadata.ingressDevice,
+                   .qdiscEnqueue(device: dev.ifindex, qdisc: dev.qdisc.kind))
+        }
     }
 
     /// A frame the device receives or transmits, for `--pcap`.
