@@ -128,4 +128,43 @@ import Testing
         let none = try Self.run(script, trace: "udp")
         #expect(Self.records(none.stderr).isEmpty)
     }
+
+    /// A netem root qdisc: the packet is queued and released 10 ms later;
+    /// a filter on the source address matches at ip_local_out, which then
+    /// records the output route the packet took.
+    @Test func qdiscAndLateMatch() throws {
+        let script = """
+        ip netns add x
+        ip netns add y
+        ip -n x link add eth0 type veth peer name eth0 netns y
+        ip -n x addr add 10.0.0.1/24 dev eth0
+        ip -n y addr add 10.0.0.2/24 dev eth0
+        ip -n x link set eth0 up
+        ip -n y link set eth0 up
+        ip netns exec x ping -c 1 10.0.0.2
+        ip netns exec x tc qdisc add dev eth0 root netem delay 10ms
+        ip netns exec x ping -c 1 10.0.0.2
+
+        """
+        let out = try Self.run(script, trace: "icmp and src host 10.0.0.1")
+        #expect(out.status == 0)
+        let all = Self.records(out.stderr)
+        #expect(Set(all.map(\.id)) == [1, 2])
+        #expect(Self.texts(all, id: 2, ns: "x") == [
+            "fib_lookup rule 32766 table main: 10.0.0.0/24 unicast dev eth0 scope link",
+            "ip_local_out len 84 IP 10.0.0.1 > 10.0.0.2: ICMP echo request, id N, seq 1, length 64",
+            "NF_INET_LOCAL_OUT accept",
+            "NF_INET_POST_ROUTING accept",
+            "neigh_resolve_output 10.0.0.2 dev eth0 NUD_REACHABLE",
+            "dev_queue_xmit eth0 qdisc netem",
+            "qdisc_enqueue eth0 netem",
+            "qdisc_dequeue eth0 netem",
+            "veth_xmit eth0",
+        ])
+        let lines = out.stderr.split(separator: "\n").filter { $0.contains("#2 ns x: qdisc_") }
+        #expect(lines.count == 2)
+        // Dequeued 10 ms after it was queued.
+        let times = lines.compactMap { Double($0.dropFirst().prefix { $0 != "]" }.trimmingCharacters(in: .whitespaces)) }
+        #expect(times.count == 2 && abs(times[1] - times[0] - 0.010) < 1e-9)
+    }
 }

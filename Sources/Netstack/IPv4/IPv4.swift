@@ -374,7 +374,7 @@ extension NetworkNamespace {
         try? repr.emit(into: hdr)
         p.resetNetworkHeader()
         p.metadata.mark = mark
-        if stack.isTracing { traceLocalOut(&p, etherType: .ipv4) }
+        if stack.isTracing { traceLocalOut(&p, etherType: .ipv4, route: decision) }
         count(.ipOutRequests)
         guard let q = netfilterHook(.localOut, p) else { return nil }
         if decision.type == .local || out.kind == .loopback {

@@ -86,12 +86,14 @@ extension NetworkNamespace {
     /// ip_local_out: the packet with its IP header. Untraced packets are
     /// matched again (the source address is known now); traced ones
     /// (including ICMP errors that inherited their cause's id) record the
-    /// built header.
-    func traceLocalOut(_ p: inout PacketBuffer, etherType: EtherType) {
+    /// built header. A packet first matched here also records the output
+    /// route it took (decided before it had an id).
+    func traceLocalOut(_ p: inout PacketBuffer, etherType: EtherType, route: RouteDecision) {
         if p.metadata.traceID == 0 {
             guard let filter = stack.traceFilter,
                   p.withUnsafeReadableBytes({ filter.matches(network: $0, etherType: etherType) }) else { return }
             p.metadata.traceID = stack.nextTraceID()
+            record(p.metadata.traceID, device: p.metadata.ingressDevice, .fibResult(TraceRoute(route)))
         }
         let snapshot = p.withUnsafeReadableBytes { TraceSnapshot(start: .network, bytes: $0) }
         record(p.metadata.traceID, device: p.metadata.ingressDevice,
