@@ -27,13 +27,64 @@ public final class StackLabWorld: LabWorld {
     public var nextEventTime: Instant? { stack.nextDeadline }
 
     public func advance(until: Instant) {
+        flushObservers()
         var steps = 0
         while let d = stack.nextDeadline, d <= until, steps < 1_000_000 {
             stack.poll(now: max(d, stack.now))
+            flushObservers()
             steps += 1
             if d <= stack.now, stack.nextDeadline == d { break }  // no progress: avoid spinning
         }
         stack.poll(now: until)
+        flushObservers()
+    }
+
+    // MARK: --trace and --pcap
+
+    /// Where rendered trace lines go (stderr of the lab), when tracing.
+    private var traceSink: (any LabSink)?
+    private var traceRenderer = TraceRenderer()
+    private var tracesLost: UInt64 = 0
+    /// Where capture files' bytes go: `(file name without .pcap, bytes to append)`.
+    private var captureOutput: ((String, UnsafeRawBufferPointer) -> Void)?
+
+    /// `--trace FILTER`: packets matching `filter` are traced; each decision
+    /// is rendered as a line on `sink`'s stderr after the poll that took it.
+    public func startTracing(_ filter: PacketFilter, sink: any LabSink) {
+        stack.traceFilter = filter
+        traceSink = sink
+    }
+
+    /// `--pcap DIR`: every frame a device receives or transmits is encoded
+    /// as pcap; after each poll the new bytes of each device's file are
+    /// handed to `output` (name `NS-DEV`, or `DEV` in the initial namespace;
+    /// the first bytes for a name start with the pcap file header).
+    public func startCapture(_ output: @escaping (String, UnsafeRawBufferPointer) -> Void) {
+        stack.capture = PacketCapture()
+        captureOutput = output
+    }
+
+    /// Renders pending trace records and hands out pending capture bytes.
+    /// `advance` calls it after every poll; call it once more when the
+    /// script ends (packets sent by the last commands).
+    public func flushObservers() {
+        if let sink = traceSink {
+            let lost = stack.shard.traces.overwritten
+            let records = stack.shard.takeTraces()
+            if lost > tracesLost {
+                sink.write(Array("\(TraceRenderer.timestamp(stack.now)) trace: \(lost - tracesLost) records lost (ring full)\n".utf8),
+                           to: .stderr)
+                tracesLost = lost
+            }
+            if !records.isEmpty {
+                var text = ""
+                for r in records { text += traceRenderer.render(r, stack: stack) }
+                sink.write(Array(text.utf8), to: .stderr)
+            }
+        }
+        if let output = captureOutput, let capture = stack.capture {
+            capture.drain(output)
+        }
     }
 
     public func namespaceExists(_ name: String) -> Bool { stack.namespace(named: name) != nil }

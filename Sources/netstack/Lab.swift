@@ -2,7 +2,9 @@
 // virtual time (DESIGN.md §1), printing what the script prints and exiting
 // with its status. `-` reads the script from stdin.
 //
-// The world comes from `makeLabWorld(options:)`: the in-process stack.
+// The world comes from `makeLabWorld(options:sink:)`: the in-process stack,
+// with `--trace FILTER` (decisions about matching packets, on stderr) and
+// `--pcap DIR` (a pcap file per device that carries traffic).
 import ArgumentParser
 import Netstack
 import NetstackControl
@@ -13,10 +15,81 @@ import Glibc
 import Darwin
 #endif
 
-/// Builds the world a lab script runs against. The lead replaces this stub
-/// with the stack's world (namespaces, devices, ip/ping/nc/ss/sysctl/tc).
-func makeLabWorld(options: LabWorldOptions) -> any LabWorld {
-    StackLabWorld(seed: options.seed)
+/// Builds the world a lab script runs against: the stack's world, with
+/// `--trace` lines going to `sink`'s stderr and `--pcap` files written into
+/// the directory. Throws the message for a bad filter or directory.
+func makeLabWorld(options: LabWorldOptions, sink: any LabSink) throws(LabSetupError) -> StackLabWorld {
+    let world = StackLabWorld(seed: options.seed)
+    if let text = options.trace {
+        do throws(TraceFilterError) {
+            world.startTracing(try TraceFilter.parse(text), sink: sink)
+        } catch {
+            throw LabSetupError("--trace: \(error)")
+        }
+    }
+    if let directory = options.pcapDirectory {
+        let files = try PcapDirectory(directory)
+        world.startCapture { name, bytes in files.append(name, bytes) }
+    }
+    return world
+}
+
+struct LabSetupError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// `--pcap DIR`: `NAME.pcap` files, created (truncated) the first time a
+/// name shows up and appended to after each poll. A write error is reported
+/// once and stops that file.
+final class PcapDirectory {
+    let path: String
+    private var files: [String: Int32] = [:]
+    private var failed: Set<String> = []
+
+    init(_ path: String) throws(LabSetupError) {
+        self.path = path
+        var st = stat()
+        if stat(path, &st) != 0 {
+            guard mkdir(path, 0o755) == 0 else {
+                throw LabSetupError("--pcap: \(path): \(String(cString: strerror(errno)))")
+            }
+        } else if st.st_mode & S_IFMT != S_IFDIR {
+            throw LabSetupError("--pcap: \(path): Not a directory")
+        }
+    }
+
+    deinit {
+        for fd in files.values { close(fd) }
+    }
+
+    func append(_ name: String, _ bytes: UnsafeRawBufferPointer) {
+        guard !failed.contains(name) else { return }
+        let fd: Int32
+        if let open = files[name] {
+            fd = open
+        } else {
+            let file = path + "/" + name + ".pcap"
+            fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                writeAll(2, "netstack lab: --pcap: \(file): \(String(cString: strerror(errno)))\n")
+                failed.insert(name)
+                return
+            }
+            files[name] = fd
+        }
+        var done = 0
+        while done < bytes.count {
+            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                writeAll(2, "netstack lab: --pcap: \(path)/\(name).pcap: \(String(cString: strerror(errno)))\n")
+                failed.insert(name)
+                return
+            }
+            done += n
+        }
+    }
 }
 
 struct Lab: ParsableCommand {
@@ -60,8 +133,17 @@ struct Lab: ParsableCommand {
         options.scriptName = file == "-" ? "bash" : file
         options.timeLimit = TimeDelta(seconds: timeout)
         if realtime { options.clock = WallClock() }
-        let interpreter = LabInterpreter(world: makeLabWorld(options: worldOptions), sink: TerminalSink(), options: options)
+        let sink = TerminalSink()
+        let world: StackLabWorld
+        do throws(LabSetupError) {
+            world = try makeLabWorld(options: worldOptions, sink: sink)
+        } catch {
+            writeAll(2, "netstack lab: \(error)\n")
+            throw ExitCode(2)
+        }
+        let interpreter = LabInterpreter(world: world, sink: sink, options: options)
         let status = interpreter.run(source: source)
+        world.flushObservers()
         if status != 0 { throw ExitCode(status) }
     }
 

@@ -9,21 +9,45 @@
 // The one exit for discarded packets is `drop(_:reason:)`: it counts the
 // reason, records a trace entry when the packet is traced, and returns the
 // buffer to its pool. No packet disappears without a reason.
+import NetWire
 
 /// A fixed-size record of one decision about a traced packet; a lab's
-/// `--trace` renders these in kernel words. No strings on the packet path.
+/// `--trace` renders these in kernel words (NetstackControl/Lab/TraceRender.swift).
+/// No strings on the packet path: names (namespace, device, table) are
+/// looked up by the renderer from the ids recorded here.
 public struct TraceRecord: Sendable, Equatable {
     public enum Event: Sendable, Equatable {
+        /// kfree_skb_reason().
         case drop(DropReason)
-        /// netif_receive_skb on a device.
+        /// netif_receive_skb on a device (no snapshot: kept for callers
+        /// that do not have the frame; `receivedFrame` is what the link layer records).
         case receive(device: Int32)
-        /// dev_queue_xmit on a device.
+        /// netif_receive_skb with the frame's length and first bytes.
+        case receivedFrame(device: Int32, length: UInt32, snapshot: TraceSnapshot)
+        /// A locally generated packet entered the stack (ping/udp sendmsg,
+        /// icmp_reply): its destination, protocol, the payload's first byte
+        /// (the ICMP type) and length, before the route lookup.
+        case localSend(destination: IPAddress, protocolNumber: UInt8, firstByte: UInt8, length: UInt32)
+        /// ip_local_out: the built packet, snapshot from the network header.
+        case localOut(length: UInt32, snapshot: TraceSnapshot)
+        /// A frame that first matched at dev_queue_xmit (ARP, NDP):
+        /// snapshot from the Ethernet header.
+        case queuedFrame(length: UInt32, snapshot: TraceSnapshot)
+        /// dev_queue_xmit on a device (the root qdisc's kind as the packet met it).
         case transmit(device: Int32)
+        case queueTransmit(device: Int32, qdisc: QdiscKind)
+        /// The root qdisc queued the packet (qdisc_enqueue) / released it (dequeue_skb).
+        case qdiscEnqueue(device: Int32, qdisc: QdiscKind)
+        case qdiscDequeue(device: Int32, qdisc: QdiscKind)
+        /// ndo_start_xmit: the driver took the frame.
+        case driverTransmit(device: Int32)
         /// A netfilter hook was traversed (the verdict is always accept
         /// until netfilter rules exist).
         case hook(NetfilterHook)
         /// A route lookup's answer: the rule priority, the table and the route type.
         case route(rulePriority: UInt32, table: UInt32, type: RouteType, outputDevice: Int32)
+        /// A route lookup's answer with the matched route (fib_lookup).
+        case fibResult(TraceRoute)
         /// A route lookup failed.
         case noRoute(RouteError)
         /// Local delivery to a protocol (IPPROTO number).
@@ -34,11 +58,78 @@ public struct TraceRecord: Sendable, Equatable {
         case icmpError(type: UInt8, code: UInt8)
         /// Neighbour resolution: the state the entry was in.
         case neighbour(state: UInt16)
+        /// neigh_resolve_output: the next hop, its device and the entry's
+        /// NUD state after the decision (INCOMPLETE: the packet waits).
+        case neighbourOutput(nextHop: IPAddress, device: Int32, state: NUDState)
     }
     public var time: Instant
     public var traceID: UInt32
+    /// NetworkNamespace.id where the decision was taken (-1: not known).
+    public var namespace: Int32
+    /// The packet's ingress device (0: locally generated).
     public var device: Int32
     public var event: Event
+
+    public init(time: Instant, traceID: UInt32, namespace: Int32 = -1, device: Int32, event: Event) {
+        self.time = time
+        self.traceID = traceID
+        self.namespace = namespace
+        self.device = device
+        self.event = event
+    }
+}
+
+/// A route decision as a trace keeps it: fixed size (no next-hop array).
+public struct TraceRoute: Sendable, Equatable {
+    public var rulePriority: UInt32
+    public var table: UInt32
+    public var destination: IPPrefix
+    public var type: RouteType
+    public var scope: RouteScope
+    public var gateway: IPAddress?
+    public var outputDevice: Int32
+    /// The route's preferred source / the chosen source, if any.
+    public var source: IPAddress?
+
+    public init(_ d: RouteDecision) {
+        rulePriority = d.rulePriority
+        table = d.table
+        destination = d.route.destination
+        type = d.route.type
+        scope = d.route.scope
+        gateway = d.nextHop.gateway
+        outputDevice = d.nextHop.device
+        source = d.source
+    }
+}
+
+/// The first bytes of a traced packet (what the renderer summarises like
+/// tcpdump): enough for Ethernet + IPv4 with options + a transport header
+/// + an ICMP error's quote.
+public struct TraceSnapshot: Sendable, Equatable {
+    public static let capacity = 128
+    /// Ethernet frame or bare IP packet.
+    public enum Start: UInt8, Sendable, Equatable { case ethernet, network }
+    public var start: Start
+    public private(set) var count: UInt8
+    @usableFromInline var storage: [128 of UInt8]
+
+    public init(start: Start, bytes: UnsafeRawBufferPointer) {
+        self.start = start
+        let n = min(bytes.count, Self.capacity)
+        count = UInt8(n)
+        storage = .init(repeating: 0)
+        for i in 0..<n { storage[i] = bytes[i] }
+    }
+
+    /// The captured bytes.
+    public var bytes: [UInt8] { (0..<Int(count)).map { storage[$0] } }
+
+    public static func == (a: TraceSnapshot, b: TraceSnapshot) -> Bool {
+        guard a.start == b.start, a.count == b.count else { return false }
+        for i in 0..<Int(a.count) where a.storage[i] != b.storage[i] { return false }
+        return true
+    }
 }
 
 public final class Shard {
@@ -56,10 +147,12 @@ public final class Shard {
     }
 
     /// kfree_skb_reason(): count, trace, and return the buffer to its pool.
-    public func drop(_ packet: consuming PacketBuffer, reason: DropReason, now: Instant) {
+    /// `namespace` is the NetworkNamespace.id the drop happened in (-1 when
+    /// the caller does not know it), for the trace.
+    public func drop(_ packet: consuming PacketBuffer, reason: DropReason, now: Instant, namespace: Int32 = -1) {
         counters.count(drop: reason)
         if packet.metadata.traceID != 0 {
-            record(TraceRecord(time: now, traceID: packet.metadata.traceID,
+            record(TraceRecord(time: now, traceID: packet.metadata.traceID, namespace: namespace,
                                device: packet.metadata.ingressDevice, event: .drop(reason)))
         }
         _ = consume packet

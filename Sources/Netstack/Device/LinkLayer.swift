@@ -9,6 +9,8 @@ extension NetworkNamespace {
     /// to its protocol. The frame starts at the Ethernet header.
     func netifReceive(_ packet: consuming PacketBuffer, on dev: NetDevice) {
         var p = packet
+        capture(p, on: dev)
+        if stack.isTracing { traceReceive(&p, on: dev) }
         guard p.count >= EthernetFrame.headerLength else {
             dev.statistics.rxLengthErrors &+= 1
             dev.statistics.rxErrors &+= 1
@@ -33,7 +35,6 @@ extension NetworkNamespace {
         p.resetMACHeader()
         p.pull(EthernetFrame.headerLength)
         p.resetNetworkHeader()
-        trace(p, .receive(device: dev.ifindex))
         switch type {
         case .ipv4: ipv4Receive(p, on: dev)
         case .arp: arpReceive(p, on: dev)
@@ -62,12 +63,12 @@ extension NetworkNamespace {
     /// dev_queue_xmit(): through the root qdisc, or straight to the driver
     /// for `noqueue`.
     func deviceQueueTransmit(_ packet: consuming PacketBuffer, on dev: NetDevice) {
+        if stack.isTracing { traceQueueTransmit(&packet, on: dev) }
         guard dev.isUp else {
             dev.statistics.txDropped &+= 1
             drop(packet, .devReady)
             return
         }
-        trace(packet, .transmit(device: dev.ifindex))
         if dev.qdisc.bypassesQueue {
             deviceTransmit(packet, on: dev)
             return
@@ -85,6 +86,7 @@ extension NetworkNamespace {
     func qdiscRun(_ dev: NetDevice) {
         var n = 0
         while n < 4096, let p = dev.qdisc.dequeue(now: stack.now) {
+            trace(p, .qdiscDequeue(device: dev.ifindex, qdisc: dev.qdisc.kind))
             deviceTransmit(p, on: dev)
             n += 1
         }
@@ -93,6 +95,8 @@ extension NetworkNamespace {
     /// ndo_start_xmit of each driver.
     func deviceTransmit(_ packet: consuming PacketBuffer, on dev: NetDevice) {
         let length = UInt64(packet.count)
+        trace(packet, .driverTransmit(device: dev.ifindex))
+        if dev.kind != .loopback { capture(packet, on: dev) }  // lo: its receive is the one tap
         switch dev.kind {
         case .loopback:
             // loopback_xmit: counted as sent and received, then netif_rx.

@@ -121,8 +121,7 @@ extension NetworkNamespace {
             trace(packet, .noRoute(error))
             ipv4RouteError(packet, header: h, error: error, on: dev)
         case .success(let decision):
-            trace(packet, .route(rulePriority: decision.rulePriority, table: decision.table,
-                                 type: decision.type, outputDevice: decision.nextHop.device))
+            traceRoute(packet, decision)
             switch decision.type {
             case .local:
                 ipv4LocalDeliver(packet, header: h, on: dev, broadcast: false)
@@ -308,6 +307,10 @@ extension NetworkNamespace {
                        boundDevice: Int32 = 0, mark: UInt32 = 0, sourcePort: UInt16 = 0,
                        destinationPort: UInt16 = 0, allowBroadcast: Bool = true) -> Errno? {
         var p = payload
+        if stack.isTracing {
+            traceLocalSend(&p, source: source.map { .v4($0) }, destination: .v4(destination), proto: proto.rawValue,
+                           sourcePort: sourcePort, destinationPort: destinationPort)
+        }
         let key = FlowKey(destination: .v4(destination), source: source.map { .v4($0) }, oif: boundDevice, mark: mark,
                           ipproto: proto.rawValue, sourcePort: sourcePort, destinationPort: destinationPort, tos: tos & 0x1E)
         let decision: RouteDecision
@@ -325,8 +328,7 @@ extension NetworkNamespace {
             }
         case .success(let d): decision = d
         }
-        trace(p, .route(rulePriority: decision.rulePriority, table: decision.table, type: decision.type,
-                        outputDevice: decision.nextHop.device))
+        traceRoute(p, decision)
         switch decision.type {
         case .unicast, .local, .broadcast: break
         case .blackhole: drop(p, .notSpecified); return nil
@@ -372,6 +374,7 @@ extension NetworkNamespace {
         try? repr.emit(into: hdr)
         p.resetNetworkHeader()
         p.metadata.mark = mark
+        if stack.isTracing { traceLocalOut(&p, etherType: .ipv4, route: decision) }
         count(.ipOutRequests)
         guard let q = netfilterHook(.localOut, p) else { return nil }
         if decision.type == .local || out.kind == .loopback {

@@ -98,7 +98,13 @@ extension NetworkNamespace: NeighbourAddressLookup {
         var sink = NamespaceNeighbourSink(ns: self)
         let table = nextHop.isIPv4 ? arpTable : ndTable
         let broadcast = route.type == .broadcast
-        switch table.output(packet, device: device.ifindex, nextHop: nextHop, now: stack.now, broadcast: broadcast, into: &sink) {
+        let (traceID, ingress) = (packet.metadata.traceID, packet.metadata.ingressDevice)
+        let result = table.output(packet, device: device.ifindex, nextHop: nextHop, now: stack.now, broadcast: broadcast, into: &sink)
+        if traceID != 0 {
+            record(traceID, device: ingress, .neighbourOutput(nextHop: nextHop, device: device.ifindex,
+                                                             state: table.lookup(device: device.ifindex, address: nextHop)?.state ?? .none))
+        }
+        switch consume result {
         case .transmit(let p, let mac):
             sendFrame(p, on: device, destination: mac, type: type)
         case .queued:

@@ -9,7 +9,6 @@
 // a host sleeps in epoll until it.
 import NetWire
 
-/// Where the stack reports per-packet decisions of traced packets.
 public final class Stack {
     public let shard: Shard
     public private(set) var namespaces: [NetworkNamespace] = []
@@ -24,6 +23,19 @@ public final class Stack {
     private var random: Random
     /// Pool for reassembled datagrams (64 KiB slots).
     public let largePool: PacketPool
+
+    /// `--trace FILTER`: packets matching it get a trace id where they
+    /// enter the stack (device receive, local output, dev_queue_xmit) and
+    /// every decision about them is recorded in the shard's trace ring.
+    /// Read per packet; written only between polls (single-threaded).
+    @exclusivity(unchecked) public var traceFilter: PacketFilter? {
+        didSet { isTracing = traceFilter != nil }
+    }
+    /// `traceFilter != nil`, as a flag the packet path tests (one branch).
+    @exclusivity(unchecked) public private(set) var isTracing = false
+    private var lastTraceID: UInt32 = 0
+    /// `--pcap DIR`: frames received and transmitted by every device.
+    @exclusivity(unchecked) public var capture: PacketCapture?
 
     public init(seed: UInt64 = 1, poolSlots: Int = 8192) {
         shard = Shard(id: 0, pool: PacketPool(slotSize: 2048, count: poolSlots, defaultHeadroom: 128))
@@ -70,6 +82,13 @@ public final class Stack {
         let z = macRandom.next()
         // Clear multicast, set locally administered (as eth_random_addr).
         return MACAddress(rawValue: (z & 0xFEFF_FFFF_FFFF & ~(1 << 40)) | (2 << 40))
+    }
+
+    /// The next trace id (1, 2, …; 0 means "not traced", so it is skipped on wrap).
+    func nextTraceID() -> UInt32 {
+        lastTraceID &+= 1
+        if lastTraceID == 0 { lastTraceID = 1 }
+        return lastTraceID
     }
 
     /// The stack's deterministic random source (ephemeral ports, echo ids).
@@ -121,7 +140,10 @@ public final class Stack {
         if d.isUp && d.hasCarrier { d.namespace.addAutomaticAddresses(d) }
         d.namespace.deviceChanged(d)
     }
-    func deviceRemoved(_ d: NetDevice, from ns: NetworkNamespace) { ns.deviceGone(d) }
+    func deviceRemoved(_ d: NetDevice, from ns: NetworkNamespace) {
+        capture?.forget(namespace: ns.id, ifindex: d.ifindex)
+        ns.deviceGone(d)
+    }
     func addressAdded(_ a: InterfaceAddress, on d: NetDevice) { d.namespace.addressAdded(a, on: d) }
     func addressRemoved(_ a: InterfaceAddress, from d: NetDevice) { d.namespace.addressRemoved(a, from: d) }
 }
