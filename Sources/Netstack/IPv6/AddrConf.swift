@@ -121,6 +121,15 @@ extension NetworkNamespace {
         d.addresses[j].flags.insert(.dadFailed)
     }
 
+    /// addrconf_add_mroute(): `multicast ff00::/8 dev D table local proto
+    /// kernel metric 256`, installed with the link-local address.
+    func ipv6AddMulticastRoute(_ d: NetDevice) {
+        guard d.isUp, let ff = IPPrefix("ff00::/8") else { return }
+        try? routing.tables.insert(Route(table: RouteTableID.local, destination: ff, type: .multicast, scope: .universe,
+                                         proto: .kernel, metric: 256, nextHops: [NextHop(device: d.ifindex)],
+                                         preference: 0), mode: .append)
+    }
+
     // MARK: NDP
 
     /// What NDisc needs to know about a device: its usable addresses

@@ -479,7 +479,7 @@ extension NetworkNamespace {
             decision = d
         }
         switch decision.type {
-        case .unicast, .local:
+        case .unicast, .local, .multicast:
             break
         case .prohibit:
             drop(p, .ipOutnoroutes)

@@ -222,6 +222,7 @@ public final class NetworkNamespace {
             if !d.addresses.contains(where: { $0.address == .v6(ll) }) {
                 try? addAddress(InterfaceAddress(prefix: IPPrefix(.v6(ll), length: 64), scope: .link), to: d, now: stack.now)
             }
+            ipv6AddMulticastRoute(d)
         }
     }
 
