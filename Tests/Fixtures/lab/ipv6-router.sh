@@ -36,4 +36,5 @@ echo "status $?"
 ip -n a -6 neigh
 ip -n r -6 -j neigh show dev e0
 ip -n r -6 -j neigh show dev e1
-ip -n b -6 neigh
+ip -n b -6 neigh show 2001:db8:2::1
+ip -n b -6 neigh show fe80::ff:fe00:102
