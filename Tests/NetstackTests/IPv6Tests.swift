@@ -206,4 +206,41 @@ let b2 = IPv6Address("2001:db8:2::2")!
         #expect(errors == 6)
         #expect(stack.shard.counters[.icmp6OutRateLimitHost] == 14)
     }
+
+    @Test func routerAdvertisementInstallsRoutesOnHostsOnly() throws {
+        let (stack, a, r, _) = try ipv6Router(nodad: false)
+        settle(stack, limit: .seconds(3))
+        let r0 = try #require(r.device(named: "e0"))
+        let ll = try #require(r0.addresses.compactMap { x -> IPv6Address? in
+            if case .v6(let v) = x.address, v.isLinkLocal { return v } else { return nil } }.first)
+        let prefix = NDPPrefixInformation(prefixLength: 64, onLink: true, autonomous: false, validLifetime: 86400,
+                                          preferredLifetime: 14400, prefix: IPv6Address("2001:db8:99::")!)
+        r.ndpTransmit(NDPOutput(device: r0.ifindex, source: ll, destination: .allNodes,
+                                linkDestination: MACAddress(multicastFor: IPv6Address.allNodes),
+                                message: .routerAdvertisement(NDPRouterAdvertisement(
+                                    routerLifetime: 1800, sourceLinkLayerAddress: r0.mac, prefixes: [prefix]))))
+        settle(stack, from: stack.now, limit: .milliseconds(10))
+        let main = try #require(a.routing.tables[RouteTableID.main]).routes(ipv4: false)
+        let ra = main.filter { $0.proto == .ra }
+        #expect(ra.count == 1)
+        #expect(ra.first?.destination.length == 0)
+        #expect(ra.first?.nextHops.first?.gateway == .v6(ll))
+        #expect(main.contains { $0.destination == IPPrefix("2001:db8:99::/64")! && $0.metric == 256 })
+        #expect(a.ndTable.lookup(device: 2, address: .v6(ll))?.flags.contains(.router) == true)
+        #expect(stack.shard.counters[.icmp6InRouterAdvertisements] == 1)
+    }
+
+    @Test func hostsSolicitRoutersAfterLinkLocalDAD() throws {
+        let (stack, a, r, _) = try ipv6Router(nodad: false)
+        // The hosts' link-local DAD ends within 2 s, then each sends an RS;
+        // r (forwarding) learns their link-local addresses as STALE.
+        settle(stack, limit: .seconds(3))
+        #expect(stack.shard.counters[.icmp6OutRouterSolicits] == 2)
+        let ll = try #require(a.device(named: "e0")?.addresses.compactMap { x -> IPv6Address? in
+            if case .v6(let v) = x.address, v.isLinkLocal { return v } else { return nil } }.first)
+        #expect(r.ndTable.lookup(device: r.device(named: "e0")!.ifindex, address: .v6(ll))?.state == .stale)
+        // The next one 4 s later.
+        settle(stack, from: stack.now, limit: .seconds(4))
+        #expect(stack.shard.counters[.icmp6OutRouterSolicits] == 4)
+    }
 }

@@ -13,8 +13,9 @@
 // dad_transmits × retrans_time (1 s) later. DAD waits for the device to be
 // up with carrier. A conflict leaves the address `dadfailed tentative`.
 //
-// Not here: SLAAC addresses from RA prefixes, router solicitations,
-// MLD reports, optimistic DAD, keep_addr_on_down.
+// Router solicitations go out when the link-local address completes DAD
+// on a host. Not here: SLAAC addresses from RA prefixes, MLD reports,
+// optimistic DAD, keep_addr_on_down.
 import NetWire
 
 /// Per-namespace IPv6 state that is not a table of its own.
@@ -26,11 +27,27 @@ struct IPv6NamespaceState {
     /// DAD delays (addrconf_dad_kick's get_random_u32_below).
     var random = NeighbourRandom(seed: 1)
 
+    /// Router solicitation schedules per device (idev->rs_timer).
+    var solicitations: [RouterSolicitationRun] = []
+
     var nextDeadline: Instant? {
         var best: Instant? = nil
         for d in dad { if let t = d.deadline, best.map({ t < $0 }) ?? true { best = t } }
+        for r in solicitations where best.map({ r.next < $0 }) ?? true { best = r.next }
         return best
     }
+}
+
+/// One device's router solicitations: sent at link-local DAD completion,
+/// then after rtr_solicit_interval (4 s), doubling up to
+/// rtr_solicit_max_interval (3600 s); rtr_solicits (−1: no limit) bounds
+/// the count. Linux adds ±10 % jitter to the intervals (RFC 3315 §14
+/// backoff); here they are exact.
+struct RouterSolicitationRun {
+    var device: Int32
+    var next: Instant
+    var interval: TimeDelta
+    var sent: Int
 }
 
 extension NetworkNamespace {
@@ -76,11 +93,13 @@ extension NetworkNamespace {
     /// Stops DAD on a device that went down (its addresses stay tentative).
     func dadStop(_ d: NetDevice) {
         ipv6State.dad.removeAll { $0.device == d.ifindex }
+        ipv6State.solicitations.removeAll { $0.device == d.ifindex }
     }
 
     /// addrconf_dad_work for every run that is due.
     func dadExpire(now: Instant) {
         guard let due = ipv6State.nextDeadline, due <= now else { return }
+        routerSolicitationExpire(now: now)
         var sink = NamespaceNeighbourSink(ns: self)
         var completed: [(IPv6Address, Int32)] = []
         var i = 0
@@ -106,9 +125,55 @@ extension NetworkNamespace {
         guard let i = d.addresses.firstIndex(where: { $0.address == .v6(address) }) else { return }
         d.addresses[i].flags.remove(.tentative)
         guard d.isUp else { return }
+        if address.isLinkLocal { routerSolicitationStart(d, source: address) }
         try? routing.tables.insert(Route(table: RouteTableID.local, destination: IPPrefix(.v6(address), length: 128),
                                          type: .local, scope: .universe, proto: .kernel, metric: 0,
                                          nextHops: [NextHop(device: d.ifindex)], preference: 0), mode: .append)
+    }
+
+    /// addrconf_dad_completed's RS: only a host (accept_ra and not
+    /// forwarding) on a device with a link layer.
+    func routerSolicitationStart(_ d: NetDevice, source: IPv6Address) {
+        let acceptRA = d.ipv6.acceptRA
+        let host = acceptRA == 2 || (acceptRA == 1 && d.ipv6.forwarding == 0)
+        guard host, d.usesARP, d.ipv6.routerSolicitations != 0 else { return }
+        ipv6State.solicitations.removeAll { $0.device == d.ifindex }
+        routerSolicitationSend(d, source: source)
+        let interval = TimeDelta.seconds(Int64(max(1, d.ipv6.routerSolicitationInterval)))
+        if d.ipv6.routerSolicitations < 0 || d.ipv6.routerSolicitations > 1 {
+            ipv6State.solicitations.append(RouterSolicitationRun(device: d.ifindex, next: stack.now + interval,
+                                                                 interval: interval, sent: 1))
+        }
+    }
+
+    func routerSolicitationSend(_ d: NetDevice, source: IPv6Address) {
+        ndpTransmit(NDPOutput(device: d.ifindex, source: source, destination: .allRouters,
+                              linkDestination: MACAddress(multicastFor: IPv6Address.allRouters),
+                              message: .routerSolicitation(sourceLinkLayerAddress: d.mac)))
+    }
+
+    /// addrconf_rs_timer.
+    func routerSolicitationExpire(now: Instant) {
+        var i = 0
+        while i < ipv6State.solicitations.count {
+            var run = ipv6State.solicitations[i]
+            guard run.next <= now else { i += 1; continue }
+            guard let d = device(index: run.device), d.isUp,
+                  let ll = d.addresses.first(where: {
+                      if case .v6(let x) = $0.address { return x.isLinkLocal && !$0.flags.contains(.tentative) }
+                      return false
+                  }), case .v6(let source) = ll.address,
+                  d.ipv6.routerSolicitations < 0 || run.sent < d.ipv6.routerSolicitations else {
+                ipv6State.solicitations.remove(at: i)
+                continue
+            }
+            routerSolicitationSend(d, source: source)
+            run.sent += 1
+            run.interval = min(run.interval * 2, .seconds(3600))
+            run.next = now + run.interval
+            ipv6State.solicitations[i] = run
+            i += 1
+        }
     }
 
     /// addrconf_dad_failure: `dadfailed`, and the address stays tentative.
@@ -171,6 +236,8 @@ extension NetworkNamespace {
                 dadFailed(a, device: device)
             case .addRoute(let r):
                 try? routing.tables.insert(r, mode: .replace)
+                // An RA with a router lifetime ends the solicitations.
+                if r.proto == .ra { ipv6State.solicitations.removeAll { $0.device == dev.ifindex } }
             case .deleteRoute(let r):
                 _ = routing.tables.removeAll { x in
                     x.destination == r.destination && x.proto == r.proto && x.nextHops == r.nextHops
