@@ -126,7 +126,7 @@ private func parseRoute(_ args: [String], _ options: IPOptions, _ ctx: some Rout
         case "via":
             var t = try r.value(tok)
             if t == "inet" || t == "inet6" { t = try r.value(tok) }
-            if v6 == nil && dst == nil { pendingV6Gateway = t; v6 = t.contains(":") }
+            if familyV6(options) == nil && (dst == nil || dst!.length == 0) { pendingV6Gateway = t; v6 = t.contains(":") }
             gw = try parseAddress(t, v6: v6)
         case "dev", "oif":
             let n = try r.value(tok)

@@ -1,21 +1,10 @@
 // The namespace's deferred work and its joins to the IP layers:
-// reassembly and fragmentation (ip_defrag, ip_fragment), the qdisc
-// watchdogs, the namespace's next deadline, and shutdown.
-//
-// IPv6 receive and output are still stubs here: IPv6 packets are dropped
-// with `ipv6disabled` (counted) until the IPv6 datapath lands.
+// reassembly and fragmentation (ip_defrag, ip_fragment, ipv6_frag_rcv,
+// ip6_fragment), NDP transmission (ndisc_send_skb), the qdisc watchdogs,
+// the namespace's next deadline, and shutdown.
 import NetWire
 
 extension NetworkNamespace {
-    func ipv6Receive(_ packet: consuming PacketBuffer, on dev: NetDevice) { drop(packet, .ipv6disabled) }
-
-    func ipv6SendLocal(_ payload: consuming PacketBuffer, source: IPv6Address?, destination: IPv6Address,
-                       proto: IPProtocol, hopLimit: UInt8? = nil, boundDevice: Int32 = 0,
-                       icmpChecksum: Bool = false) -> Errno? {
-        drop(payload, .ipv6disabled)
-        return .ENETUNREACH
-    }
-
     /// ip_defrag(): queue the fragment; the whole datagram when complete.
     func ipv4Reassemble(_ packet: consuming PacketBuffer, header: IPv4Header) -> PacketBuffer? {
         switch ipv4Fragments.insert(packet, now: stack.now, shard: stack.shard) {
@@ -46,16 +35,59 @@ extension NetworkNamespace {
         }
     }
 
+    /// ipv6_frag_rcv(): queue the fragment; the whole datagram when complete.
+    func ipv6Reassemble(_ packet: consuming PacketBuffer, on dev: NetDevice) -> PacketBuffer? {
+        switch ipv6Fragments.insert(packet, ingressDevice: dev.ifindex, now: stack.now, shard: stack.shard) {
+        case .incomplete:
+            return nil
+        case .complete(let whole):
+            return whole
+        case .dropped(let p, let reason):
+            drop(p, reason)
+            return nil
+        case .parameterProblem(let p, let code, let pointer, let reason):
+            icmp6Send(p, type: ICMPv6Type.parameterProblem, code: code, info: pointer, inbound: dev)
+            drop(p, reason)
+            return nil
+        }
+    }
+
+    /// ip6_fragment(): only sources fragment in IPv6; each piece goes to the neighbour.
+    func ipv6Fragment(_ packet: consuming PacketBuffer, mtu: Int, device: NetDevice, nextHop: IPAddress, route: Route,
+                      destination: IPv6Address) {
+        var batch = PacketBatch(capacity: 64)
+        switch IPv6Fragmenter.fragment(packet, mtu: mtu, identification: nextIPv6Identification(destination),
+                                       pool: stack.shard.pool, into: &batch, counters: stack.shard.counters) {
+        case .sent:
+            while let f = batch.popFirst() {
+                count(.ip6OutTransmits)
+                neighbourOutput(f, device: device, nextHop: nextHop, route: route)
+            }
+        case .refused(let p, _):
+            count(.ip6OutDiscards)
+            drop(p, .pktTooBig)
+        }
+    }
+
     /// Reassembly timeouts: ICMP time exceeded (fragment reassembly) for
     /// datagrams whose first fragment arrived, then the drop.
     func expireFragments(now: Instant) {
-        guard ipv4Fragments.nextDeadline <= now else { return }
-        var expired = PacketBatch(capacity: 64)
-        _ = ipv4Fragments.expire(now: now, shard: stack.shard, timeExceeded: &expired)
-        while var p = expired.popFirst() {
+        if ipv4Fragments.nextDeadline <= now {
+            var expired = PacketBatch(capacity: 64)
+            _ = ipv4Fragments.expire(now: now, shard: stack.shard, timeExceeded: &expired)
+            while var p = expired.popFirst() {
+                p.resetNetworkHeader()
+                icmpSend(p, type: ICMPv4Type.timeExceeded, code: ICMPv4TimeExceededCode.fragmentReassemblyTimeExceeded,
+                         info: 0, inbound: nil)
+                drop(p, .fragReasmTimeout)
+            }
+        }
+        guard ipv6Fragments.nextDeadline <= now else { return }
+        var expired6 = PacketBatch(capacity: 64)
+        _ = ipv6Fragments.expire(now: now, shard: stack.shard, timeExceeded: &expired6)
+        while var p = expired6.popFirst() {
             p.resetNetworkHeader()
-            icmpSend(p, type: ICMPv4Type.timeExceeded, code: ICMPv4TimeExceededCode.fragmentReassemblyTimeExceeded,
-                     info: 0, inbound: nil)
+            icmp6Send(p, type: ICMPv6Type.timeExceeded, code: ICMPv6Code.reassemblyTimeExceeded, info: 0, inbound: nil)
             drop(p, .fragReasmTimeout)
         }
     }
@@ -72,10 +104,10 @@ extension NetworkNamespace {
         return progress
     }
 
-    func ndpTransmit(_ message: NDPOutput) {}
 
     func nextDeadline(now: Instant) -> Instant? {
-        var best: Instant? = min(neighbourDeadline(), ipv4Fragments.nextDeadline)
+        var best: Instant? = min(neighbourDeadline(), ipv4Fragments.nextDeadline, ipv6Fragments.nextDeadline)
+        if let t = ipv6State.nextDeadline, t < best! { best = t }
         for d in devices where !d.qdisc.bypassesQueue && d.qdisc.count > 0 {
             if let t = d.qdisc.nextDeadline, best.map({ t < $0 }) ?? true { best = t }
         }

@@ -12,6 +12,8 @@ struct NamespaceNeighbourSink: NeighbourSink {
         guard let d = ns.device(index: s.device) else { return }
         if s.target.isIPv4 {
             ARP.solicit(s, interface: ns.arpInterface(d), lookup: ns, into: &self)
+        } else {
+            NDisc.solicit(s, interface: ns.ndpInterface(d), lookup: ns, into: &self)
         }
     }
 
@@ -29,6 +31,12 @@ struct NamespaceNeighbourSink: NeighbourSink {
             p.resetNetworkHeader()
             if p.metadata.packetType != .host { p.metadata.packetType = .outgoing }
             ns.icmpSend(p, type: ICMPv4Type.destinationUnreachable, code: ICMPv4UnreachableCode.host, info: 0, inbound: nil)
+        } else {
+            // ip6_link_failure → icmpv6_send(ICMPV6_DEST_UNREACH, ICMPV6_ADDR_UNREACH).
+            p.resetNetworkHeader()
+            if p.metadata.packetType != .host { p.metadata.packetType = .outgoing }
+            ns.icmp6Send(p, type: ICMPv6Type.destinationUnreachable, code: ICMPv6Code.addressUnreachable, info: 0,
+                         inbound: nil)
         }
         ns.drop(p, reason)
     }
@@ -124,12 +132,13 @@ extension NetworkNamespace: NeighbourAddressLookup {
         }
     }
 
-    /// The neighbour timers (and, later, the other per-namespace timers).
+    /// The per-namespace timers: neighbours, reassembly, DAD.
     func runTimers(now: Instant) -> Bool {
         var sink = NamespaceNeighbourSink(ns: self)
         if arpTable.nextDeadline <= now { arpTable.expire(now: now, into: &sink) }
         if ndTable.nextDeadline <= now { ndTable.expire(now: now, into: &sink) }
         expireFragments(now: now)
+        dadExpire(now: now)
         // Not "progress" for the stack loop: frames the timers send mark
         // their rings pending, which is what keeps the loop going.
         return false

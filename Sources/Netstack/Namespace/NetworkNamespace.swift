@@ -62,6 +62,10 @@ public final class NetworkNamespace {
 
     /// IPv4 reassembly queues (netns_frags, ipfrag_* limits).
     var ipv4Fragments: IPv4Reassembly
+    /// IPv6 reassembly queues (net->ipv6.fqdir, ip6frag_* limits).
+    var ipv6Fragments: IPv6Reassembly
+    /// IPv6 per-namespace state: DAD runs, fragment identifications.
+    var ipv6State = IPv6NamespaceState()
 
     /// FIB tables and policy rules (`ip route`, `ip rule`).
     public var routing = RoutingState()
@@ -89,6 +93,8 @@ public final class NetworkNamespace {
         arpTable = NeighbourTable(family: .ipv4, randomSeed: UInt64(id) &+ 1, now: stack.now)
         ndTable = NeighbourTable(family: .ipv6, randomSeed: UInt64(id) &+ 1001, now: stack.now)
         ipv4Fragments = IPv4Reassembly(pool: stack.largePool)
+        ipv6Fragments = IPv6Reassembly(pool: stack.largePool)
+        ipv6State.random = NeighbourRandom(seed: UInt64(id) &+ 7001)
         let lo = NetDevice(kind: .loopback, ifindex: 1, name: "lo", mac: .zero, namespace: self)
         nextIfindex = 2
         devices.append(lo)
@@ -216,6 +222,7 @@ public final class NetworkNamespace {
             if !d.addresses.contains(where: { $0.address == .v6(ll) }) {
                 try? addAddress(InterfaceAddress(prefix: IPPrefix(.v6(ll), length: 64), scope: .link), to: d, now: stack.now)
             }
+            ipv6AddMulticastRoute(d)
         }
     }
 

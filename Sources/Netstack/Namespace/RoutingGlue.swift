@@ -51,10 +51,15 @@ extension NetworkNamespace: RouteContext {
                 routing.tables.addressAdded(NetworkNamespace.routeAddress(a), device: d.ifindex,
                                             loopback: loopback.ifindex, prefixRoute: !a.flags.contains(.noPrefixRoute))
             }
+            for a in d.addresses where !a.isIPv4 && a.flags.contains(.tentative) && !a.flags.contains(.dadFailed) {
+                ipv6AddressTentative(a, on: d)
+            }
         } else if !d.isUp && d.routesInstalled {
             d.routesInstalled = false
             routing.tables.deviceDown(d.ifindex)
+            dadStop(d)
         }
+        dadRun(d)
     }
 
     func deviceGone(_ d: NetDevice) {
@@ -63,11 +68,12 @@ extension NetworkNamespace: RouteContext {
     }
 
     func addressAdded(_ a: InterfaceAddress, on d: NetDevice) {
-        if let i = d.addresses.firstIndex(where: { $0.address == a.address }) {
-            // DAD completes at once until NDP lands.
-            d.addresses[i].flags.remove(.tentative)
-        }
         guard let current = d.addresses.first(where: { $0.address == a.address }) else { return }
+        if !current.isIPv4 && current.flags.contains(.tentative) {
+            // The prefix route now, the local route when DAD completes.
+            if d.routesInstalled { ipv6AddressTentative(current, on: d) }
+            return
+        }
         guard d.isUp else {
             // fib_add_ifaddr adds the local route before it checks IFF_UP.
             if a.isIPv4 {

@@ -243,7 +243,8 @@ public enum NDisc {
 
     /// ndisc_solicit: a unicast probe goes to the target with the cached
     /// address; otherwise multicast to the solicited-node group. The source
-    /// is the queued packet's source if it is ours, else the device's best.
+    /// is the queued packet's source if it is ours, else the device's
+    /// link-local address.
     public static func solicit(_ s: NeighbourSolicitation, interface: NDPInterface,
                                lookup: some NeighbourAddressLookup,
                                into sink: inout some NeighbourSink & ~Copyable) {
@@ -254,7 +255,9 @@ public enum NDisc {
             source = hint
         }
         let destination = s.unicast != nil ? target : target.solicitedNodeMulticast
-        guard let src = source ?? interface.source(for: destination) else { return }
+        // ndisc_send_ns without a usable hint takes the device's link-local
+        // address (ipv6_get_lladdr), whatever the target; none: no NS.
+        guard let src = source ?? interface.addresses.first(where: { $0.isLinkLocal }) else { return }
         sink.transmitNDP(NDPOutput(device: interface.device, source: src, destination: destination,
                                    linkDestination: s.unicast ?? MACAddress(multicastFor: destination),
                                    message: .neighborSolicitation(target: target,

@@ -87,8 +87,10 @@ extension NetworkNamespace {
         case .v6(let dst):
             var src: IPv6Address? = nil
             if case .v6(let a)? = s.sourceAddress { src = a }
+            count(.icmp6OutMsgs)
+            count(.icmp6OutEchos)
             if let e = ipv6SendLocal(p, source: src, destination: dst, proto: .icmpv6, hopLimit: s.ttl,
-                                     boundDevice: s.boundDevice, icmpChecksum: true) {
+                                     boundDevice: s.boundDevice, icmpChecksum: true, dontFragment: s.dontFragment) {
                 throw e
             }
         }

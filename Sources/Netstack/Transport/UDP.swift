@@ -68,7 +68,10 @@ public final class UDPSocket {
         if localAddress == nil {
             switch namespace.routeOutput(FlowKey(destination: address, oif: boundDevice, ipproto: 17, destinationPort: port)) {
             case .failure(let e): throw e == .prohibited ? .EACCES : .ENETUNREACH
-            case .success(let d): localAddress = d.source
+            case .success(let d):
+                // ip6_datagram_connect: no usable source is EADDRNOTAVAIL.
+                if case .v6(let a)? = d.source, a.isUnspecified { throw .EADDRNOTAVAIL }
+                localAddress = d.source
             }
         }
         if localPort == 0 { localPort = try namespace.udpEphemeralPort(for: self, address: localAddress) }
@@ -186,7 +189,7 @@ extension NetworkNamespace {
     }
 
     private func udpTransmit(_ p: consuming PacketBuffer, _ s: UDPSocket, _ src: IPAddress, _ dst: IPAddress, _ port: UInt16) throws(Errno) {
-        count(.udpOutDatagrams)
+        count(dst.isIPv6 ? .udp6OutDatagrams : .udpOutDatagrams)
         switch (src, dst) {
         case (.v4(let a), .v4(let b)):
             if b.isLimitedBroadcast && !s.broadcast { throw .EACCES }
@@ -195,7 +198,8 @@ extension NetworkNamespace {
                 throw e
             }
         case (.v6(let a), .v6(let b)):
-            if let e = ipv6SendLocal(p, source: a, destination: b, proto: .udp, boundDevice: s.boundDevice) {
+            if let e = ipv6SendLocal(p, source: a, destination: b, proto: .udp, boundDevice: s.boundDevice,
+                                     sourcePort: s.localPort, destinationPort: port) {
                 throw e
             }
         default:
@@ -232,6 +236,38 @@ extension NetworkNamespace {
         }
     }
 
+    /// udpv6_rcv(): as udp_rcv, but a zero checksum is an error (RFC 8200
+    /// §8.1) and the answer is ICMPv6 port unreachable.
+    func udp6Receive(_ packet: consuming PacketBuffer, header h: IPv6Header, on dev: NetDevice) {
+        var p = packet
+        let v: (ok: Bool, zero: Bool, sport: UInt16, dport: UInt16, length: Int)? = p.withUnsafeReadableBytes { b in
+            guard let d = try? UDPDatagram(b) else { return nil }
+            return (d.checksumVerifies(.ipv6(source: h.source, destination: h.destination)), b.be16(6) == 0,
+                    d.sourcePort, d.destinationPort, d.length)
+        }
+        guard let u = v else {
+            count(.udp6InErrors)
+            drop(p, .pktTooSmall)
+            return
+        }
+        guard (u.ok && !u.zero) || p.metadata.checksum == .unnecessary else {
+            count(.udp6InCsumErrors)
+            count(.udp6InErrors)
+            drop(p, .udpCsum)
+            return
+        }
+        p.trim(to: u.length)
+        let multicast = h.destination.isMulticast
+        if let unclaimed = udpDeliver(p, source: .v6(h.source), sourcePort: u.sport, destination: .v6(h.destination),
+                                      destinationPort: u.dport, length: u.length, device: dev, broadcast: multicast) {
+            if !multicast {
+                icmp6Send(unclaimed, type: ICMPv6Type.destinationUnreachable, code: ICMPv6Code.portUnreachable,
+                          info: 0, inbound: dev)
+            }
+            drop(unclaimed, .noSocket)
+        }
+    }
+
     /// The family-independent half of udp_rcv: socket lookup and queueing.
     /// Returns the packet when no socket wants it (UdpNoPorts counted): the
     /// caller answers with its family's port unreachable and drops it.
@@ -251,7 +287,7 @@ extension NetworkNamespace {
             if !broadcast && score > bestScore { best = s; bestScore = score }
         }
         guard takers > 0 else {
-            count(.udpNoPorts)
+            count(destination.isIPv6 ? .udp6NoPorts : .udpNoPorts)
             return packet
         }
         let payload: [UInt8] = packet.withUnsafeReadableBytes { b in Array(b[8..<length]) }
@@ -296,15 +332,16 @@ extension NetworkNamespace {
 
     /// Queues one datagram on a socket, or counts the receive-buffer overflow.
     func udpQueue(_ payload: [UInt8], on s: UDPSocket, source: IPAddress, sourcePort: UInt16, destination: IPAddress) -> Bool {
+        let v6 = destination.isIPv6
         if s.queuedBytes + payload.count + UDPSocket.overhead > s.receiveBufferSize {
-            count(.udpRcvbufErrors)
-            count(.udpInErrors)
+            count(v6 ? .udp6RcvbufErrors : .udpRcvbufErrors)
+            count(v6 ? .udp6InErrors : .udpInErrors)
             return false
         }
         s.queue.append(Datagram(payload: payload, source: source, sourcePort: sourcePort,
                                 destination: destination, receivedAt: stack.now))
         s.queuedBytes += payload.count + UDPSocket.overhead
-        count(.udpInDatagrams)
+        count(v6 ? .udp6InDatagrams : .udpInDatagrams)
         return true
     }
 

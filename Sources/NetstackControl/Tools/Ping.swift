@@ -51,6 +51,9 @@ public final class PingProcess {
     private var received = [UInt64](repeating: 0, count: 1024)   // rcvd_tbl: one bit per sequence
     private var sentAt = [Int64](repeating: 0, count: 65536)     // µs, by sequence
     private var localErrorMTU = 0
+    /// After a local send error, main_loop's poll runs to the next probe
+    /// time before the exit conditions are checked again.
+    private var errorHoldUntil: Instant?
 
     public init(argv: [String], namespace: NetworkNamespace) {
         self.namespace = namespace
@@ -152,10 +155,18 @@ public final class PingProcess {
                 return .exited(exitStatus!)
             }
             guard sending, now >= nextSend else { break }
+            let errorsBefore = nerrors
             sendProbe(now: now, output: &output)
+            // A local error is read inside pinger(); main_loop then polls
+            // until the next probe is due before it checks the exit
+            // conditions again.
+            if nerrors != errorsBefore {
+                errorHoldUntil = nextSend
+                break
+            }
         }
         var wake: Instant? = sending ? nextSend : nil
-        for t in [exitAt, deadlineAt] { if let t, wake.map({ t < $0 }) ?? true { wake = t } }
+        for t in [exitAt, deadlineAt, errorHoldUntil] { if let t, wake.map({ t < $0 }) ?? true { wake = t } }
         return .running(wakeAt: wake)
     }
 
@@ -172,6 +183,7 @@ public final class PingProcess {
     private func exitDue(_ now: Instant) -> Bool {
         if let d = deadlineAt, now >= d { return true }
         if let e = exitAt, now >= e { return true }
+        if let h = errorHoldUntil, now < h { return false }
         if count > 0 && nreceived + nerrors >= count { return true }
         if deadline > 0 && nerrors > 0 { return true }
         return false
