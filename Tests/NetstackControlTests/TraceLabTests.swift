@@ -168,3 +168,23 @@ import Testing
         #expect(times.count == 2 && abs(times[1] - times[0] - 0.010) < 1e-9)
     }
 }
+
+/// The IPv6 path is traced with the same decisions in its own words:
+/// ip6_forward with the hop limit, and icmp6_send names from icmpv6.h.
+@Suite struct TraceLabIPv6Tests {
+    @Test func forwardedEchoAndHopLimitExceeded() throws {
+        let script = try String(contentsOf: TraceLabTests.root.appendingPathComponent("Tests/Fixtures/lab/ipv6-router.sh"),
+                                encoding: .utf8)
+        let traced = try TraceLabTests.run(script, trace: "icmp6 and host 2001:db8:2::2")
+        let plain = try TraceLabTests.run(script, trace: nil)
+        #expect(traced.stdout == plain.stdout)
+        let all = TraceLabTests.records(traced.stderr)
+        let forwarded = try #require(all.first { $0.ns == "r" && $0.text == "ip6_forward hlim 63" })
+        let hops = TraceLabTests.texts(all, id: forwarded.id, ns: "r")
+        #expect(hops.contains("NF_INET_FORWARD accept"))
+        #expect(hops.contains { $0.hasPrefix("fib_lookup rule 32766 table main: 2001:db8:2::/64 unicast dev e1") })
+        // `ping -t 1`: the router answers with time exceeded, keeping the id.
+        let expired = try #require(all.first { $0.ns == "r" && $0.text == "ip6_forward hlim 1 expired" })
+        #expect(TraceLabTests.texts(all, id: expired.id, ns: "r").contains("icmp6_send ICMPV6_TIME_EXCEED ICMPV6_EXC_HOPLIMIT"))
+    }
+}

@@ -56,6 +56,8 @@ public struct TraceRecord: Sendable, Equatable {
         case forward
         /// An ICMP error was generated (type, code).
         case icmpError(type: UInt8, code: UInt8)
+        /// An ICMPv6 error was generated (icmp6_send; type, code).
+        case icmpv6Error(type: UInt8, code: UInt8)
         /// Neighbour resolution: the state the entry was in.
         case neighbour(state: UInt16)
         /// neigh_resolve_output: the next hop, its device and the entry's

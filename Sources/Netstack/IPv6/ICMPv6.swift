@@ -236,7 +236,7 @@ extension NetworkNamespace {
         out.setBE16(2, 0)
         out.setBE32(4, info)
         p.metadata.traceID = original.metadata.traceID
-        trace(p, .icmpError(type: type, code: code))
+        trace(p, .icmpv6Error(type: type, code: code))
         count(.icmp6OutMsgs)
         switch type {
         case ICMPv6Type.destinationUnreachable: count(.icmp6OutDestUnreachs)

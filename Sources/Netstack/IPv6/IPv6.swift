@@ -221,8 +221,7 @@ extension NetworkNamespace {
             trace(packet, .noRoute(error))
             ipv6RouteError(packet, header: h, error: error, on: dev)
         case .success(let decision):
-            trace(packet, .route(rulePriority: decision.rulePriority, table: decision.table,
-                                 type: decision.type, outputDevice: decision.nextHop.device))
+            traceRoute(packet, decision)
             switch decision.type {
             case .local:
                 ipv6LocalDeliver(packet, header: h, on: dev)
@@ -460,6 +459,10 @@ extension NetworkNamespace {
                        icmpChecksum: Bool = false, dontFragment: Bool = false, mark: UInt32 = 0,
                        sourcePort: UInt16 = 0, destinationPort: UInt16 = 0) -> Errno? {
         var p = payload
+        if stack.isTracing {
+            traceLocalSend(&p, source: source.map { .v6($0) }, destination: .v6(destination), proto: proto.rawValue,
+                           sourcePort: sourcePort, destinationPort: destinationPort)
+        }
         let key = FlowKey(destination: .v6(destination), source: source.map { .v6($0) }, oif: boundDevice, mark: mark,
                           ipproto: proto.rawValue, sourcePort: sourcePort, destinationPort: destinationPort)
         let decision: RouteDecision
@@ -478,6 +481,7 @@ extension NetworkNamespace {
         case .success(let d):
             decision = d
         }
+        traceRoute(p, decision)
         switch decision.type {
         case .unicast, .local, .multicast:
             break
@@ -542,6 +546,7 @@ extension NetworkNamespace {
         try? repr.emit(into: hdr)
         p.resetNetworkHeader()
         p.metadata.mark = mark
+        if stack.isTracing { traceLocalOut(&p, etherType: .ipv6, route: decision) }
         count(.ip6OutRequests)
         guard let q = netfilterHook(.localOut, p) else { return nil }
         ipv6Output(q, destination: destination, decision: decision, device: device, mtu: mtu)

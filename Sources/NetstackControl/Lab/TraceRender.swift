@@ -22,7 +22,8 @@ import Netstack
 
 public struct TraceRenderer {
     /// The TTL each traced IPv4 packet arrived with (for `ip_forward ttl N`).
-    private var arrivalTTL: [UInt32: UInt8] = [:]
+    /// The TTL or hop limit each traced IP packet arrived with, and whether it was IPv6.
+    private var arrivalTTL: [UInt32: (ttl: UInt8, v6: Bool)] = [:]
 
     public init() {}
 
@@ -102,10 +103,13 @@ public struct TraceRenderer {
         case .deliver(let proto):
             return "ip_local_deliver proto \(IPProtocol(rawValue: proto))"
         case .forward:
-            if let ttl = arrivalTTL[r.traceID] { return ttl > 1 ? "ip_forward ttl \(ttl - 1)" : "ip_forward ttl \(ttl) expired" }
-            return "ip_forward"
+            guard let a = arrivalTTL[r.traceID] else { return "ip_forward" }
+            let fn = a.v6 ? "ip6_forward hlim" : "ip_forward ttl"
+            return a.ttl > 1 ? "\(fn) \(a.ttl - 1)" : "\(fn) \(a.ttl) expired"
         case .icmpError(let type, let code):
             return "icmp_send \(Self.icmpName(type: type, code: code))"
+        case .icmpv6Error(let type, let code):
+            return "icmp6_send \(Self.icmpv6Name(type: type, code: code))"
         case .neighbour(let state):
             return "neigh \(Self.nudName(NUDState(rawValue: state)))"
         case .neighbourOutput(let nextHop, let d, let state):
@@ -117,9 +121,10 @@ public struct TraceRenderer {
 
     mutating func rememberTTL(_ id: UInt32, _ snapshot: TraceSnapshot) {
         let b = snapshot.bytes
-        guard snapshot.start == .ethernet, b.count >= 14 + 20, b[12] == 0x08, b[13] == 0x00 else { return }
+        guard snapshot.start == .ethernet, b.count >= 14 + 20, b[12] == 0x08 || b[12] == 0x86 else { return }
         if arrivalTTL.count > 4096 { arrivalTTL.removeAll() }
-        arrivalTTL[id] = b[14 + 8]
+        if b[12] == 0x08, b[13] == 0x00 { arrivalTTL[id] = (b[14 + 8], false) }
+        if b[12] == 0x86, b[13] == 0xDD, b.count >= 14 + 8 { arrivalTTL[id] = (b[14 + 7], true) }
     }
 
     /// tcpdump's one-line summary of the snapshot (`IP a > b: ICMP echo request, …`).
@@ -168,6 +173,22 @@ public struct TraceRenderer {
     }
 
     /// include/uapi/linux/icmp.h names.
+    /// The ICMPv6 error in the kernel's names (include/uapi/linux/icmpv6.h).
+    static func icmpv6Name(type: UInt8, code: UInt8) -> String {
+        func named(_ t: String, _ codes: [String]) -> String {
+            t + " " + (Int(code) < codes.count ? codes[Int(code)] : "code \(code)")
+        }
+        switch type {
+        case 1: return named("ICMPV6_DEST_UNREACH", ["ICMPV6_NOROUTE", "ICMPV6_ADM_PROHIBITED", "ICMPV6_NOT_NEIGHBOUR",
+                                                     "ICMPV6_ADDR_UNREACH", "ICMPV6_PORT_UNREACH", "ICMPV6_POLICY_FAIL",
+                                                     "ICMPV6_REJECT_ROUTE"])
+        case 2: return "ICMPV6_PKT_TOOBIG"
+        case 3: return named("ICMPV6_TIME_EXCEED", ["ICMPV6_EXC_HOPLIMIT", "ICMPV6_EXC_FRAGTIME"])
+        case 4: return named("ICMPV6_PARAMPROB", ["ICMPV6_HDR_FIELD", "ICMPV6_UNK_NEXTHDR", "ICMPV6_UNK_OPTION"])
+        default: return "type \(type) code \(code)"
+        }
+    }
+
     static func icmpName(type: UInt8, code: UInt8) -> String {
         switch type {
         case 3:
