@@ -109,4 +109,7 @@ public struct StaticRouteContext: RouteContext, Sendable {
     }
     public func forwarding(_ ifindex: Int32, ipv4: Bool) -> Bool { ipv4 ? ipv4Forwarding : ipv6Forwarding }
     public func multipathHashPolicy(ipv4: Bool) -> Int { ipv4 ? hashPolicy4 : hashPolicy6 }
+    public func isLocalAddress(_ address: IPAddress) -> Bool {
+        devices.contains { d in d.addresses.contains { $0.address == address } }
+    }
 }
