@@ -128,30 +128,34 @@ public final class NetDevice {
     public let kind: DeviceKind
     /// The ifindex, unique in the device's namespace (it may change when the
     /// device moves to another namespace and the index is taken there).
-    public internal(set) var ifindex: Int32
+    // The fields below marked @exclusivity(unchecked) are read per packet;
+    // a device is touched only by the thread of the shard that owns its
+    // namespace (the control plane writes them between polls), so no two
+    // accesses can overlap and the runtime check would only cost time.
+    @exclusivity(unchecked) public internal(set) var ifindex: Int32
     public internal(set) var name: String
     public var alias: String?
-    public internal(set) var mac: MACAddress
+    @exclusivity(unchecked) public internal(set) var mac: MACAddress
     public let broadcastMAC: MACAddress
-    public internal(set) var mtu: Int
+    @exclusivity(unchecked) public internal(set) var mtu: Int
     public let minMTU: Int
     public let maxMTU: Int
     /// Administrative flags (IFF_UP etc.; LOWER_UP and RUNNING are derived).
-    public internal(set) var adminFlags: DeviceFlags
+    @exclusivity(unchecked) public internal(set) var adminFlags: DeviceFlags
     public var txQueueLength: Int
     public var group: UInt32 = 0
     // Touched per packet by the namespace's thread only (the shard that owns
     // the device): no dynamic exclusivity check.
     @exclusivity(unchecked) public internal(set) var statistics = DeviceStatistics()
-    public var ipv4 = IPv4DeviceConfig()
-    public var ipv6 = IPv6DeviceConfig()
+    @exclusivity(unchecked) public var ipv4 = IPv4DeviceConfig()
+    @exclusivity(unchecked) public var ipv6 = IPv6DeviceConfig()
     /// The namespace the device lives in.
     public internal(set) unowned var namespace: NetworkNamespace
     /// A veth's other end (it may live in another namespace).
     public internal(set) weak var peer: NetDevice?
     /// The transmit qdisc (root). `noqueue` hands packets straight to the driver.
     /// Loopback, veth and dummy are IFF_NO_QUEUE devices: their default is noqueue.
-    public var qdisc: Qdisc
+    @exclusivity(unchecked) public var qdisc: Qdisc
     /// The qdisc handle allocator (`8001:`, `8002:`…), per device as Linux's is per device.
     public var qdiscHandles = QdiscHandleAllocator()
     /// The device as the qdisc code sees it.
@@ -160,8 +164,11 @@ public final class NetDevice {
     }
     /// Frames received and not yet processed (the backlog / rx ring).
     @exclusivity(unchecked) var receiveRing: PacketBatch
+    /// The hh_cache of the next hops this device sends to (NeighbourCache.swift).
+    /// Per packet, by the namespace's thread only: no dynamic exclusivity check.
+    @exclusivity(unchecked) var neighbourCache = NeighbourHeaderCache()
     /// IPv4 and IPv6 addresses, in the order they were added (in_device / inet6_dev).
-    public internal(set) var addresses: [InterfaceAddress] = []
+    @exclusivity(unchecked) public internal(set) var addresses: [InterfaceAddress] = []
 
     init(kind: DeviceKind, ifindex: Int32, name: String, mac: MACAddress, namespace: NetworkNamespace,
          receiveRingCapacity: Int = 1000) {

@@ -114,6 +114,18 @@ extension NetworkNamespace {
             ipv4LocalDeliver(packet, header: h, on: dev, broadcast: false)
             return
         }
+        // The forwarding fast path: a route answered from the FIB leaf (no
+        // Route copy, no ARC). Traced packets take the general lookup so the
+        // trace shows the whole fib result.
+        if packet.metadata.traceID == 0,
+           let route = routeInputFast4(destination: h.destination, source: h.source, device: dev) {
+            if !rpFilterPasses(h.source, on: dev) {
+                drop(packet, .ipRpfilter)
+                return
+            }
+            ipv4Forward(packet, header: h, route: route, on: dev)
+            return
+        }
         var key = FlowKey(destination: .v4(h.destination), source: .v4(h.source), iif: dev.ifindex,
                           mark: packet.metadata.mark, ipproto: h.proto, tos: h.tos & 0x1E)
         if h.proto == IPProtocol.udp.rawValue || h.proto == IPProtocol.tcp.rawValue {
@@ -144,7 +156,7 @@ extension NetworkNamespace {
                     drop(packet, .ipRpfilter)
                     return
                 }
-                ipv4Forward(packet, header: h, decision: decision, on: dev)
+                ipv4Forward(packet, header: h, route: RouteDst(decision), on: dev)
             case .blackhole:
                 drop(packet, .notSpecified)
             case .unreachable, .prohibit, .throw:
@@ -230,7 +242,7 @@ extension NetworkNamespace {
     }
 
     /// ip_forward(): TTL, MTU, the FORWARD hook, then output.
-    func ipv4Forward(_ packet: consuming PacketBuffer, header h: IPv4Header, decision: RouteDecision, on dev: NetDevice) {
+    func ipv4Forward(_ packet: consuming PacketBuffer, header h: IPv4Header, route: RouteDst, on dev: NetDevice) {
         trace(packet, .forward)
         if packet.metadata.packetType != .host && packet.metadata.packetType != .loopback {
             drop(packet, .otherhost)
@@ -242,12 +254,12 @@ extension NetworkNamespace {
             drop(packet, .ipInhdr)
             return
         }
-        guard let out = device(index: decision.nextHop.device), out.isUp else {
+        guard let out = device(index: route.device), out.isUp else {
             count(.ipOutDiscards)
             drop(packet, .devReady)
             return
         }
-        let mtu = pathMTU(to: .v4(h.destination), decision: decision, device: out)
+        let mtu = pathMTU4(to: h.destination, routeMTU: route.mtu, device: out)
         if h.totalLength > mtu && h.dontFragment {
             count(.ipFragFails)
             icmpSend(packet, type: ICMPv4Type.destinationUnreachable, code: ICMPv4UnreachableCode.fragmentationNeeded,
@@ -272,11 +284,11 @@ extension NetworkNamespace {
         // ICMP redirect (ip_rt_send_redirect) when the packet leaves on the
         // interface it came in and the next hop is on that link.
         if out === dev && dev.ipv4.sendRedirects != 0 && ipv4All.sendRedirects != 0,
-           let gw = decision.nextHop.gateway, case .v4(let g) = gw, sourceIsOnLink(h.source, device: dev) {
+           let gw = route.gateway, case .v4(let g) = gw, sourceIsOnLink(h.source, device: dev) {
             icmpSendRedirect(q, gateway: g, inbound: dev)
         }
         count(.ipForwDatagrams)
-        ipv4Output(q, totalLength: h.totalLength, destination: h.destination, decision: decision, device: out, mtu: mtu)
+        ipv4Output(q, totalLength: h.totalLength, destination: h.destination, route: route, device: out, mtu: mtu)
     }
 
     func sourceIsOnLink(_ a: IPv4Address, device: NetDevice) -> Bool {
@@ -285,15 +297,17 @@ extension NetworkNamespace {
 
     /// ip_output → POSTROUTING → ip_finish_output (fragment) → ip_finish_output2.
     func ipv4Output(_ packet: consuming PacketBuffer, totalLength: Int, destination: IPv4Address,
-                    decision: RouteDecision, device out: NetDevice, mtu: Int) {
+                    route: RouteDst, device out: NetDevice, mtu: Int) {
         guard let p = netfilterHook(.postRouting, packet) else { return }
-        let nextHop: IPAddress = decision.nextHop.gateway ?? .v4(destination)
+        let nextHop: IPAddress = route.gateway ?? .v4(destination)
         if totalLength > mtu {
-            ipv4Fragment(p, mtu: mtu, device: out, nextHop: nextHop, route: decision.route)
+            // ipv4Fragment hands the route to neighbourOutput, which reads its type.
+            ipv4Fragment(p, mtu: mtu, device: out, nextHop: nextHop,
+                         route: Route(destination: IPPrefix(.v4(destination), length: 32), type: route.type))
             return
         }
         count(.ipOutTransmits)
-        neighbourOutput(p, device: out, nextHop: nextHop, route: decision.route)
+        neighbourOutput(p, device: out, nextHop: nextHop, broadcast: route.type == .broadcast)
     }
 
     /// The MTU for a destination: a learned PMTU, else the route's `mtu`,
@@ -301,7 +315,17 @@ extension NetworkNamespace {
     func pathMTU(to destination: IPAddress, decision: RouteDecision, device: NetDevice) -> Int {
         var mtu = device.mtu
         if let m = decision.route.mtu, m > 0 { mtu = min(mtu, Int(m)) }
-        if let learned = pmtu.mtu(for: destination, now: stack.now) { mtu = min(mtu, learned) }
+        if !pmtu.entries.isEmpty, let learned = pmtu.mtu(for: destination, now: stack.now) { mtu = min(mtu, learned) }
+        return mtu
+    }
+
+    /// `pathMTU` for IPv4 with the route's `mtu` metric (0: unset). The
+    /// PMTU cache is probed only when it holds something.
+    @inline(__always)
+    func pathMTU4(to destination: IPv4Address, routeMTU: UInt32, device: NetDevice) -> Int {
+        var mtu = device.mtu
+        if routeMTU > 0 { mtu = min(mtu, Int(routeMTU)) }
+        if !pmtu.entries.isEmpty, let learned = pmtu.mtu(for: .v4(destination), now: stack.now) { mtu = min(mtu, learned) }
         return mtu
     }
 
@@ -359,7 +383,7 @@ extension NetworkNamespace {
             drop(p, .ipOutnoroutes)
             return .EINVAL
         }
-        let mtu = pathMTU(to: .v4(destination), decision: decision, device: out)
+        let mtu = pathMTU4(to: destination, routeMTU: decision.route.mtu ?? 0, device: out)
         let total = p.count &+ 20
         if total > 65535 {
             drop(p, .pktTooBig)
@@ -386,9 +410,9 @@ extension NetworkNamespace {
         guard let q = netfilterHook(.localOut, p) else { return nil }
         if decision.type == .local || out.kind == .loopback {
             // Local traffic goes out through the loopback device.
-            ipv4Output(q, totalLength: total, destination: destination, decision: decision, device: loopback, mtu: loopback.mtu)
+            ipv4Output(q, totalLength: total, destination: destination, route: RouteDst(decision), device: loopback, mtu: loopback.mtu)
         } else {
-            ipv4Output(q, totalLength: total, destination: destination, decision: decision, device: out, mtu: mtu)
+            ipv4Output(q, totalLength: total, destination: destination, route: RouteDst(decision), device: out, mtu: mtu)
         }
         return nil
     }

@@ -98,14 +98,25 @@ extension NetworkNamespace: NeighbourAddressLookup {
     /// neigh_resolve_output(): the next hop's MAC, or the packet waits in
     /// the entry's queue while ARP/NDP resolves it.
     func neighbourOutput(_ packet: consuming PacketBuffer, device: NetDevice, nextHop: IPAddress, route: Route) {
+        neighbourOutput(packet, device: device, nextHop: nextHop, broadcast: route.type == .broadcast)
+    }
+
+    /// neigh_output(): a connected entry's packets go out through the
+    /// device's header cache (neigh_hh_output); the rest take
+    /// neigh_resolve_output. `broadcast`: an RTN_BROADCAST next hop.
+    func neighbourOutput(_ packet: consuming PacketBuffer, device: NetDevice, nextHop: IPAddress, broadcast: Bool) {
         let type: EtherType = nextHop.isIPv4 ? .ipv4 : .ipv6
         if device.kind == .loopback || !device.usesARP {
             sendFrame(packet, on: device, destination: device.kind == .loopback ? .zero : device.broadcastMAC, type: type)
             return
         }
-        var sink = NamespaceNeighbourSink(ns: self)
         let table = nextHop.isIPv4 ? arpTable : ndTable
-        let broadcast = route.type == .broadcast
+        if packet.metadata.traceID == 0,
+           let mac = table.connectedDestination(&device.neighbourCache, device: device.ifindex, nextHop: nextHop, now: stack.now) {
+            sendFrame(packet, on: device, destination: mac, type: type)
+            return
+        }
+        var sink = NamespaceNeighbourSink(ns: self)
         let (traceID, ingress) = (packet.metadata.traceID, packet.metadata.ingressDevice)
         let result = table.output(packet, device: device.ifindex, nextHop: nextHop, now: stack.now, broadcast: broadcast, into: &sink)
         if traceID != 0 {

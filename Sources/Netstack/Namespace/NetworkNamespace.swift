@@ -48,12 +48,21 @@ public final class NetworkNamespace {
     public let name: String
     /// A stable id (the lab's netnsid), in creation order.
     public let id: Int
-    public unowned let stack: Stack
-    public var config = NamespaceConfig()
+    /// The stack that owns this namespace. unowned(unsafe): the packet path
+    /// reads it many times per packet and a checked unowned load is an
+    /// atomic retain/release pair each time. Safe because a `Stack` holds
+    /// every namespace it made in `namespaces` and a namespace is used only
+    /// through its stack's poll and control calls, which the stack outlives.
+    public unowned(unsafe) let stack: Stack
+    // Fields marked @exclusivity(unchecked) are read or written per packet.
+    // One shard thread owns the namespace (the control plane runs between
+    // polls on that same thread), so accesses never overlap and the dynamic
+    // exclusivity check (swift_beginAccess) would only cost time.
+    @exclusivity(unchecked) public var config = NamespaceConfig()
     /// net.ipv4.conf.all / default and net.ipv6.conf.all / default.
-    public var ipv4All = IPv4DeviceConfig()
+    @exclusivity(unchecked) public var ipv4All = IPv4DeviceConfig()
     public var ipv4Default = IPv4DeviceConfig()
-    public var ipv6All = IPv6DeviceConfig()
+    @exclusivity(unchecked) public var ipv6All = IPv6DeviceConfig()
     public var ipv6Default = IPv6DeviceConfig()
 
     /// The ARP and ND neighbour tables (neigh_table arp_tbl / nd_tbl).
@@ -68,7 +77,7 @@ public final class NetworkNamespace {
     var ipv6State = IPv6NamespaceState()
 
     /// FIB tables and policy rules (`ip route`, `ip rule`).
-    public var routing = RoutingState()
+    @exclusivity(unchecked) public var routing = RoutingState()
 
     /// Sockets (the namespace's part of the socket hash tables).
     public internal(set) var udpSockets: [UDPSocket] = []
@@ -76,15 +85,22 @@ public final class NetworkNamespace {
     /// IPv4 identification counters per destination (ip_idents).
     var ipIdents: [IPv4Address: UInt16] = [:]
     /// Learned path MTUs (route exceptions).
-    public internal(set) var pmtu = PMTUCache()
+    @exclusivity(unchecked) public internal(set) var pmtu = PMTUCache()
     var icmpRate = ICMPRateLimiter()
     var icmp6Rate = ICMPRateLimiter()
 
     /// Devices in ifindex order.
-    public private(set) var devices: [NetDevice] = []
+    @exclusivity(unchecked) public private(set) var devices: [NetDevice] = [] {
+        didSet { reindexDevices() }
+    }
+    /// Devices by ifindex (nil: no such device), for the O(1) `device(index:)`
+    /// the packet path asks; ifindexes past `maxIndexedIfindex` are found by
+    /// scanning `devices`.
+    @exclusivity(unchecked) private var devicesByIndex: [NetDevice?] = []
+    private static let maxIndexedIfindex: Int32 = 4096
     private var nextIfindex: Int32 = 1
     /// Whether any packet is waiting in a device ring of this namespace.
-    var hasPendingReceive = false
+    @exclusivity(unchecked) var hasPendingReceive = false
 
     init(name: String, id: Int, stack: Stack) {
         self.name = name
@@ -98,16 +114,32 @@ public final class NetworkNamespace {
         let lo = NetDevice(kind: .loopback, ifindex: 1, name: "lo", mac: .zero, namespace: self)
         nextIfindex = 2
         devices.append(lo)
+        reindexDevices()  // observers do not run in init
     }
 
     public var loopback: NetDevice { devices[0] }
 
     public func device(named name: String) -> NetDevice? { devices.first { $0.name == name } }
+    @inline(__always)
     public func device(index: Int32) -> NetDevice? {
-        // Devices are few; ifindexes are ascending, so a binary search would
-        // do, but a short linear scan is faster for the handful a lab holds.
+        if index >= 0 && index < Int32(truncatingIfNeeded: devicesByIndex.count) {
+            return devicesByIndex[Int(index)]
+        }
+        if index < NetworkNamespace.maxIndexedIfindex { return nil }
         for d in devices where d.ifindex == index { return d }
         return nil
+    }
+
+    /// Rebuilds `devicesByIndex` after `devices` changed (device add,
+    /// remove, move: control-plane events).
+    private func reindexDevices() {
+        var table: [NetDevice?] = []
+        for d in devices where d.ifindex >= 0 && d.ifindex < NetworkNamespace.maxIndexedIfindex {
+            let i = Int(d.ifindex)
+            if i >= table.count { table.append(contentsOf: repeatElement(nil, count: i + 1 - table.count)) }
+            table[i] = d
+        }
+        devicesByIndex = table
     }
 
     // MARK: links (rtnl_newlink / rtnl_dellink / do_setlink)

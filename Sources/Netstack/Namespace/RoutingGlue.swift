@@ -53,6 +53,21 @@ extension NetworkNamespace: RouteContext {
         return NetworkNamespace.withRouting(&routing) { $0.lookupInput(k, context: self) }
     }
 
+    /// ip_route_input_noref's common case for a packet to forward, without
+    /// a `Route` or `RouteDecision`: nil when the general `routeInput` must
+    /// answer (it gives the same answer for every packet this one answers).
+    /// Checks, as `input4` + `validateSource4` would: forwarding enabled on
+    /// `device`, the next hop not back out of `device` (that may redirect),
+    /// a source that is none of our addresses.
+    @inline(__always)
+    func routeInputFast4(destination: IPv4Address, source: IPv4Address, device: NetDevice) -> RouteDst? {
+        guard device.ipv4.forwarding != 0, !source.isUnspecified, !source.isLoopback, !destination.isLoopback,
+              let leaf = NetworkNamespace.withRouting(&routing, { $0.forwardLeaf4(destination: destination.rawValue) }),
+              leaf.device != device.ifindex, !isLocalAddress(.v4(source))
+        else { return nil }
+        return RouteDst(leaf: leaf)
+    }
+
     @inline(__always)
     static func withRouting<R>(_ state: inout RoutingState, _ body: (inout RoutingState) -> R) -> R { body(&state) }
 

@@ -11,11 +11,14 @@ import NetWire
 
 public final class Stack {
     public let shard: Shard
-    public private(set) var namespaces: [NetworkNamespace] = []
+    // `namespaces`, `now` and `napiBudget` are read per packet; one thread
+    // runs the stack (control calls happen between polls), so accesses never
+    // overlap: no dynamic exclusivity check.
+    @exclusivity(unchecked) public private(set) var namespaces: [NetworkNamespace] = []
     /// The time of the last `poll`.
-    public private(set) var now: Instant = .zero
+    @exclusivity(unchecked) public private(set) var now: Instant = .zero
     /// NAPI weight: frames taken from one device ring per round (netdev_budget's share).
-    public var napiBudget = 64
+    @exclusivity(unchecked) public var napiBudget = 64
     private var nextNamespaceID = 0
     /// Two streams from the seed, so that creating a device does not shift
     /// the ports and ids chosen later (and vice versa).

@@ -457,6 +457,15 @@ public struct FIBTable: Sendable {
         return leaves.withUnsafeBufferPointer { $0[i] }
     }
 
+    /// For the local table's part in the forwarding fast path: nil when no
+    /// prefix covers `raw` and the table holds no custom routes; a leaf
+    /// (possibly empty) otherwise, meaning "take the general lookup".
+    @inlinable
+    public func v4LeafIfCovered(_ raw: UInt32) -> FIBLeaf? {
+        if customRoutes4 != 0 { return FIBLeaf() }
+        return lookupV4Leaf(raw)
+    }
+
     /// The entry index of the longest IPv4 prefix covering `raw` whose length
     /// is below `limit` (hash probes).
     @usableFromInline

@@ -391,3 +391,35 @@ public struct RouteDecision: Hashable, Sendable {
 
     public var type: RouteType { route.type }
 }
+
+/// The parts of a route decision the IPv4 forward and output paths read
+/// (what struct rtable caches for a dst: rt_type, rt_gw4, the device, the
+/// `mtu` metric). A plain value without references: the forwarding fast
+/// path builds it from a `FIBLeaf`, the general path from a `RouteDecision`.
+public struct RouteDst: Sendable, Equatable {
+    public var type: RouteType
+    /// Output device ifindex.
+    public var device: Int32
+    /// The next hop's gateway; nil when the destination is on link.
+    public var gateway: IPAddress?
+    /// The route's `mtu` metric (0: unset).
+    public var mtu: UInt32
+
+    public init(type: RouteType, device: Int32, gateway: IPAddress?, mtu: UInt32) {
+        self.type = type
+        self.device = device
+        self.gateway = gateway
+        self.mtu = mtu
+    }
+
+    public init(_ d: RouteDecision) {
+        self.init(type: d.route.type, device: d.nextHop.device, gateway: d.nextHop.gateway, mtu: d.route.mtu ?? 0)
+    }
+
+    /// From a `simple` IPv4 leaf (one route, one live next hop).
+    @inlinable
+    public init(leaf: FIBLeaf) {
+        self.init(type: leaf.type, device: leaf.device,
+                  gateway: leaf.gateway != 0 ? .v4(IPv4Address(rawValue: leaf.gateway)) : nil, mtu: leaf.mtu)
+    }
+}

@@ -27,3 +27,24 @@ public struct RoutingState: Sendable {
         policy.lookupInput(key, tables: tables, context: context)
     }
 }
+
+extension RoutingState {
+    /// The input route of a packet to forward, answered from the FIB leaves
+    /// when the general lookup (`lookupInput`) is known to give the same
+    /// answer: the default rules only (local → main), no custom local
+    /// routes (so source validation needs no reverse lookup), nothing in
+    /// `local` covering the destination, and a `simple` unicast leaf in
+    /// `main` (one route, tos 0, one live next hop). nil: ask `lookupInput`.
+    ///
+    /// The caller still checks what needs the namespace: forwarding on the
+    /// input device, a next hop not back out of it (redirects), a source
+    /// that is not one of our addresses. No ARC traffic, no `Route` copy.
+    @inlinable
+    public func forwardLeaf4(destination raw: UInt32) -> FIBLeaf? {
+        guard !policy.customRules4 else { return nil }
+        // A local/broadcast/custom prefix covering it: the general path.
+        if tables.local?.v4LeafIfCovered(raw) != nil { return nil }
+        guard let leaf = tables.main?.lookupV4Leaf(raw), leaf.simple, leaf.type == .unicast else { return nil }
+        return leaf
+    }
+}
