@@ -95,7 +95,8 @@ extension NetworkNamespace {
     /// ndo_start_xmit of each driver.
     func deviceTransmit(_ packet: consuming PacketBuffer, on dev: NetDevice) {
         let length = UInt64(packet.count)
-        trace(packet, .driverTransmit(device: dev.ifindex))
+        // Guarded at the call: the event argument costs a memcpy even untraced.
+        if packet.metadata.traceID != 0 { trace(packet, .driverTransmit(device: dev.ifindex)) }
         if dev.kind != .loopback { capture(packet, on: dev) }  // lo: its receive is the one tap
         switch dev.kind {
         case .loopback:

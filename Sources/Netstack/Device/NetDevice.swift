@@ -149,10 +149,17 @@ public final class NetDevice {
     @exclusivity(unchecked) public internal(set) var statistics = DeviceStatistics()
     @exclusivity(unchecked) public var ipv4 = IPv4DeviceConfig()
     @exclusivity(unchecked) public var ipv6 = IPv6DeviceConfig()
-    /// The namespace the device lives in.
-    public internal(set) unowned var namespace: NetworkNamespace
-    /// A veth's other end (it may live in another namespace).
-    public internal(set) weak var peer: NetDevice?
+    /// The namespace the device lives in. unowned(unsafe): read per packet,
+    /// and a checked unowned load is an atomic retain/release pair. The
+    /// namespace holds the device in `devices` for as long as the device
+    /// is in use; a device is used only through its namespace.
+    @exclusivity(unchecked) public internal(set) unowned(unsafe) var namespace: NetworkNamespace
+    /// A veth's other end (it may live in another namespace). Not `weak`:
+    /// a weakly referenced object gets a side table and then every retain
+    /// and release of it takes the runtime's slow path (doDecrementSlow),
+    /// which showed in the per-packet profile. `deleteLink` clears both
+    /// ends before either goes, so the reference never dangles.
+    @exclusivity(unchecked) public internal(set) unowned(unsafe) var peer: NetDevice?
     /// The transmit qdisc (root). `noqueue` hands packets straight to the driver.
     /// Loopback, veth and dummy are IFF_NO_QUEUE devices: their default is noqueue.
     @exclusivity(unchecked) public var qdisc: Qdisc

@@ -243,7 +243,9 @@ extension NetworkNamespace {
 
     /// ip_forward(): TTL, MTU, the FORWARD hook, then output.
     func ipv4Forward(_ packet: consuming PacketBuffer, header h: IPv4Header, route: RouteDst, on dev: NetDevice) {
-        trace(packet, .forward)
+        // The guard sits here, not only inside `trace`: building the event
+        // argument (a large enum) costs a memcpy per packet even untraced.
+        if packet.metadata.traceID != 0 { trace(packet, .forward) }
         if packet.metadata.packetType != .host && packet.metadata.packetType != .loopback {
             drop(packet, .otherhost)
             return

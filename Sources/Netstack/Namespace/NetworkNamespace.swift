@@ -216,6 +216,11 @@ public final class NetworkNamespace {
         guard d.kind != .loopback else { throw KernelError(.EOPNOTSUPP) }
         if let p = d.peer {
             p.namespace.remove(p)
+            remove(d)
+            // `peer` is unowned(unsafe): unlink the pair before either goes.
+            d.peer = nil
+            p.peer = nil
+            return
         }
         remove(d)
     }

@@ -179,7 +179,15 @@ public let pfifoFastPriomap: [UInt8] = [1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1
 /// One device's root qdisc.
 public struct Qdisc: ~Copyable {
     public internal(set) var handle: QdiscHandle
-    public internal(set) var options: QdiscOptions
+    public internal(set) var options: QdiscOptions {
+        didSet { bypassesQueue = Qdisc.bypasses(options) }
+    }
+    /// noqueue: the caller transmits directly (dev_queue_xmit skips enqueue
+    /// when q->enqueue is NULL). `enqueue` still works, passing packets
+    /// through without statistics, as Linux counts nothing on noqueue.
+    /// Stored, not computed: dev_queue_xmit asks it per packet and a
+    /// switch over `options` copies the whole options enum first.
+    public private(set) var bypassesQueue: Bool
     /// tcm_info as `tc qdisc show` prints it (`refcnt 2`).
     public internal(set) var refcount: UInt32
     /// The device's txqueuelen when the qdisc was made (pfifo_fast's rings).
@@ -201,6 +209,7 @@ public struct Qdisc: ~Copyable {
     public init(_ options: QdiscOptions, handle: QdiscHandle, device: QdiscDeviceInfo, isDefault: Bool = false,
                 seed: UInt64 = 0) {
         self.options = options
+        bypassesQueue = Qdisc.bypasses(options)
         self.handle = handle
         // A default qdisc holds 2 (dev->qdisc and the queue's); a grafted
         // root one per tx queue plus one.
@@ -217,10 +226,7 @@ public struct Qdisc: ~Copyable {
 
     public var kind: QdiscKind { options.kind }
 
-    /// noqueue: the caller transmits directly (dev_queue_xmit skips enqueue
-    /// when q->enqueue is NULL). `enqueue` still works, passing packets
-    /// through without statistics, as Linux counts nothing on noqueue.
-    public var bypassesQueue: Bool {
+    static func bypasses(_ options: QdiscOptions) -> Bool {
         switch options {
         case .noqueue, .noop: true
         default: false
