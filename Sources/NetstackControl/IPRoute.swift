@@ -60,18 +60,67 @@ private func familyV6(_ options: IPOptions) -> Bool? {
     }
 }
 
+/// A dotted quad exactly as `IPv4Address(String)` accepts it (four parts of
+/// one to three ASCII digits, each ≤ 255), read straight from UTF-8. The
+/// general parser (generic over StringProtocol, splitting into substrings)
+/// cost ~30k instructions per address, most of a lab's `ip route add`; nil
+/// here means "let the general parser decide", never "invalid".
+func quickIPv4(_ u: Substring.UTF8View) -> IPv4Address? {
+    var value: UInt32 = 0, part: UInt32 = 0, digits = 0, parts = 0
+    for c in u {
+        if c == UInt8(ascii: ".") {
+            guard digits > 0, part <= 255, parts < 3 else { return nil }
+            value = value << 8 | part
+            part = 0; digits = 0; parts += 1
+        } else if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+            guard digits < 3 else { return nil }
+            part = part &* 10 &+ UInt32(c &- UInt8(ascii: "0"))
+            digits += 1
+        } else {
+            return nil
+        }
+    }
+    guard parts == 3, digits > 0, part <= 255 else { return nil }
+    return IPv4Address(rawValue: value << 8 | part)
+}
+
+/// `IPPrefix(text)` for `A.B.C.D` and `A.B.C.D/N` (N: one or two digits,
+/// ≤ 32), the common case, without the general parser; anything else
+/// (IPv6, odd spellings) goes to `IPPrefix(text)`, so the results agree.
+func quickPrefix(_ text: String) -> IPPrefix? {
+    var s = Substring(text)
+    var length = 32
+    if let slash = s.utf8.firstIndex(of: UInt8(ascii: "/")) {
+        let tail = s.utf8[s.utf8.index(after: slash)...]
+        guard (1...2).contains(tail.count), tail.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            return IPPrefix(text)
+        }
+        length = tail.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        guard length <= 32 else { return IPPrefix(text) }
+        s = s[..<slash]
+    }
+    guard let a = quickIPv4(s.utf8) else { return IPPrefix(text) }
+    return IPPrefix(.v4(a), length: length)
+}
+
+/// `IPAddress(text)` with the dotted-quad fast path of `quickIPv4`.
+func quickAddress(_ text: String) -> IPAddress? {
+    if let a = quickIPv4(Substring(text).utf8) { return .v4(a) }
+    return IPAddress(text)
+}
+
 private func parsePrefix(_ text: String, v6: Bool?, what: String = "any valid prefix") throws -> IPPrefix {
     if text == "default" || text == "all" || text == "any" {
         return IPPrefix.defaultRoute(v6: v6 ?? false)
     }
-    guard let p = IPPrefix(text), v6 == nil || p.address.isIPv6 == v6! else {
+    guard let p = quickPrefix(text), v6 == nil || p.address.isIPv6 == v6! else {
         throw Fail("Error: \(what) is expected rather than \"\(text)\".")
     }
     return p
 }
 
 private func parseAddress(_ text: String, v6: Bool?) throws -> IPAddress {
-    guard let a = IPAddress(text), v6 == nil || a.isIPv6 == v6! else {
+    guard let a = quickAddress(text), v6 == nil || a.isIPv6 == v6! else {
         throw Fail("Error: \(v6 == true ? "inet6" : "inet") address is expected rather than \"\(text)\".")
     }
     return a

@@ -30,8 +30,22 @@ public enum RouteType: UInt8, Sendable, CaseIterable {
         }
     }
     public init?(name: String) {
-        guard let t = RouteType.allCases.first(where: { $0.name == name }) else { return nil }
-        self = t
+        // A switch, not a search through `allCases` building every name:
+        // `ip route add` asks this of each destination token.
+        switch name {
+        case "none": self = .unspec
+        case "unicast": self = .unicast
+        case "local": self = .local
+        case "broadcast": self = .broadcast
+        case "anycast": self = .anycast
+        case "multicast": self = .multicast
+        case "blackhole": self = .blackhole
+        case "unreachable": self = .unreachable
+        case "prohibit": self = .prohibit
+        case "throw": self = .throw
+        case "nat": self = .nat
+        default: return nil
+        }
     }
 }
 
@@ -111,7 +125,9 @@ public struct RouteProtocol: RawRepresentable, Hashable, Sendable {
     }
     public init?(name: String) {
         if let n = UInt8(name) { self.init(rawValue: n); return }
-        for v in UInt8(0)...UInt8(255) where RouteProtocol(rawValue: v).name == name {
+        // Only the named values (the rest print as numbers, which UInt8 read).
+        for v: UInt8 in [0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 42, 186, 187, 188, 189, 192]
+        where RouteProtocol(rawValue: v).name == name {
             self.init(rawValue: v); return
         }
         return nil
