@@ -59,46 +59,55 @@ struct FastPathRouter {
         try add("198.9.2.0/24") { Route(destination: $0, metric: 9, nextHops: [NextHop(gateway: back, device: t.ra.ifindex)]) }
 
         var rng = SystemRandomNumberGenerator()
-        var answered = 0, declined = 0
+        var answered = 0, declined = 0, noRoute = 0
         let sources: [IPv4Address] = [IPv4Address(10, 0, 0, 2), IPv4Address(10, 1, 0, 1), IPv4Address(0, 0, 0, 0),
                                       IPv4Address(127, 0, 0, 1)]
         for k in 0..<4000 {
-            let dst = IPv4Address(rawValue: 0xC600_0000 | UInt32.random(in: 0..<0x10_0000, using: &rng)
+            let dst = IPv4Address(rawValue: 0xC600_0000 | UInt32.random(in: 0..<0x80_0000, using: &rng)
                                   | (k % 3 == 0 ? 0x0000_0200 : 0))
             let src = sources[k % sources.count]
-            let fast = r.routeInputFast4(destination: dst, source: src, device: t.ra)
-            guard let fast else { declined += 1; continue }
-            answered += 1
             let general = r.routeInput(FlowKey(destination: .v4(dst), source: .v4(src)), device: t.ra)
-            guard case .success(let d) = general else {
-                Issue.record("fast path answered \(dst) from \(src), the general lookup failed: \(general)")
-                continue
+            switch r.routeInputFast4(destination: dst, source: src, device: t.ra) {
+            case .general:
+                declined += 1
+            case .noRoute:
+                noRoute += 1
+                #expect(general == .failure(.networkUnreachable), "\(dst)")
+            case .forward(let fast):
+                answered += 1
+                guard case .success(let d) = general else {
+                    Issue.record("fast path answered \(dst) from \(src), the general lookup failed: \(general)")
+                    continue
+                }
+                #expect(RouteDst(d) == fast, "\(dst)")
+                #expect(d.type == .unicast && !d.redirect)
             }
-            #expect(RouteDst(d) == fast, "\(dst)")
-            #expect(d.type == .unicast && !d.redirect)
         }
         #expect(answered > 500)
         #expect(declined > 100)
+        #expect(noRoute > 100)
 
         // Shapes the leaf cannot answer go to the general path.
         for (dst, why) in [("198.3.2.1", "blackhole"), ("198.4.2.1", "unreachable"), ("198.5.2.1", "tos"),
                            ("198.6.2.1", "multipath"), ("198.7.2.1", "redirect"), ("198.8.2.1", "dead"),
                            ("198.9.2.1", "two routes"), ("10.0.0.1", "local"), ("10.0.0.255", "broadcast")] {
             let a = IPv4Address(dst)!
-            #expect(r.routeInputFast4(destination: a, source: IPv4Address(10, 0, 0, 2), device: t.ra) == nil, "\(why)")
+            #expect(r.routeInputFast4(destination: a, source: IPv4Address(10, 0, 0, 2), device: t.ra) == .general, "\(why)")
         }
         // Not forwarding on the input device: the general path decides.
         t.ra.ipv4.forwarding = 0
-        #expect(r.routeInputFast4(destination: IPv4Address(198, 1, 2, 3), source: IPv4Address(10, 0, 0, 2), device: t.ra) == nil)
+        #expect(r.routeInputFast4(destination: IPv4Address(198, 1, 2, 3), source: IPv4Address(10, 0, 0, 2), device: t.ra) == .general)
         t.ra.ipv4.forwarding = 1
         #expect(r.routeInputFast4(destination: IPv4Address(198, 1, 2, 3), source: IPv4Address(10, 0, 0, 2), device: t.ra)
-                == RouteDst(type: .unicast, device: t.rb.ifindex, gateway: nil, mtu: 0))
+                == .forward(RouteDst(type: .unicast, device: t.rb.ifindex, gateway: nil, mtu: 0)))
         // A source that is one of ours is an error the general path reports.
-        #expect(r.routeInputFast4(destination: IPv4Address(198, 1, 2, 3), source: IPv4Address(10, 1, 0, 1), device: t.ra) == nil)
+        #expect(r.routeInputFast4(destination: IPv4Address(198, 1, 2, 3), source: IPv4Address(10, 1, 0, 1), device: t.ra) == .general)
+        // No route, and no table but local and main: ENETUNREACH from the leaf path.
+        #expect(r.routeInputFast4(destination: IPv4Address(203, 0, 113, 1), source: IPv4Address(10, 0, 0, 2), device: t.ra) == .noRoute)
         // A policy rule of our own turns the fast path off.
         try r.routing.policy.add(RoutingRule(isIPv4: true, priority: 100, fwmark: 7, action: .table(RouteTableID.main)),
                                  explicitPriority: true)
-        #expect(r.routeInputFast4(destination: IPv4Address(198, 1, 2, 3), source: IPv4Address(10, 0, 0, 2), device: t.ra) == nil)
+        #expect(r.routeInputFast4(destination: IPv4Address(198, 1, 2, 3), source: IPv4Address(10, 0, 0, 2), device: t.ra) == .general)
     }
 
     /// Sends one UDP frame from a through r towards 198.51.100.7 (via 10.1.0.2).

@@ -175,7 +175,11 @@ public final class NetDevice {
     /// Per packet, by the namespace's thread only: no dynamic exclusivity check.
     @exclusivity(unchecked) var neighbourCache = NeighbourHeaderCache()
     /// IPv4 and IPv6 addresses, in the order they were added (in_device / inet6_dev).
-    @exclusivity(unchecked) public internal(set) var addresses: [InterfaceAddress] = []
+    @exclusivity(unchecked) public internal(set) var addresses: [InterfaceAddress] = [] {
+        // The namespace keeps a flat list of its IPv4 addresses for the
+        // per-packet "is this source ours" check; any change rebuilds it.
+        didSet { namespace.localIPv4Dirty = true }
+    }
 
     init(kind: DeviceKind, ifindex: Int32, name: String, mac: MACAddress, namespace: NetworkNamespace,
          receiveRingCapacity: Int = 1000) {

@@ -117,14 +117,21 @@ extension NetworkNamespace {
         // The forwarding fast path: a route answered from the FIB leaf (no
         // Route copy, no ARC). Traced packets take the general lookup so the
         // trace shows the whole fib result.
-        if packet.metadata.traceID == 0,
-           let route = routeInputFast4(destination: h.destination, source: h.source, device: dev) {
-            if !rpFilterPasses(h.source, on: dev) {
-                drop(packet, .ipRpfilter)
+        if packet.metadata.traceID == 0 {
+            switch routeInputFast4(destination: h.destination, source: h.source, device: dev) {
+            case .forward(let route):
+                if !rpFilterPasses(h.source, on: dev) {
+                    drop(packet, .ipRpfilter)
+                    return
+                }
+                ipv4Forward(packet, header: h, route: route, on: dev)
                 return
+            case .noRoute:
+                ipv4RouteError(packet, header: h, error: .networkUnreachable, on: dev)
+                return
+            case .general:
+                break
             }
-            ipv4Forward(packet, header: h, route: route, on: dev)
-            return
         }
         var key = FlowKey(destination: .v4(h.destination), source: .v4(h.source), iif: dev.ifindex,
                           mark: packet.metadata.mark, ipproto: h.proto, tos: h.tos & 0x1E)

@@ -91,8 +91,13 @@ public final class NetworkNamespace {
 
     /// Devices in ifindex order.
     @exclusivity(unchecked) public private(set) var devices: [NetDevice] = [] {
-        didSet { reindexDevices() }
+        didSet { reindexDevices(); localIPv4Dirty = true }
     }
+    /// The usable (not tentative, not DAD-failed) IPv4 addresses of every
+    /// device, rebuilt when `localIPv4Dirty` (set by device and address
+    /// changes): `isLocalAddress` asks it per forwarded packet.
+    @exclusivity(unchecked) private var localIPv4: [UInt32] = []
+    @exclusivity(unchecked) var localIPv4Dirty = true
     /// Devices by ifindex (nil: no such device), for the O(1) `device(index:)`
     /// the packet path asks; ifindexes past `maxIndexedIfindex` are found by
     /// scanning `devices`.
@@ -128,6 +133,23 @@ public final class NetworkNamespace {
         if index < NetworkNamespace.maxIndexedIfindex { return nil }
         for d in devices where d.ifindex == index { return d }
         return nil
+    }
+
+    /// Whether an IPv4 address (raw, host order) is a usable address of a
+    /// device here (RouteContext.isLocalAddress for IPv4).
+    @inline(__always)
+    func isLocalIPv4(_ raw: UInt32) -> Bool {
+        if localIPv4Dirty {
+            var list: [UInt32] = []
+            for d in devices {
+                for x in d.addresses where !x.flags.contains(.tentative) && !x.flags.contains(.dadFailed) {
+                    if case .v4(let a) = x.address { list.append(a.rawValue) }
+                }
+            }
+            localIPv4 = list
+            localIPv4Dirty = false
+        }
+        return localIPv4.withUnsafeBufferPointer { $0.contains(raw) }
     }
 
     /// Rebuilds `devicesByIndex` after `devices` changed (device add,

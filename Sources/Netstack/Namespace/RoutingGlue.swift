@@ -26,6 +26,7 @@ extension NetworkNamespace: RouteContext {
     /// `addresses(_:ipv4:)` contains it, asked without building arrays (the
     /// input route's source validation asks this per packet).
     public func isLocalAddress(_ address: IPAddress) -> Bool {
+        if case .v4(let a) = address { return isLocalIPv4(a.rawValue) }
         for d in devices {
             for x in d.addresses where x.address == address {
                 if !x.flags.contains(.tentative) && !x.flags.contains(.dadFailed) { return true }
@@ -54,18 +55,25 @@ extension NetworkNamespace: RouteContext {
     }
 
     /// ip_route_input_noref's common case for a packet to forward, without
-    /// a `Route` or `RouteDecision`: nil when the general `routeInput` must
-    /// answer (it gives the same answer for every packet this one answers).
-    /// Checks, as `input4` + `validateSource4` would: forwarding enabled on
-    /// `device`, the next hop not back out of `device` (that may redirect),
-    /// a source that is none of our addresses.
+    /// a `Route` or `RouteDecision`: `.general` when the general
+    /// `routeInput` must answer (it gives the same answer for every packet
+    /// this one answers). Checks, as `input4` + `validateSource4` would:
+    /// forwarding enabled on `device`, the next hop not back out of
+    /// `device` (that may redirect), a source that is none of our addresses.
     @inline(__always)
-    func routeInputFast4(destination: IPv4Address, source: IPv4Address, device: NetDevice) -> RouteDst? {
-        guard device.ipv4.forwarding != 0, !source.isUnspecified, !source.isLoopback, !destination.isLoopback,
-              let leaf = NetworkNamespace.withRouting(&routing, { $0.forwardLeaf4(destination: destination.rawValue) }),
-              leaf.device != device.ifindex, !isLocalAddress(.v4(source))
-        else { return nil }
-        return RouteDst(leaf: leaf)
+    public func routeInputFast4(destination: IPv4Address, source: IPv4Address, device: NetDevice) -> FastInputDecision4 {
+        guard device.ipv4.forwarding != 0, !source.isUnspecified, !source.isLoopback, !destination.isLoopback
+        else { return .general }
+        switch NetworkNamespace.withRouting(&routing, { $0.forwardLeaf4(destination: destination.rawValue) }) {
+        case .general:
+            return .general
+        case .noRoute:
+            // input4 fails before validating the source: ENETUNREACH.
+            return .noRoute
+        case .leaf(let leaf):
+            guard leaf.device != device.ifindex, !isLocalIPv4(source.rawValue) else { return .general }
+            return .forward(RouteDst(leaf: leaf))
+        }
     }
 
     @inline(__always)

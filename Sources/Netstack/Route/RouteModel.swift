@@ -439,3 +439,14 @@ public struct RouteDst: Sendable, Equatable {
                   gateway: leaf.gateway != 0 ? .v4(IPv4Address(rawValue: leaf.gateway)) : nil, mtu: leaf.mtu)
     }
 }
+
+/// The forwarding fast path's answer for a received IPv4 packet
+/// (`NetworkNamespace.routeInputFast4`).
+public enum FastInputDecision4: Sendable, Equatable {
+    /// Forward it along this route.
+    case forward(RouteDst)
+    /// No route (routeInput would fail with ENETUNREACH).
+    case noRoute
+    /// Ask `routeInput`.
+    case general
+}

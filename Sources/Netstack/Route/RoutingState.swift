@@ -28,23 +28,38 @@ public struct RoutingState: Sendable {
     }
 }
 
+/// What the IPv4 forwarding fast path found (`RoutingState.forwardLeaf4`).
+public enum FastInputRoute4: Sendable, Equatable {
+    /// A simple unicast route: its leaf.
+    case leaf(FIBLeaf)
+    /// No route at all: nothing in `local` or `main` covers the
+    /// destination and no other table exists (ENETUNREACH).
+    case noRoute
+    /// Anything else: ask the general lookup.
+    case general
+}
+
 extension RoutingState {
     /// The input route of a packet to forward, answered from the FIB leaves
     /// when the general lookup (`lookupInput`) is known to give the same
-    /// answer: the default rules only (local → main), no custom local
-    /// routes (so source validation needs no reverse lookup), nothing in
-    /// `local` covering the destination, and a `simple` unicast leaf in
-    /// `main` (one route, tos 0, one live next hop). nil: ask `lookupInput`.
+    /// answer: the default rules only (local → main → default), no custom
+    /// local routes (so source validation needs no reverse lookup), nothing
+    /// in `local` covering the destination, and a `simple` unicast leaf in
+    /// `main` (one route, tos 0, one live next hop) — or no covering prefix
+    /// anywhere and no table but `local` and `main`.
     ///
     /// The caller still checks what needs the namespace: forwarding on the
     /// input device, a next hop not back out of it (redirects), a source
     /// that is not one of our addresses. No ARC traffic, no `Route` copy.
     @inlinable
-    public func forwardLeaf4(destination raw: UInt32) -> FIBLeaf? {
-        guard !policy.customRules4 else { return nil }
+    public func forwardLeaf4(destination raw: UInt32) -> FastInputRoute4 {
+        guard !policy.customRules4 else { return .general }
         // A local/broadcast/custom prefix covering it: the general path.
-        if tables.local?.v4LeafIfCovered(raw) != nil { return nil }
-        guard let leaf = tables.main?.lookupV4Leaf(raw), leaf.simple, leaf.type == .unicast else { return nil }
-        return leaf
+        if tables.local?.v4LeafIfCovered(raw) != nil { return .general }
+        guard let leaf = tables.main?.lookupV4Leaf(raw) else {
+            return tables.others.isEmpty ? .noRoute : .general
+        }
+        guard leaf.simple, leaf.type == .unicast else { return .general }
+        return .leaf(leaf)
     }
 }
