@@ -51,8 +51,12 @@ extension RoutingState {
     /// The caller still checks what needs the namespace: forwarding on the
     /// input device, a next hop not back out of it (redirects), a source
     /// that is not one of our addresses. No ARC traffic, no `Route` copy.
+    ///
+    /// `mutating` only so that `tables.local?` / `tables.main?` are accessed
+    /// in place: a borrowed read of an optional table made a bitwise copy
+    /// of the whole `FIBTable` (a memcpy per table per packet).
     @inlinable
-    public func forwardLeaf4(destination raw: UInt32) -> FastInputRoute4 {
+    public mutating func forwardLeaf4(destination raw: UInt32) -> FastInputRoute4 {
         guard !policy.customRules4 else { return .general }
         // A local/broadcast/custom prefix covering it: the general path.
         if tables.local?.v4LeafIfCovered(raw) != nil { return .general }
