@@ -42,9 +42,13 @@ extension NetworkNamespace {
             let vihl = b.u8(0)
             let hl = Int(vihl & 0x0F) &* 4
             guard vihl >> 4 == 4, hl >= 20, b.count >= hl else { return (nil, .badHeader) }
-            var c = InternetChecksum()
-            c.add(UnsafeRawBufferPointer(rebasing: b[0..<hl]))
-            guard c.value == 0 else { return (nil, .badChecksum) }
+            if hl == 20 {
+                guard NetworkNamespace.ipv4HeaderChecksumOK20(b) else { return (nil, .badChecksum) }
+            } else {
+                var c = InternetChecksum()
+                c.add(UnsafeRawBufferPointer(rebasing: b[0..<hl]))
+                guard c.value == 0 else { return (nil, .badChecksum) }
+            }
             let total = Int(b.be16(2))
             guard total <= b.count else { return (nil, .truncated) }
             guard total >= hl else { return (nil, .badHeader) }
@@ -79,6 +83,24 @@ extension NetworkNamespace {
         p.trim(to: h.totalLength)
         guard let q = netfilterHook(.preRouting, p) else { return }
         ipv4ReceiveFinish(q, header: h, on: dev)
+    }
+
+    /// ip_fast_csum for the option-less header: five 32-bit words summed in
+    /// native order and folded; a valid header sums to 0xFFFF (the check is
+    /// byte-order independent). The general `InternetChecksum` costs ~150
+    /// instructions per header here, this ~20.
+    @inline(__always)
+    static func ipv4HeaderChecksumOK20(_ b: UnsafeRawBufferPointer) -> Bool {
+        var s = UInt64(b.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        s &+= UInt64(b.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        s &+= UInt64(b.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        s &+= UInt64(b.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        s &+= UInt64(b.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        s = (s & 0xFFFF_FFFF) &+ (s >> 32)
+        s = (s & 0xFFFF) &+ (s >> 16)
+        s = (s & 0xFFFF) &+ (s >> 16)
+        s = (s & 0xFFFF) &+ (s >> 16)
+        return s == 0xFFFF
     }
 
     /// ip_rcv_finish(): route the packet (ip_route_input_noref) and send it
