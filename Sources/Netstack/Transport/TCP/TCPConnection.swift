@@ -1,0 +1,491 @@
+// TCPConnection: one connection's transmission control block and its
+// RFC 9293 state machine, sans-IO.
+// Kernel counterparts: struct tcp_sock (include/linux/tcp.h);
+// tcp_rcv_state_process(), tcp_rcv_synsent_state_process(),
+// tcp_validate_incoming(), tcp_ack(), tcp_data_queue() (net/ipv4/tcp_input.c);
+// tcp_close(), tcp_shutdown() (net/ipv4/tcp.c).
+//
+// RFCs: 9293 (state machine, §3.10 event processing), 5961 (challenge ACKs
+// for in-window RST/SYN and out-of-range ACKs, rate-limited as Linux's
+// tcp_invalid_ratelimit), 7323 (window scale, timestamps, PAWS), 2018 + 2883
+// (SACK, D-SACK), 6298 (RTO), 6675/8985/6937 (SACK recovery, RACK-TLP, PRR;
+// see TCPRecovery.swift), 1122 §4.2.3 (delayed ACK, SWS avoidance, Nagle).
+//
+// Where Linux differs from the RFCs this follows Linux: the acceptability
+// test's left edge is rcv_wup (the window last advertised), not rcv_nxt; an
+// RST in TIME-WAIT ends it (tcp_rfc1337 = 0); the RTO floor applies to the
+// variance term (RTO ≥ SRTT + 200 ms), not to the RTO; a FIN arriving in
+// ESTABLISHED is ACKed with the delayed-ACK timer (pingpong), expecting the
+// application's own FIN to carry the ACK.
+//
+// Why a final class: a connection is shared by identity — the demux hash
+// table, the socket, the accept queue and the timer wheel all refer to the
+// same TCB — and it owns unsafe ring storage that must be freed exactly once
+// (deinit). The cost is one retain per segment dispatched to it; all work
+// inside is on stored properties of that one object. Its stored state is a
+// few hundred bytes (tested: well under 2 KiB when idle, rings freed).
+import NetWire
+
+/// Linux's congestion-avoidance states (enum tcp_ca_state).
+public enum TCPCongestionState: UInt8, Sendable {
+    case open, disorder, cwr, recovery, loss
+}
+
+/// What the retransmit timer is armed for (icsk_pending).
+enum TCPRetransmitTimer: UInt8 {
+    case none, retransmit, probe0, lossProbe, reorder
+}
+
+public final class TCPConnection {
+    // MARK: identity and configuration
+    public let local: TCPEndpoint
+    public let remote: TCPEndpoint
+    public var configuration: TCPConfiguration
+    public internal(set) var state: TCPState
+    /// sk_err: why the connection failed (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
+    public internal(set) var error: Errno?
+    /// close() was called: no application holds the socket any more.
+    public internal(set) var isOrphaned = false
+
+    // MARK: send sequence space (RFC 9293 §3.3.1)
+    public internal(set) var iss: TCPSeqNumber
+    public internal(set) var sndUna: TCPSeqNumber
+    /// The highest sequence sent (Linux never rewinds snd_nxt; retransmissions
+    /// go through the loss marks of the retransmission queue).
+    public internal(set) var sndNxt: TCPSeqNumber
+    /// The peer's window in bytes, scaled.
+    public internal(set) var sndWnd = 0
+    var sndWl1 = TCPSeqNumber(0)
+    var sndWl2 = TCPSeqNumber(0)
+    var maxWindow = 0
+    /// Nagle's "last small segment sent" (snd_sml, Minshall's variant).
+    var sndSml: TCPSeqNumber
+    /// Payload bytes per segment we send (mss_cache).
+    public internal(set) var mss = 536
+    public internal(set) var sndWscale: UInt8 = 0
+
+    // MARK: receive sequence space
+    public internal(set) var irs = TCPSeqNumber(0)
+    public internal(set) var rcvNxt = TCPSeqNumber(0)
+    /// rcv_wup and rcv_wnd: the window last advertised starts at rcv_wup.
+    var rcvWup = TCPSeqNumber(0)
+    var rcvWnd = 0
+    /// The window grows towards the buffer as data arrives (rcv_ssthresh).
+    var rcvSsthresh = 0
+    /// The peer's segment size as seen (icsk_ack.rcv_mss).
+    var rcvMss = 536
+    public internal(set) var rcvWscale: UInt8 = 0
+
+    // MARK: negotiated options
+    public internal(set) var sackPermitted = false
+    public internal(set) var timestampsEnabled = false
+    public internal(set) var windowScalingEnabled = false
+    var tsRecent: UInt32 = 0
+    var tsRecentStamp = Instant.zero
+    var tsOffset: UInt32
+
+    // MARK: RTT and RTO (tcp_rtt_estimator; all µs; srtt scaled by 8, mdev by 4)
+    var srttUs: Int64 = 0
+    var mdevUs: Int64 = 0
+    var mdevMaxUs: Int64 = 0
+    var rttvarUs: Int64 = 0
+    var rttSeq = TCPSeqNumber(0)
+    var minRttUs: Int64 = .max
+    public internal(set) var rto: TimeDelta
+    /// icsk_backoff, icsk_retransmits.
+    public internal(set) var backoff = 0
+    var retransmits = 0
+    /// retrans_stamp: when the oldest unacknowledged retransmitted data was
+    /// first sent; the give-up clock of tcp_retries2 starts there.
+    var retransStamp: Instant?
+
+    // MARK: congestion control and loss recovery
+    public internal(set) var window: TCPCongestionWindow
+    var cc: TCPCongestionControl
+    public internal(set) var congestionState: TCPCongestionState = .open
+    var highSeq = TCPSeqNumber(0)
+    var priorCwnd = 0
+    var prrDelivered = 0
+    var prrOut = 0
+    var dupAcks = 0
+    var isCwndLimited = false
+    var maxPacketsOut = 0
+    var packetsOut = 0
+    var sackedOut = 0
+    var lostOut = 0
+    var retransOut = 0
+    /// The highest SACKed sequence (for reordering detection).
+    var highestSacked = TCPSeqNumber(0)
+    /// RACK (RFC 8985 §6): the most recently sent delivered segment.
+    var rackXmit = Instant.zero
+    var rackEndSeq = TCPSeqNumber(0)
+    var rackRttUs: Int64 = 0
+    var rackAdvanced = false
+    var reorderingSeen = false
+    /// TLP (RFC 8985 §7): a probe is due / outstanding up to this sequence.
+    var tlpDue = false
+    var tlpHighSeq: TCPSeqNumber?
+    /// Retransmit-queue index hint for the next lost record to resend.
+    var retransmitHint = 0
+    /// Lifetime statistics (tcp_info).
+    public internal(set) var totalRetransmits = 0
+    public internal(set) var segmentsOut = 0
+    public internal(set) var segmentsIn = 0
+
+    // MARK: reassembly and SACK generation
+    /// Out-of-order ranges held in the receive ring, sorted, disjoint, all
+    /// after rcv_nxt (Linux's out_of_order_queue, ranges only).
+    var outOfOrder: [TCPSackBlock] = []
+    /// The SACK blocks to report, most recent first (tp->selective_acks).
+    var recentSacks = TCPSackBlocks()
+    /// A D-SACK to report once (tp->duplicate_sack).
+    var dsack: TCPSackBlock?
+    /// The peer's FIN, when it arrived ahead of data still missing.
+    var peerFinSeq: TCPSeqNumber?
+    public internal(set) var peerFinReceived = false
+
+    // MARK: ACK scheduling (icsk_ack)
+    var ackNow = false
+    var quickAcks = 0
+    var ato = TimeDelta.zero
+    var pingpong = false
+    var lastReceived = Instant.zero
+    var lastOutOfWindowAck: Instant?
+
+    // MARK: timers (Instant.distantFuture = not armed)
+    var retransmitDeadline = Instant.distantFuture
+    var retransmitKind = TCPRetransmitTimer.none
+    var delackDeadline = Instant.distantFuture
+    var keepaliveDeadline = Instant.distantFuture
+    /// TIME-WAIT or FIN-WAIT-2 (orphaned) expiry.
+    var lingerDeadline = Instant.distantFuture
+    var probesOut = 0
+    var zeroWindowProbeDue = false
+    var keepaliveProbeDue = false
+
+    // MARK: control flags
+    /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) must be (re)sent.
+    var synDue = false
+    var synTransmissions: UInt8 = 0
+    /// shutdown(SHUT_WR) or close() asked for a FIN; `finSent` once sent.
+    public internal(set) var finQueued = false
+    var finSent = false
+    var pendingReset: TCPResetSegment?
+    let activeOpen: Bool
+    var lastSent = Instant.zero
+
+    // MARK: buffers
+    var sendRing = TCPByteRing()
+    /// The sequence number of the send ring's first byte.
+    var sendRingSeq: TCPSeqNumber
+    var recvRing = TCPByteRing()
+    var sent = TCPSentQueue()
+
+    deinit {
+        sendRing.release()
+        recvRing.release()
+    }
+
+    // MARK: opening
+
+    /// An active open (connect(2)): the connection starts in SYN-SENT with
+    /// its SYN due. `iss` and `timestampOffset` come from `TCPSecrets`.
+    public init(connectFrom local: TCPEndpoint, to remote: TCPEndpoint, iss: TCPSeqNumber,
+                timestampOffset: UInt32 = 0, configuration: TCPConfiguration = TCPConfiguration(), now: Instant) {
+        precondition(local.address.isIPv6 == remote.address.isIPv6, "TCPConnection: mixed address families")
+        self.local = local
+        self.remote = remote
+        self.configuration = configuration
+        self.state = .synSent
+        self.iss = iss
+        self.sndUna = iss
+        self.sndNxt = iss + 1
+        self.sndSml = iss
+        self.sendRingSeq = iss + 1
+        self.tsOffset = timestampOffset
+        self.rto = configuration.initialRTO
+        self.window = TCPCongestionWindow(cwnd: configuration.initialCongestionWindow)
+        self.cc = TCPCongestionControl(configuration.congestionControl)
+        self.activeOpen = true
+        self.rcvWscale = configuration.receiveWindowScale
+        self.rcvWnd = initialReceiveWindow(mss: Int(configuration.advertisedMSS))
+        self.rcvSsthresh = rcvWnd
+        sent.append(TCPSentSegment(start: iss, end: iss + 1, sentAt: now, flags: .syn))
+        packetsOut = 1
+        synDue = true
+        lastReceived = now
+    }
+
+    /// A passive open: the connection a listener creates for an acceptable
+    /// SYN (`TCPListener.receive`), in SYN-RECEIVED with its SYN-ACK due.
+    init(acceptFrom syn: TCPSegment, options: TCPOptions, local: TCPEndpoint, remote: TCPEndpoint,
+         iss: TCPSeqNumber, timestampOffset: UInt32, configuration: TCPConfiguration, now: Instant) {
+        self.local = local
+        self.remote = remote
+        self.configuration = configuration
+        self.state = .synReceived
+        self.iss = iss
+        self.sndUna = iss
+        self.sndNxt = iss + 1
+        self.sndSml = iss
+        self.sendRingSeq = iss + 1
+        self.tsOffset = timestampOffset
+        self.rto = configuration.initialRTO
+        self.window = TCPCongestionWindow(cwnd: configuration.initialCongestionWindow)
+        self.cc = TCPCongestionControl(configuration.congestionControl)
+        self.activeOpen = false
+        sent.append(TCPSentSegment(start: iss, end: iss + 1, sentAt: now, flags: .syn))
+        packetsOut = 1
+        acceptSyn(syn, options: options, now: now)
+        synDue = true
+        lastReceived = now
+    }
+
+    /// Records the peer's SYN: its ISN, window and options (the SYN's half
+    /// of option negotiation; tcp_openreq_init / tcp_rcv_synsent_state_process).
+    func acceptSyn(_ syn: TCPSegment, options: TCPOptions, now: Instant) {
+        irs = syn.sequenceNumber
+        rcvNxt = irs + 1
+        rcvWup = rcvNxt
+        sndWnd = Int(syn.windowSize)           // never scaled in a SYN
+        sndWl1 = syn.sequenceNumber
+        maxWindow = sndWnd
+        let c = configuration
+        if c.windowScaling, let ws = options.windowScale {
+            sndWscale = min(ws, 14)
+            rcvWscale = c.receiveWindowScale
+            windowScalingEnabled = true
+        } else {
+            windowScalingEnabled = false
+            sndWscale = 0
+            rcvWscale = 0
+        }
+        sackPermitted = c.sack && options.sackPermitted
+        if c.timestamps, let ts = options.timestamps {
+            timestampsEnabled = true
+            tsRecent = ts.value
+            tsRecentStamp = now
+        } else {
+            timestampsEnabled = false
+        }
+        var peerMSS = Int(options.maximumSegmentSize ?? 0)
+        if peerMSS == 0 { peerMSS = local.address.isIPv6 ? 1220 : 536 }   // RFC 9293 §3.7.1 defaults
+        let ourMSS = Int(c.advertisedMSS)
+        mss = max(min(peerMSS, ourMSS) &- (timestampsEnabled ? 12 : 0), 48)
+        rcvMss = min(ourMSS, 536)
+        if state == .synReceived || !activeOpen {
+            rcvWnd = initialReceiveWindow(mss: ourMSS &- (timestampsEnabled ? 12 : 0))
+            rcvSsthresh = rcvWnd
+        }
+    }
+
+    /// tcp_select_initial_window(): about half of tcp_rmem[1] (Linux's
+    /// default scaling ratio), in whole segments: 64240 for MSS 1460, 65160
+    /// for 1448.
+    func initialReceiveWindow(mss: Int) -> Int {
+        let space = min(configuration.receiveBufferInitial / 2, 65_535)
+        let m = max(mss, 1)
+        return max(space / m * m, m)
+    }
+
+    // MARK: application calls
+
+    /// Bytes the application may still queue (sk_stream_wspace).
+    public var sendSpace: Int { max(sendLimit &- sendRing.count, 0) }
+
+    /// Unacknowledged plus unsent bytes held (SIOCOUTQ).
+    public var sendQueueBytes: Int { sendRing.count }
+    /// Bytes ready to read (SIOCINQ).
+    public var readableBytes: Int { recvRing.count }
+
+    /// The send buffer grows with the congestion window, as
+    /// tcp_sndbuf_expand() does (about twice the window, in payload terms).
+    var sendLimit: Int {
+        let c = configuration
+        return min(max(c.sendBufferInitial, 3 &* window.cwnd &* mss), c.sendBufferMax)
+    }
+
+    /// send(2): queues what fits of `bytes`; returns how many were taken
+    /// (0 when the buffer is full: EAGAIN for a non-blocking socket).
+    public func send(_ bytes: UnsafeRawBufferPointer, now: Instant) throws(Errno) -> Int {
+        if let error { throw error }
+        switch state {
+        case .established, .closeWait, .synSent, .synReceived:
+            if finQueued { throw .EPIPE }
+        default:
+            throw .EPIPE
+        }
+        let n = min(bytes.count, sendSpace)
+        guard n > 0 else { return 0 }
+        if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count, limit: Int.max) { return 0 }
+        if packetsOut == 0 && sendRing.count == 0 && state == .established && now - lastSent > rto {
+            // tcp_cwnd_restart(): after an idle RTO the window restarts (RFC 7661 is off in Linux).
+            cc.onRestartAfterIdle(idle: now - lastSent)
+            window.cwnd = min(window.cwnd, configuration.initialCongestionWindow)
+        }
+        sendRing.write(UnsafeRawBufferPointer(rebasing: bytes[0..<n]), at: sendRing.count)
+        sendRing.count &+= n
+        return n
+    }
+
+    /// recv(2): copies in-order bytes out. Returns 0 at end of stream (the
+    /// peer's FIN, all read); throws EAGAIN when nothing is there yet, and
+    /// the connection's error after a reset.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, now: Instant) throws(Errno) -> Int {
+        let n = min(buffer.count, recvRing.count)
+        if n == 0 {
+            if peerFinReceived { return 0 }
+            if let error { throw error }
+            if state == .closed { return 0 }
+            throw .EAGAIN
+        }
+        let before = advertisableWindow()
+        recvRing.copy(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]), from: 0)
+        recvRing.consume(n)
+        if recvRing.count == 0 && outOfOrder.isEmpty { recvRing.release() }
+        // tcp_cleanup_rbuf(): announce a window that at least doubled.
+        if state.isSynchronized, !peerFinReceived {
+            let remaining = max((rcvWup + rcvWnd) - rcvNxt, 0)
+            let now2 = advertisableWindow()
+            if now2 > before, now2 >= 2 &* remaining, now2 >= rcvMss { ackNow = true }
+        }
+        _ = now
+        return n
+    }
+
+    /// shutdown(SHUT_WR): a FIN follows the queued data.
+    public func shutdownWrite() {
+        switch state {
+        case .established:
+            finQueued = true
+            state = .finWait1
+        case .closeWait:
+            finQueued = true
+            state = .lastAck
+        case .synSent, .synReceived:
+            finQueued = true
+        default:
+            break
+        }
+    }
+
+    /// close(2): FIN after the queued data, or RST when unread data would be
+    /// lost (tcp_close's data_was_unread, RFC 2525 §2.17).
+    @discardableResult
+    public func close(now: Instant) -> TCPEvents {
+        isOrphaned = true
+        switch state {
+        case .closed, .timeWait:
+            return []
+        case .synSent:
+            return enterClosed(now: now)
+        case .synReceived, .established, .closeWait:
+            if recvRing.count > 0 || !outOfOrder.isEmpty {
+                pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
+                return enterClosed(now: now).union(.output)
+            }
+            shutdownWrite()
+            if state == .synReceived { state = .finWait1 }
+            return .output
+        case .finWait2:
+            armLinger(configuration.finTimeout, now: now)
+            return []
+        default:
+            return []
+        }
+    }
+
+    /// SO_LINGER with zero timeout / tcp_disconnect(): RST if synchronized.
+    @discardableResult
+    public func abort(now: Instant) -> TCPEvents {
+        switch state {
+        case .synReceived, .established, .finWait1, .finWait2, .closeWait:
+            pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
+            return enterClosed(now: now).union(.output)
+        case .closed:
+            return []
+        default:
+            return enterClosed(now: now)
+        }
+    }
+
+    /// Moves to CLOSED and frees what the TCB holds.
+    func enterClosed(now: Instant) -> TCPEvents {
+        state = .closed
+        sendRing.release()
+        if isOrphaned || error != nil { recvRing.release(); outOfOrder = [] }
+        sent.removeAll()
+        packetsOut = 0; sackedOut = 0; lostOut = 0; retransOut = 0
+        retransmitDeadline = .distantFuture
+        retransmitKind = .none
+        delackDeadline = .distantFuture
+        keepaliveDeadline = .distantFuture
+        lingerDeadline = .distantFuture
+        ackNow = false
+        synDue = false
+        _ = now
+        return .closed
+    }
+
+    /// tcp_reset(): the peer reset the connection.
+    func resetByPeer(now: Instant) -> TCPEvents {
+        switch state {
+        case .synSent: error = .ECONNREFUSED
+        case .closeWait: error = .EPIPE
+        case .closed, .timeWait: break
+        default: error = .ECONNRESET
+        }
+        return enterClosed(now: now).union(.failed)
+    }
+
+    // MARK: helpers
+
+    @inline(__always) var packetsInFlight: Int { packetsOut &- sackedOut &- lostOut &+ retransOut }
+
+    func tsValue(_ now: Instant) -> UInt32 {
+        UInt32(truncatingIfNeeded: now.nanoseconds / 1_000_000) &+ tsOffset
+    }
+
+    var pseudoHeader: PseudoHeader {
+        switch (local.address, remote.address) {
+        case let (.v4(s), .v4(d)): .ipv4(source: s, destination: d)
+        case let (.v6(s), .v6(d)): .ipv6(source: s, destination: d)
+        default: preconditionFailure("TCPConnection: mixed address families")
+        }
+    }
+
+    /// Free receive space past rcv_nxt the window could announce.
+    func advertisableWindow() -> Int {
+        min(max(configuration.receiveBufferMax &- recvRing.count, 0), rcvSsthresh)
+    }
+
+    /// tcp_send_challenge_ack() / tcp_send_dupack() behind
+    /// tcp_oow_rate_limited(): at most one per tcp_invalid_ratelimit.
+    func rateLimitedAck(now: Instant) {
+        if let last = lastOutOfWindowAck, now - last < configuration.invalidRateLimit, now >= last { return }
+        lastOutOfWindowAck = now
+        ackNow = true
+    }
+
+    /// Enters TIME-WAIT (tcp_time_wait): buffers go, the 2MSL timer starts.
+    func enterTimeWait(now: Instant) -> TCPEvents {
+        state = .timeWait
+        sendRing.release()
+        sent.removeAll()
+        packetsOut = 0; sackedOut = 0; lostOut = 0; retransOut = 0
+        retransmitDeadline = .distantFuture
+        retransmitKind = .none
+        keepaliveDeadline = .distantFuture
+        armLinger(configuration.timeWaitLength, now: now)
+        return .timeWait
+    }
+
+    func armLinger(_ d: TimeDelta, now: Instant) { lingerDeadline = now + d }
+}
+
+/// A reset the connection owes (sent by `nextSegment`): RST|ACK for an
+/// abort, or a bare RST answering an unacceptable ACK.
+struct TCPResetSegment {
+    var sequence: TCPSeqNumber
+    var acknowledgment: TCPSeqNumber?
+}

@@ -1,0 +1,428 @@
+// TCP ACK processing and loss recovery.
+// Kernel counterparts: tcp_ack(), tcp_clean_rtx_queue(), tcp_sacktag_write_queue(),
+// tcp_ack_update_rtt(), tcp_rtt_estimator(), tcp_set_rto(),
+// tcp_fastretrans_alert(), tcp_enter_recovery(), tcp_cwnd_reduction()
+// (net/ipv4/tcp_input.c); tcp_rack_advance(), tcp_rack_detect_loss(),
+// tcp_rack_reo_wnd() (net/ipv4/tcp_recovery.c).
+//
+// RFCs: 6298 (RTO with Linux's estimator: variance floored at TCP_RTO_MIN),
+// 6675 (SACK scoreboard; the "IsLost" rule when RACK is off), 8985 (RACK:
+// a segment is lost when one sent after it was delivered and it is older
+// than RTT + reordering window), 6937 (PRR: in recovery, send in proportion
+// to what is delivered so cwnd lands on ssthresh), 6582 (NewReno partial
+// ACKs without SACK), 2883 (D-SACK received: a reordering hint).
+//
+// Not done yet: undo of spurious retransmissions (Eifel/DSACK undo, F-RTO),
+// TLP loss episodes entering CWR, RACK's adaptive reordering-window steps.
+import NetWire
+
+extension TCPConnection {
+    // MARK: tcp_ack
+
+    func processAck(_ seg: TCPSegment, options: TCPOptions, now: Instant) -> TCPReceiveResult {
+        let ack = seg.acknowledgmentNumber
+        let priorUna = sndUna
+        var events: TCPEvents = []
+        if ack < priorUna {
+            // RFC 5961 §5.2: far below the window is an attack or a very
+            // old duplicate; otherwise an old ACK we ignore (data goes on).
+            if ack < priorUna - maxWindow {
+                rateLimitedAck(now: now)
+                return TCPReceiveResult(dropReason: .tcpTooOldAck)
+            }
+            return TCPReceiveResult()
+        }
+        if sndNxt < ack {
+            rateLimitedAck(now: now)
+            return TCPReceiveResult(dropReason: .tcpAckUnsentData)
+        }
+
+        // tcp_ack_update_window()
+        let newWindow = Int(seg.windowSize) << sndWscale
+        var windowChanged = false
+        if priorUna < ack || sndWl1 < seg.sequenceNumber || (seg.sequenceNumber == sndWl1 && newWindow > sndWnd) {
+            windowChanged = newWindow != sndWnd
+            sndWnd = newWindow
+            sndWl1 = seg.sequenceNumber
+            if newWindow > maxWindow { maxWindow = newWindow }
+        }
+        sndWl2 = ack
+
+        let priorInFlight = packetsInFlight
+        let priorLost = lostOut
+        var delivered = 0
+        var sackRttUs: Int64 = -1
+        if sackPermitted && !options.sackBlocks.isEmpty && !sent.isEmpty {
+            (delivered, sackRttUs) = processSack(options.sackBlocks, ack: ack, now: now)
+        }
+        let (ackedDelivered, seqRttUs) = cumulativeAck(ack, now: now, tsEcr: options.timestamps?.echoReply)
+        delivered &+= ackedDelivered
+        let advanced = priorUna < ack
+        if advanced {
+            events.insert(.writable)
+            dupAcks = 0
+            if let h = tlpHighSeq, !(ack < h) { tlpHighSeq = nil }
+        } else if !sackPermitted, seg.payload.count == 0, !seg.fin, !windowChanged, packetsOut > 0 {
+            // RFC 5681 duplicate ACK (NewReno counts them as SACKs, tcp_add_reno_sack).
+            dupAcks &+= 1
+        }
+        // Karn: only unretransmitted data gives a sample; else TSecr (RFC 7323 §4.1).
+        var rttUs = seqRttUs >= 0 ? seqRttUs : sackRttUs
+        if rttUs < 0, timestampsEnabled, let ts = options.timestamps, ts.echoReply != 0, advanced {
+            let ms = Int32(bitPattern: tsValue(now) &- ts.echoReply)
+            if ms >= 0 { rttUs = Int64(ms) * 1000 }
+        }
+        if rttUs >= 0 { rttEstimate(rttUs) }
+
+        lossDetection(now: now, advanced: advanced)
+        // Congestion control (tcp_cong_control).
+        let newlyLost = lostOut &- priorLost
+        if congestionState == .recovery || congestionState == .cwr {
+            prrReduction(delivered: delivered, newlyLost: max(newlyLost, 0), unaAdvanced: advanced)
+        } else if delivered > 0 && cwndLimited(priorInFlight: priorInFlight) {
+            cc.onAck(&window, acked: delivered, rttMicros: rttUs, ack: ack, sndNxt: sndNxt, now: now)
+        }
+
+        // FIN acknowledged: the closing states move on.
+        if finSent, sndNxt == ack, sent.isEmpty {
+            switch state {
+            case .finWait1:
+                state = .finWait2
+                if isOrphaned { armLinger(configuration.finTimeout, now: now) }
+            case .closing:
+                events.formUnion(enterTimeWait(now: now))
+                return TCPReceiveResult(events: events)
+            case .lastAck:
+                events.formUnion(enterClosed(now: now))
+                return TCPReceiveResult(events: events)
+            default: break
+            }
+        }
+        // Timers: tcp_rearm_rto() / tcp_ack_probe().
+        if packetsOut == 0 {
+            if retransmitKind != .probe0 { stopRetransmitTimer() }
+            if retransmitKind == .probe0 && sndWnd > 0 { stopRetransmitTimer(); backoff = 0; probesOut = 0 }
+        } else if advanced {
+            armRetransmitTimer(now: now)
+        } else if retransmitKind == .none {
+            armRetransmitTimer(now: now)
+        }
+        return TCPReceiveResult(events: events)
+    }
+
+    /// tcp_is_cwnd_limited(): grow only a window the sender was using.
+    func cwndLimited(priorInFlight: Int) -> Bool {
+        if window.inSlowStart { return window.cwnd < 2 &* max(maxPacketsOut, priorInFlight) }
+        return isCwndLimited || priorInFlight >= window.cwnd
+    }
+
+    /// tcp_clean_rtx_queue(): drops what `ack` covers; returns the segments
+    /// newly delivered (not previously SACKed) and the RTT sample (µs, −1
+    /// when every acked segment was retransmitted).
+    @discardableResult
+    func cumulativeAck(_ ack: TCPSeqNumber, now: Instant, tsEcr: UInt32?) -> (Int, Int64) {
+        var delivered = 0
+        var firstSentAt: Instant?
+        var anyRetransmitted = false
+        if let f = sent.first, f.start < ack, ack < f.end, f.payloadLength > 0 {
+            // A partial ACK inside a segment (the peer's MSS, or a split).
+            let cut = ack
+            if f.payloadStart < cut { sent.split(0, at: cut) }
+        }
+        while let f = sent.first, !(ack < f.end) {
+            if f.flags.contains(.everRetransmitted) { anyRetransmitted = true }
+            else if firstSentAt == nil { firstSentAt = f.sentAt }
+            if !f.flags.contains(.sacked) {
+                delivered &+= 1
+                rackAdvance(f, now: now, tsEcr: tsEcr)
+                if !f.flags.contains(.everRetransmitted), f.end < highestSacked { reorderingSeen = true }
+            } else {
+                sackedOut &-= 1
+            }
+            if f.flags.contains(.lost) { lostOut &-= 1 }
+            if f.flags.contains(.retransInFlight) { retransOut &-= 1 }
+            packetsOut &-= 1
+            sent.removeFirst()
+            if retransmitHint > 0 { retransmitHint &-= 1 }
+        }
+        if sndUna < ack {
+            sndUna = ack
+            // Free the acknowledged bytes.
+            let dataEnd = sendRingSeq + sendRing.count
+            let upTo = ack < dataEnd ? ack : dataEnd
+            let consumed = upTo - sendRingSeq
+            if consumed > 0 {
+                sendRing.consume(consumed)
+                sendRingSeq += consumed
+            }
+            if sendRing.count == 0 { sendRing.release(); sendRingSeq = sendRingSeq < sndNxt ? sndNxt : sendRingSeq }
+            if sent.isEmpty || !anyRetransmitted {
+                backoff = 0
+                retransmits = 0
+            }
+            if sent.isEmpty || !(sent.first!.flags.contains(.everRetransmitted)) { retransStamp = nil }
+            probesOut = 0
+        }
+        let rtt: Int64 = firstSentAt.map { (now - $0).nanoseconds / 1000 } ?? -1
+        return (delivered, rtt)
+    }
+
+    // MARK: SACK (tcp_sacktag_write_queue)
+
+    /// Marks SACKed records; returns the segments newly delivered and a
+    /// SACK RTT sample from the newest unretransmitted one.
+    func processSack(_ blocks: TCPSackBlocks, ack: TCPSeqNumber, now: Instant) -> (Int, Int64) {
+        var delivered = 0
+        var rttUs: Int64 = -1
+        for b in 0..<blocks.count {
+            let block = blocks[b]
+            guard block.left < block.right else { continue }
+            // D-SACK (RFC 2883 §4): the first block below the ACK, or inside
+            // the second. It reports a duplicate: a reordering hint only.
+            if b == 0 {
+                if block.left < ack {
+                    reorderingSeen = true
+                    continue
+                }
+                if blocks.count > 1 {
+                    let second = blocks[1]
+                    if !(block.left < second.left) && !(second.right < block.right) {
+                        reorderingSeen = true
+                        continue
+                    }
+                }
+            }
+            if !(sndUna < block.right) || sndNxt < block.left { continue }   // stale or bogus
+            var i = firstRecord(endingAfter: block.left)
+            while i < sent.count {
+                var r = sent[i]
+                if !(r.start < block.right) { break }
+                if r.flags.contains(.sacked) { i &+= 1; continue }
+                // Split partially covered data segments at the block edges.
+                if r.start < block.left {
+                    if r.payloadLength > 0 && r.payloadStart < block.left { sent.split(i, at: block.left); i &+= 1; continue }
+                    i &+= 1; continue
+                }
+                if block.right < r.end {
+                    if r.payloadLength > 0 { sent.split(i, at: block.right); r = sent[i] } else { break }
+                }
+                r.flags.insert(.sacked)
+                if r.flags.contains(.lost) { r.flags.remove(.lost); lostOut &-= 1 }
+                if r.flags.contains(.retransInFlight) { r.flags.remove(.retransInFlight); retransOut &-= 1 }
+                sent[i] = r
+                sackedOut &+= 1
+                delivered &+= 1
+                if !r.flags.contains(.everRetransmitted) {
+                    if r.end < highestSacked { reorderingSeen = true }
+                    rttUs = (now - r.sentAt).nanoseconds / 1000
+                }
+                if highestSacked < r.end || sackedOut == 1 { highestSacked = r.end }
+                rackAdvance(r, now: now, tsEcr: nil)
+                i &+= 1
+            }
+        }
+        return (delivered, rttUs)
+    }
+
+    /// The index of the first record whose end is after `seq` (binary search:
+    /// records are in sequence order).
+    func firstRecord(endingAfter seq: TCPSeqNumber) -> Int {
+        var lo = 0
+        var hi = sent.count
+        while lo < hi {
+            let mid = (lo &+ hi) >> 1
+            if seq < sent[mid].end { hi = mid } else { lo = mid &+ 1 }
+        }
+        return lo
+    }
+
+    // MARK: RTT (tcp_rtt_estimator, tcp_set_rto)
+
+    func rttEstimate(_ sampleUs: Int64) {
+        var m = max(sampleUs, 1)
+        if m < minRttUs { minRttUs = m }
+        let rtoMinUs = configuration.minimumRTO.nanoseconds / 1000
+        if srttUs != 0 {
+            m -= srttUs >> 3
+            srttUs &+= m
+            if m < 0 {
+                m = -m
+                m -= mdevUs >> 2
+                if m > 0 { m >>= 3 }
+            } else {
+                m -= mdevUs >> 2
+            }
+            mdevUs &+= m
+            if mdevUs > mdevMaxUs {
+                mdevMaxUs = mdevUs
+                if mdevMaxUs > rttvarUs { rttvarUs = mdevMaxUs }
+            }
+            if rttSeq < sndUna {
+                if mdevMaxUs < rttvarUs { rttvarUs -= (rttvarUs - mdevMaxUs) >> 2 }
+                rttSeq = sndNxt
+                mdevMaxUs = rtoMinUs
+            }
+        } else {
+            srttUs = m << 3
+            mdevUs = m << 1
+            mdevMaxUs = max(mdevUs, rtoMinUs)
+            rttvarUs = mdevMaxUs
+            rttSeq = sndNxt
+        }
+        let rtoUs = (srttUs >> 3) &+ rttvarUs
+        rto = min(TimeDelta.microseconds(rtoUs), configuration.maximumRTO)
+    }
+
+    /// Smoothed RTT (tcpi_rtt).
+    public var smoothedRTT: TimeDelta { .microseconds(srttUs >> 3) }
+    /// RTT variance as Linux reports it (tcpi_rttvar: mdev/4… in µs).
+    public var rttVariance: TimeDelta { .microseconds(mdevUs >> 2) }
+
+    // MARK: RACK (RFC 8985 §6)
+
+    /// tcp_rack_advance(): remembers the most recently sent delivered segment.
+    func rackAdvance(_ r: TCPSentSegment, now: Instant, tsEcr: UInt32?) {
+        let rttUs = (now - r.sentAt).nanoseconds / 1000
+        if r.flags.contains(.everRetransmitted) {
+            // Ambiguous: the ACK may be for the original (RFC 8985 §6.2 step 2).
+            if rttUs < minRttUs { return }
+            if let e = tsEcr, timestampsEnabled, Int32(bitPattern: e &- tsValue(r.sentAt)) < 0 { return }
+        }
+        rackAdvanced = true
+        rackRttUs = rttUs
+        if r.sentAt > rackXmit || (r.sentAt == rackXmit && rackEndSeq < r.end) {
+            rackXmit = r.sentAt
+            rackEndSeq = r.end
+        }
+    }
+
+    /// tcp_rack_reo_wnd().
+    func rackReorderWindow() -> Int64 {
+        if !reorderingSeen {
+            if congestionState == .recovery || congestionState == .loss { return 0 }
+            if sackedOut >= 3 { return 0 }
+        }
+        let base = minRttUs == .max ? 0 : minRttUs >> 2
+        return min(base, srttUs >> 3)
+    }
+
+    /// tcp_rack_detect_loss(): marks segments older than the delivered one
+    /// by more than RTT + reordering window; returns the wait until the
+    /// next one would qualify (µs, 0 = none).
+    func rackDetectLoss(now: Instant) -> Int64 {
+        let reo = rackReorderWindow()
+        var wait: Int64 = 0
+        var i = 0
+        while i < sent.count {
+            let r = sent[i]
+            if !r.flags.contains(.everRetransmitted) && !(r.start < rackEndSeq) { break }
+            if r.flags.contains(.sacked) || (r.flags.contains(.lost) && !r.flags.contains(.retransInFlight)) {
+                i &+= 1; continue
+            }
+            let sentBefore = r.sentAt < rackXmit || (r.sentAt == rackXmit && r.end < rackEndSeq)
+            if sentBefore {
+                let remaining = ((r.sentAt - now).nanoseconds / 1000) &+ rackRttUs &+ reo
+                if remaining <= 0 {
+                    markLost(i)
+                } else if remaining > wait {
+                    wait = remaining
+                }
+            }
+            i &+= 1
+        }
+        return wait
+    }
+
+    func markLost(_ i: Int) {
+        var r = sent[i]
+        if r.flags.contains(.retransInFlight) { r.flags.remove(.retransInFlight); retransOut &-= 1 }
+        if !r.flags.contains(.lost) { r.flags.insert(.lost); lostOut &+= 1 }
+        sent[i] = r
+        if i < retransmitHint { retransmitHint = i }
+    }
+
+    // MARK: recovery state machine (tcp_fastretrans_alert)
+
+    func lossDetection(now: Instant, advanced: Bool) {
+        // Leaving recovery once everything outstanding at its start is ACKed.
+        if congestionState == .recovery || congestionState == .loss || congestionState == .cwr,
+           !(sndUna < highSeq) {
+            if congestionState == .recovery || congestionState == .cwr {
+                // tcp_end_cwnd_reduction(): land on ssthresh.
+                if window.ssthresh < TCPCongestionWindow.infiniteSsthresh { window.cwnd = max(window.ssthresh, 1) }
+            }
+            congestionState = .open
+        }
+        if sackPermitted {
+            if configuration.rack {
+                if rackAdvanced {
+                    rackAdvanced = false
+                    let wait = rackDetectLoss(now: now)
+                    if wait > 0 && lostOut == 0 && (retransmitKind == .retransmit || retransmitKind == .lossProbe || retransmitKind == .none) {
+                        retransmitKind = .reorder
+                        retransmitDeadline = now + .microseconds(wait)
+                    }
+                }
+            } else {
+                rfc6675MarkLost()
+            }
+            if congestionState == .open && sackedOut > 0 { congestionState = .disorder }
+            if congestionState == .disorder && sackedOut == 0 && lostOut == 0 { congestionState = .open }
+        } else {
+            // NewReno (RFC 6582): three duplicate ACKs, then each partial ACK,
+            // retransmit the first unacknowledged segment.
+            if dupAcks >= 3 && congestionState != .recovery && congestionState != .loss {
+                if !sent.isEmpty { markLost(0) }
+            } else if advanced && congestionState == .recovery && !sent.isEmpty {
+                if !sent[0].flags.contains(.lost) { markLost(0) }
+            }
+        }
+        if lostOut > 0 && (congestionState == .open || congestionState == .disorder) {
+            enterRecovery()
+        }
+    }
+
+    /// RFC 6675 IsLost(): DupThresh segments SACKed above a hole.
+    func rfc6675MarkLost() {
+        guard sackedOut >= 3 else { return }
+        var sackedAbove = 0
+        var i = sent.count &- 1
+        while i >= 0 {
+            let r = sent[i]
+            if r.flags.contains(.sacked) { sackedAbove &+= 1 }
+            else if sackedAbove >= 3 && !r.flags.contains(.lost) { markLost(i) }
+            i &-= 1
+        }
+    }
+
+    /// tcp_enter_recovery() + tcp_init_cwnd_reduction().
+    func enterRecovery() {
+        priorCwnd = window.cwnd
+        window.ssthresh = cc.ssthresh(cwnd: window.cwnd)
+        prrDelivered = 0
+        prrOut = 0
+        highSeq = sndNxt
+        congestionState = .recovery
+    }
+
+    /// PRR (RFC 6937; tcp_cwnd_reduction): cwnd = in flight + what this ACK
+    /// allows, so the window falls to ssthresh in proportion to delivery.
+    func prrReduction(delivered: Int, newlyLost: Int, unaAdvanced: Bool) {
+        guard delivered > 0 || newlyLost > 0, priorCwnd > 0 else { return }
+        prrDelivered &+= delivered
+        let inFlight = packetsInFlight
+        let delta = window.ssthresh &- inFlight
+        var sndcnt: Int
+        if delta < 0 {
+            let dividend = window.ssthresh &* prrDelivered &+ priorCwnd &- 1
+            sndcnt = dividend / priorCwnd &- prrOut
+        } else {
+            sndcnt = max(prrDelivered &- prrOut, delivered)
+            if unaAdvanced && newlyLost == 0 { sndcnt &+= 1 }
+            sndcnt = min(delta, sndcnt)
+        }
+        // A fast retransmit goes out on entering recovery whatever the budget.
+        if prrOut == 0 { sndcnt = max(sndcnt, 1) }
+        window.cwnd = max(inFlight &+ max(sndcnt, 0), 1)
+    }
+}
