@@ -57,10 +57,11 @@ extension TCPConnection {
             acceptSyn(seg, options: options, now: now)
             rcvWnd = min(rcvWnd, initialReceiveWindow(mss: Int(configuration.advertisedMSS)))
             var events: TCPEvents = .connected
-            _ = cumulativeAck(ack, now: now, tsEcr: options.timestamps?.echoReply)
+            let synRetried = backoff > 0
+            handshakeAck(ack, options: options, now: now)
             synDue = false
             state = .established
-            establishedSetup(now: now)
+            establishedSetup(now: now, synRetried: synRetried)
             if seg.payload.count > 0 || seg.fin {
                 events.formUnion(queueData(seg, now: now).events)
             }
@@ -81,13 +82,24 @@ extension TCPConnection {
         return TCPReceiveResult(dropReason: .tcpFlags)
     }
 
+    /// The ACK of our SYN: drop it from the queue and take the handshake's
+    /// RTT sample (Karn: none from a retransmitted SYN unless TSecr gives one).
+    func handshakeAck(_ ack: TCPSeqNumber, options: TCPOptions, now: Instant) {
+        var (_, rttUs) = cumulativeAck(ack, now: now, tsEcr: options.timestamps?.echoReply)
+        if rttUs < 0, timestampsEnabled, let ts = options.timestamps, ts.echoReply != 0 {
+            let delta = Int32(bitPattern: tsValue(now) &- ts.echoReply)
+            if delta >= 0 { rttUs = Int64(delta) * 1000 }
+        }
+        if rttUs >= 0 { rttEstimate(rttUs) }
+    }
+
     /// When our first SYN went out (for PAWS on the SYN-ACK).
     var synFirstSent: Instant? { retransStamp ?? sent.first?.sentAt }
 
     /// tcp_finish_connect()/tcp_init_transfer(): timers and windows of a
     /// new ESTABLISHED connection.
-    func establishedSetup(now: Instant) {
-        if srttUs == 0 && backoff > 0 {
+    func establishedSetup(now: Instant, synRetried: Bool) {
+        if srttUs == 0 && synRetried {
             // RFC 6298 §5.7: no sample and the SYN was retransmitted → 3 s.
             rto = .seconds(3)
         } else if srttUs == 0 {
@@ -162,8 +174,12 @@ extension TCPConnection {
             tsRecentStamp = now
         }
 
-        // SYN in a synchronized state (RFC 5961 §4): challenge ACK.
-        if seg.syn {
+        // SYN in a synchronized state (RFC 5961 §4): challenge ACK — except
+        // the peer's SYN-ACK of a simultaneous open, which Linux lets pass
+        // (tcp_validate_incoming step 4).
+        let simultaneousSynAck = state == .synReceived && activeOpen && seg.ack && seg.payload.count == 0
+            && seq + 1 == rcvNxt && seg.acknowledgmentNumber == sndNxt
+        if seg.syn && !simultaneousSynAck {
             rateLimitedAck(now: now)
             return TCPReceiveResult(dropReason: .tcpInvalidSyn)
         }
@@ -188,8 +204,9 @@ extension TCPConnection {
             sndWl1 = seq
             maxWindow = max(maxWindow, sndWnd)
             events.insert(.connected)
-            _ = cumulativeAck(ack, now: now, tsEcr: options.timestamps?.echoReply)
-            establishedSetup(now: now)
+            let synRetried = backoff > 0
+            handshakeAck(ack, options: options, now: now)
+            establishedSetup(now: now, synRetried: synRetried)
             if finQueued { state = .finWait1 }
         }
 

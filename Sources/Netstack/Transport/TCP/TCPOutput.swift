@@ -304,7 +304,10 @@ extension TCPConnection {
         if free < configuration.receiveBufferMax / 2 && free < mssR && free < rcvWnd {
             window = 0
         } else if rcvWscale > 0 {
-            window = free & ~((1 << Int(rcvWscale)) &- 1)
+            // ALIGN up, as Linux does, so the scaled value does not lose a
+            // fraction of the space (the buffer limit still bounds data).
+            let g = (1 << Int(rcvWscale)) &- 1
+            window = (free &+ g) & ~g
         } else {
             window = rcvWnd
             if window <= free &- mssR || window > free { window = free / mssR &* mssR }

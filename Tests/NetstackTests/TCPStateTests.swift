@@ -1,0 +1,288 @@
+// Segment transcripts for the TCP state machine in virtual time: the
+// handshake as Linux sends it, simultaneous open and close, half-close,
+// RFC 5961 resets and challenge ACKs, TIME-WAIT.
+import Testing
+import NetWire
+@testable import Netstack
+
+@Suite struct TCPStateTests {
+    @Test func handshakeNegotiatesOptionsInLinuxLayout() throws {
+        let client = TCPConnection(connectFrom: tcpClient, to: tcpServer, iss: TCPSeqNumber(1000),
+                                   timestampOffset: 5000, now: ms(100))
+        #expect(client.state == .synSent)
+        let syn = client.drain(now: ms(100))
+        #expect(syn.count == 1)
+        #expect(syn[0].flags == .syn)
+        #expect(syn[0].seq == TCPSeqNumber(1000))
+        #expect(syn[0].window == 64_240)
+        // Linux's SYN: MSS, SACK_PERM, TS, NOP, WS 7 (tcp_rmem[2] = 6 MiB).
+        let tsval: UInt32 = 100 + 5000
+        let expected: [UInt8] = [2, 4, 0x05, 0xb4, 4, 2, 8, 10,
+                                 UInt8(tsval >> 24), UInt8(tsval >> 16 & 0xff), UInt8(tsval >> 8 & 0xff), UInt8(tsval & 0xff),
+                                 0, 0, 0, 0, 1, 3, 3, 7]
+        #expect(Array(syn[0].bytes[20..<40]) == expected)
+
+        let listener = TCPListener(secrets: tcpSecrets)
+        let result = syn[0].bytes.withUnsafeBytes {
+            listener.receive(try! TCPSegment($0), local: tcpServer, remote: tcpClient, now: ms(105))
+        }
+        guard case .accepted(let server) = result else { Issue.record("listener refused"); return }
+        #expect(server.state == .synReceived)
+        let synAck = server.drain(now: ms(105))
+        #expect(synAck.count == 1)
+        #expect(synAck[0].flags == [.syn, .ack])
+        #expect(synAck[0].ack == TCPSeqNumber(1001))
+        #expect(synAck[0].window == 65_160)          // 45 × 1448, as Linux's SYN-ACK
+        #expect(synAck[0].options.maximumSegmentSize == 1460)
+        #expect(synAck[0].options.sackPermitted)
+        #expect(synAck[0].options.windowScale == 7)
+        #expect(synAck[0].options.timestamps?.echoReply == tsval)
+        #expect(Array(synAck[0].bytes[20..<24]) == [2, 4, 0x05, 0xb4])
+        #expect(Array(synAck[0].bytes[24..<28]) == [4, 2, 8, 10])
+        #expect(Array(synAck[0].bytes[36..<40]) == [1, 3, 3, 7])
+
+        let r = client.feed(synAck[0], now: ms(110))
+        #expect(r.events.contains(.connected))
+        #expect(client.state == .established)
+        #expect(client.sackPermitted && client.timestampsEnabled && client.windowScalingEnabled)
+        #expect(client.mss == 1448)
+        let ack = client.drain(now: ms(110))
+        #expect(ack.count == 1)
+        #expect(ack[0].isPureAck)
+        #expect(ack[0].seq == TCPSeqNumber(1001))
+        #expect(ack[0].ack == synAck[0].seq + 1)
+        #expect(ack[0].window == 502)                // 64240 aligned up to 128, >> 7 (Linux shows "win 502")
+        // NOP NOP TS on every later segment.
+        #expect(Array(ack[0].bytes[20..<24]) == [1, 1, 8, 10])
+        let r2 = server.feed(ack[0], now: ms(115))
+        #expect(r2.events.contains(.connected))
+        #expect(server.state == .established)
+        // The SYN's RTT gave the first sample: RTO = 10 ms + max(2·10 ms, 200 ms).
+        #expect(client.rto == .milliseconds(210))
+    }
+
+    @Test func handshakeWithoutOptionsFallsBackToDefaults() {
+        var plain = TCPConfiguration()
+        plain.sack = false
+        plain.timestamps = false
+        plain.windowScaling = false
+        let (client, server) = establishedPair(client: plain)
+        #expect(client.state == .established && server.state == .established)
+        #expect(!server.sackPermitted && !server.timestampsEnabled && !server.windowScalingEnabled)
+        #expect(server.mss == 1460)
+        #expect(server.sndWscale == 0)
+    }
+
+    @Test func simultaneousOpen() {
+        let a = TCPConnection(connectFrom: tcpClient, to: tcpServer, iss: TCPSeqNumber(100), now: .zero)
+        let b = TCPConnection(connectFrom: tcpServer, to: tcpClient, iss: TCPSeqNumber(900), now: .zero)
+        let synA = a.drain(now: .zero)
+        let synB = b.drain(now: .zero)
+        a.feed(synB[0], now: ms(5))
+        b.feed(synA[0], now: ms(5))
+        #expect(a.state == .synReceived && b.state == .synReceived)
+        let synAckA = a.drain(now: ms(5))
+        let synAckB = b.drain(now: ms(5))
+        #expect(synAckA.count == 1 && synAckA[0].flags == [.syn, .ack])
+        #expect(synAckA[0].seq == TCPSeqNumber(100) && synAckA[0].ack == TCPSeqNumber(901))
+        #expect(synAckB[0].seq == TCPSeqNumber(900) && synAckB[0].ack == TCPSeqNumber(101))
+        let ra = a.feed(synAckB[0], now: ms(10))
+        let rb = b.feed(synAckA[0], now: ms(10))
+        #expect(ra.events.contains(.connected) && rb.events.contains(.connected))
+        #expect(a.state == .established && b.state == .established)
+        // Data flows both ways afterwards.
+        #expect(a.sendAll([1, 2, 3], now: ms(10)) == 3)
+        for s in a.drain(now: ms(10)) { b.feed(s, now: ms(15)) }
+        #expect(b.readAll(now: ms(15)) == [1, 2, 3])
+    }
+
+    @Test func simultaneousCloseGoesThroughClosingToTimeWait() {
+        let (c, s) = establishedPair()
+        c.shutdownWrite()
+        s.shutdownWrite()
+        #expect(c.state == .finWait1 && s.state == .finWait1)
+        let finC = c.drain(now: ms(100))
+        let finS = s.drain(now: ms(100))
+        #expect(finC.count == 1 && finC[0].flags.contains(.fin))
+        #expect(finS.count == 1 && finS[0].flags.contains(.fin))
+        c.feed(finS[0], now: ms(105))
+        s.feed(finC[0], now: ms(105))
+        #expect(c.state == .closing && s.state == .closing)
+        let ackC = c.drain(now: ms(105))
+        let ackS = s.drain(now: ms(105))
+        #expect(ackC.count == 1 && ackC[0].isPureAck && ackC[0].ack == finS[0].seq + 1)
+        let rc = c.feed(ackS[0], now: ms(110))
+        s.feed(ackC[0], now: ms(110))
+        #expect(rc.events.contains(.timeWait))
+        #expect(c.state == .timeWait && s.state == .timeWait)
+    }
+
+    @Test func halfCloseKeepsTheOtherDirectionOpen() {
+        let (c, s) = establishedPair()
+        #expect(c.sendAll(Array("request".utf8), now: ms(50)) == 7)
+        c.shutdownWrite()
+        let out = c.drain(now: ms(50))
+        // Data and FIN ride in one segment, as Linux does after shutdown.
+        #expect(out.count == 1 && out[0].flags.contains(.fin) && out[0].payload.count == 7)
+        let r = s.feed(out[0], now: ms(55))
+        #expect(r.events.contains(.peerClosed))
+        #expect(s.state == .closeWait)
+        #expect(s.readAll(now: ms(55)) == Array("request".utf8))
+        var buf = [UInt8](repeating: 0, count: 16)
+        let eof = buf.withUnsafeMutableBytes { try? s.read(into: $0, now: ms(55)) }
+        #expect(eof == 0)
+        // The FIN is ACKed by the delayed-ACK timer (pingpong) unless data goes first.
+        #expect(s.drain(now: ms(55)).isEmpty)
+        #expect(s.sendAll(Array("response".utf8), now: ms(56)) == 8)
+        let data = s.drain(now: ms(56))
+        #expect(data.count == 1 && data[0].ack == out[0].seq + 8)
+        c.feed(data[0], now: ms(61))
+        #expect(c.state == .finWait2)
+        #expect(c.readAll(now: ms(61)) == Array("response".utf8))
+        s.close(now: ms(62))
+        #expect(s.state == .lastAck)
+        let fin = s.drain(now: ms(62))
+        #expect(fin.count == 1 && fin[0].flags.contains(.fin))
+        let rc = c.feed(fin[0], now: ms(67))
+        #expect(rc.events.contains(.timeWait) && c.state == .timeWait)
+        let lastAck = c.drain(now: ms(67))
+        #expect(lastAck.count == 1)
+        let rs = s.feed(lastAck[0], now: ms(72))
+        #expect(rs.events.contains(.closed) && s.state == .closed)
+    }
+
+    @Test func timeWaitLastsSixtySecondsAndReAcksARetransmittedFin() {
+        let (c, s) = establishedPair()
+        c.close(now: ms(100))
+        s.feed(c.drain(now: ms(100))[0], now: ms(105))
+        s.close(now: ms(106))
+        let fin = s.drain(now: ms(106)).last!
+        c.feed(fin, now: ms(110))
+        #expect(c.state == .timeWait)
+        _ = c.drain(now: ms(110))
+        #expect(c.nextDeadline == ms(110) + .seconds(60))
+        // The peer lost our ACK: its FIN again restarts the 60 s.
+        c.feed(fin, now: ms(20_110))
+        let again = c.drain(now: ms(20_110))
+        #expect(again.count == 1 && again[0].isPureAck)
+        #expect(c.nextDeadline == ms(20_110) + .seconds(60))
+        #expect(c.timerFired(now: ms(80_109)).isEmpty)
+        #expect(c.state == .timeWait)
+        let e = c.timerFired(now: ms(80_110))
+        #expect(e.contains(.closed) && c.state == .closed)
+    }
+
+    @Test func unacceptableAckInSynSentIsAnsweredWithReset() {
+        let c = TCPConnection(connectFrom: tcpClient, to: tcpServer, iss: TCPSeqNumber(5000), now: .zero)
+        _ = c.drain(now: .zero)
+        let bogus = TCPRepr(sourcePort: 80, destinationPort: 40_000, sequenceNumber: TCPSeqNumber(77),
+                            acknowledgmentNumber: TCPSeqNumber(9999), flags: .ack, windowSize: 1000)
+        let r = c.feed(bogus, now: ms(1))
+        #expect(r.dropReason == .tcpAckUnsentData)
+        let rst = c.drain(now: ms(1))
+        #expect(rst.count == 1)
+        #expect(rst[0].flags == .rst)                 // <SEQ=SEG.ACK><CTL=RST>
+        #expect(rst[0].seq == TCPSeqNumber(9999))
+        #expect(c.state == .synSent)
+        // An RST with an acceptable ACK refuses the connection.
+        let refuse = TCPRepr(sourcePort: 80, destinationPort: 40_000, sequenceNumber: TCPSeqNumber(0),
+                             acknowledgmentNumber: TCPSeqNumber(5001), flags: [.rst, .ack], windowSize: 0)
+        let r2 = c.feed(refuse, now: ms(2))
+        #expect(r2.events.contains(.failed) && r2.events.contains(.closed))
+        #expect(c.error == .ECONNREFUSED)
+        #expect(c.drain(now: ms(2)).isEmpty)
+    }
+
+    @Test func resetReplyForNoConnection() {
+        var buf = [UInt8](repeating: 0, count: 64)
+        let syn = buildSegment(TCPRepr(sourcePort: 40_000, destinationPort: 81, sequenceNumber: TCPSeqNumber(10),
+                                       flags: .syn, windowSize: 100), from: tcpClient, to: tcpServer)
+        let n = syn.withUnsafeBytes { raw in
+            buf.withUnsafeMutableBytes { TCPReset.reply(to: try! TCPSegment(raw), local: tcpServer, remote: tcpClient, into: $0) }
+        }
+        let rst = WireSegment(bytes: Array(buf[0..<n!]), source: tcpServer, destination: tcpClient)
+        #expect(rst.flags == [.rst, .ack] && rst.seq == TCPSeqNumber(0) && rst.ack == TCPSeqNumber(11))
+        let ackSeg = buildSegment(TCPRepr(sourcePort: 40_000, destinationPort: 81, sequenceNumber: TCPSeqNumber(10),
+                                          acknowledgmentNumber: TCPSeqNumber(555), flags: .ack, windowSize: 100),
+                                  payload: [1, 2], from: tcpClient, to: tcpServer)
+        let m = ackSeg.withUnsafeBytes { raw in
+            buf.withUnsafeMutableBytes { TCPReset.reply(to: try! TCPSegment(raw), local: tcpServer, remote: tcpClient, into: $0) }
+        }
+        let rst2 = WireSegment(bytes: Array(buf[0..<m!]), source: tcpServer, destination: tcpClient)
+        #expect(rst2.flags == .rst && rst2.seq == TCPSeqNumber(555))
+        let rstSeg = buildSegment(TCPRepr(sourcePort: 40_000, destinationPort: 81, sequenceNumber: TCPSeqNumber(10),
+                                          flags: .rst, windowSize: 0), from: tcpClient, to: tcpServer)
+        let none = rstSeg.withUnsafeBytes { raw in
+            buf.withUnsafeMutableBytes { TCPReset.reply(to: try! TCPSegment(raw), local: tcpServer, remote: tcpClient, into: $0) }
+        }
+        #expect(none == nil)
+    }
+
+    @Test func inWindowResetAndSynGetRateLimitedChallengeAcks() {
+        let (c, s) = establishedPair()
+        _ = s
+        let rcvNxt = c.rcvNxt
+        let sndNxt = c.sndNxt
+        func rst(_ seq: TCPSeqNumber) -> TCPRepr {
+            TCPRepr(sourcePort: 80, destinationPort: 40_000, sequenceNumber: seq, flags: .rst, windowSize: 0)
+        }
+        let r = c.feed(rst(rcvNxt + 100), now: ms(1000))
+        #expect(r.dropReason == .tcpReset)
+        #expect(c.state == .established)
+        let challenge = c.drain(now: ms(1000))
+        #expect(challenge.count == 1 && challenge[0].isPureAck)
+        #expect(challenge[0].seq == sndNxt && challenge[0].ack == rcvNxt)
+        // A second one within tcp_invalid_ratelimit (500 ms) is not answered.
+        c.feed(rst(rcvNxt + 200), now: ms(1100))
+        #expect(c.drain(now: ms(1100)).isEmpty)
+        // A SYN in ESTABLISHED gets a challenge ACK too (RFC 5961 §4), once the limit allows.
+        let syn = TCPRepr(sourcePort: 80, destinationPort: 40_000, sequenceNumber: rcvNxt + 5, flags: .syn, windowSize: 100)
+        let r2 = c.feed(syn, now: ms(1600))
+        #expect(r2.dropReason == .tcpInvalidSyn)
+        let challenge2 = c.drain(now: ms(1600))
+        #expect(challenge2.count == 1 && challenge2[0].isPureAck && challenge2[0].ack == rcvNxt)
+        // Out of window: silently dropped.
+        c.feed(rst(rcvNxt + 10_000_000), now: ms(2200))
+        #expect(c.drain(now: ms(2200)).isEmpty && c.state == .established)
+        // Exactly rcv_nxt: reset.
+        let r3 = c.feed(rst(rcvNxt), now: ms(2300))
+        #expect(r3.events.contains(.failed) && c.state == .closed && c.error == .ECONNRESET)
+    }
+
+    @Test func ackForUnsentDataIsChallengedAndDropped() {
+        let (c, _) = establishedPair()
+        let bad = TCPRepr(sourcePort: 80, destinationPort: 40_000, sequenceNumber: c.rcvNxt,
+                          acknowledgmentNumber: c.sndNxt + 5000, flags: .ack, windowSize: 500)
+        let r = c.feed(bad, payload: [1, 2, 3], now: ms(1000))
+        #expect(r.dropReason == .tcpAckUnsentData)
+        #expect(c.readableBytes == 0)
+        let out = c.drain(now: ms(1000))
+        #expect(out.count == 1 && out[0].isPureAck)
+    }
+
+    @Test func closeWithUnreadDataSendsReset() {
+        let (c, s) = establishedPair()
+        #expect(s.sendAll([9, 9, 9], now: ms(50)) == 3)
+        for seg in s.drain(now: ms(50)) { c.feed(seg, now: ms(55)) }
+        #expect(c.readableBytes == 3)
+        let e = c.close(now: ms(60))
+        #expect(e.contains(.closed))
+        let out = c.drain(now: ms(60))
+        #expect(out.count == 1 && out[0].flags == [.rst, .ack])
+        let r = s.feed(out[0], now: ms(65))
+        #expect(r.events.contains(.failed) && s.error == .ECONNRESET)
+    }
+
+    @Test func finWait2TimesOutAfterFinTimeoutWhenOrphaned() {
+        let (c, s) = establishedPair()
+        c.close(now: ms(100))
+        for seg in c.drain(now: ms(100)) { s.feed(seg, now: ms(105)) }
+        // The server's delayed ACK of the FIN.
+        _ = s.timerFired(now: s.nextDeadline)
+        for seg in s.drain(now: s.nextDeadline == .distantFuture ? ms(200) : ms(200)) { c.feed(seg, now: ms(210)) }
+        #expect(c.state == .finWait2)
+        #expect(c.nextDeadline == ms(210) + .seconds(60))
+        let e = c.timerFired(now: ms(210) + .seconds(60))
+        #expect(e.contains(.closed) && c.state == .closed)
+    }
+}
