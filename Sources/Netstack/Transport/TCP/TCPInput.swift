@@ -108,6 +108,7 @@ extension TCPConnection {
         backoff = 0
         retransmits = 0
         retransStamp = nil
+        if packetsOut == 0 { stopRetransmitTimer() }
         if configuration.keepalive { keepaliveDeadline = now + configuration.keepaliveTime }
         sndWl2 = sndUna
     }

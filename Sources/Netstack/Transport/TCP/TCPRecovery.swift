@@ -79,7 +79,9 @@ extension TCPConnection {
         let newlyLost = lostOut &- priorLost
         if congestionState == .recovery || congestionState == .cwr {
             prrReduction(delivered: delivered, newlyLost: max(newlyLost, 0), unaAdvanced: advanced)
-        } else if delivered > 0 && cwndLimited(priorInFlight: priorInFlight) {
+        } else if advanced && delivered > 0 && cwndLimited(priorInFlight: priorInFlight) {
+            // tcp_may_raise_cwnd(): grow on in-order delivery only (RFC 5681).
+
             cc.onAck(&window, acked: delivered, rttMicros: rttUs, ack: ack, sndNxt: sndNxt, now: now)
         }
 
