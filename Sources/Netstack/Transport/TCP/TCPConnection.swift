@@ -283,7 +283,7 @@ public final class TCPConnection {
     /// default scaling ratio), in whole segments: 64240 for MSS 1460, 65160
     /// for 1448.
     func initialReceiveWindow(mss: Int) -> Int {
-        let space = min(configuration.receiveBufferInitial / 2, 65_535)
+        let space = min(configuration.receiveBufferInitial / 2, 65_535, configuration.receiveBufferMax)
         let m = max(mss, 1)
         return max(space / m * m, m)
     }
