@@ -103,6 +103,7 @@ struct TransferOutcome {
     var dropped = 0
     var clientState = TCPState.closed
     var serverState = TCPState.closed
+    var consistent = true
 }
 
 /// Moves `total` bytes client → server, then both close.
@@ -191,6 +192,10 @@ func runTransfer(total: Int, loss: Double, reorder: Double = 0, duplicate: Doubl
                 }
             }
         }
+        if step % 64 == 0 {
+            outcome.consistent = outcome.consistent && client.scoreboardIsConsistent
+                && (server?.scoreboardIsConsistent ?? true)
+        }
         if client.nextDeadline <= now { _ = client.timerFired(now: now) }
         if let s = server, s.nextDeadline <= now { _ = s.timerFired(now: now) }
     }
@@ -209,6 +214,7 @@ func runTransfer(total: Int, loss: Double, reorder: Double = 0, duplicate: Doubl
 
     func check(_ o: TransferOutcome, maxSeconds: Int64) {
         #expect(o.completed)
+        #expect(o.consistent)
         #expect(o.bytesRead == Self.total)
         #expect(o.readHash == o.writtenHash)
         #expect(o.virtualTime < Instant.zero + .seconds(maxSeconds))

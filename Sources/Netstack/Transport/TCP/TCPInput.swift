@@ -457,7 +457,7 @@ extension TCPConnection {
     /// __tcp_ack_snd_check(): ACK now after more than one full segment since
     /// the last window update or in quick-ACK mode; otherwise delay.
     func scheduleAck(now: Instant) {
-        if (rcvNxt - rcvWup) > rcvMss && advertisableWindow() >= rcvWnd / 2 {
+        if (rcvNxt - rcvWup) > rcvMss && advertisableWindow() >= rcvWnd {
             ackNow = true
         } else if quickAcks > 0 && !pingpong {
             ackNow = true

@@ -125,11 +125,7 @@ extension TCPConnection {
         let options = dataOptions(now: now)
         let limit = payloadLimit(options: options, buffer: out.count)
         if r.payloadLength > limit {
-            sent.split(i, at: r.payloadStart + limit)
-            packetsOut &+= 1
-            if r.flags.contains(.lost) { lostOut &+= 1 }
-            if r.flags.contains(.sacked) { sackedOut &+= 1 }
-            if r.flags.contains(.retransInFlight) { retransOut &+= 1 }
+            splitRecord(i, at: r.payloadStart + limit)
             r = sent[i]
         }
         let isHead = i == 0

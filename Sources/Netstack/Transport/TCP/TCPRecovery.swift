@@ -74,6 +74,14 @@ extension TCPConnection {
         }
         if rttUs >= 0 { rttEstimate(rttUs) }
 
+        // Timers (tcp_rearm_rto(), tcp_ack_probe()) before loss detection,
+        // which may replace them with the RACK reordering timer.
+        if packetsOut == 0 {
+            if retransmitKind != .probe0 { stopRetransmitTimer() }
+            if retransmitKind == .probe0 && sndWnd > 0 { stopRetransmitTimer(); backoff = 0; probesOut = 0 }
+        } else if advanced || retransmitKind == .none {
+            armRetransmitTimer(now: now)
+        }
         lossDetection(now: now, advanced: advanced)
         // Congestion control (tcp_cong_control).
         let newlyLost = lostOut &- priorLost
@@ -100,15 +108,6 @@ extension TCPConnection {
             default: break
             }
         }
-        // Timers: tcp_rearm_rto() / tcp_ack_probe().
-        if packetsOut == 0 {
-            if retransmitKind != .probe0 { stopRetransmitTimer() }
-            if retransmitKind == .probe0 && sndWnd > 0 { stopRetransmitTimer(); backoff = 0; probesOut = 0 }
-        } else if advanced {
-            armRetransmitTimer(now: now)
-        } else if retransmitKind == .none {
-            armRetransmitTimer(now: now)
-        }
         return TCPReceiveResult(events: events)
     }
 
@@ -129,7 +128,7 @@ extension TCPConnection {
         if let f = sent.first, f.start < ack, ack < f.end, f.payloadLength > 0 {
             // A partial ACK inside a segment (the peer's MSS, or a split).
             let cut = ack
-            if f.payloadStart < cut { sent.split(0, at: cut) }
+            if f.payloadStart < cut { splitRecord(0, at: cut) }
         }
         while let f = sent.first, !(ack < f.end) {
             if f.flags.contains(.everRetransmitted) { anyRetransmitted = true }
@@ -202,11 +201,11 @@ extension TCPConnection {
                 if r.flags.contains(.sacked) { i &+= 1; continue }
                 // Split partially covered data segments at the block edges.
                 if r.start < block.left {
-                    if r.payloadLength > 0 && r.payloadStart < block.left { sent.split(i, at: block.left); i &+= 1; continue }
+                    if r.payloadLength > 0 && r.payloadStart < block.left { splitRecord(i, at: block.left); i &+= 1; continue }
                     i &+= 1; continue
                 }
                 if block.right < r.end {
-                    if r.payloadLength > 0 { sent.split(i, at: block.right); r = sent[i] } else { break }
+                    if r.payloadLength > 0 { splitRecord(i, at: block.right); r = sent[i] } else { break }
                 }
                 r.flags.insert(.sacked)
                 if r.flags.contains(.lost) { r.flags.remove(.lost); lostOut &-= 1 }
@@ -224,6 +223,38 @@ extension TCPConnection {
             }
         }
         return (delivered, rttUs)
+    }
+
+    /// The scoreboard counts match the records (for tests and debugging;
+    /// O(records)).
+    var scoreboardIsConsistent: Bool {
+        var packets = 0, sacked = 0, lost = 0, retrans = 0
+        var previousEnd: TCPSeqNumber?
+        for i in 0..<sent.count {
+            let r = sent[i]
+            packets &+= 1
+            if r.flags.contains(.sacked) { sacked &+= 1 }
+            if r.flags.contains(.lost) { lost &+= 1 }
+            if r.flags.contains(.retransInFlight) { retrans &+= 1 }
+            if let p = previousEnd, p != r.start { return false }
+            if !(r.start < r.end) { return false }
+            previousEnd = r.end
+        }
+        if let f = sent.first, f.start != sndUna, !(f.start < sndUna) { return false }
+        if let l = sent.last, l.end != sndNxt { return false }
+        return packets == packetsOut && sacked == sackedOut && lost == lostOut && retrans == retransOut
+    }
+
+    /// tcp_fragment(): cuts record `i` at `seq`; both halves keep its marks,
+    /// so the scoreboard counts grow with the record count.
+    func splitRecord(_ i: Int, at seq: TCPSeqNumber) {
+        let flags = sent[i].flags
+        sent.split(i, at: seq)
+        packetsOut &+= 1
+        if flags.contains(.lost) { lostOut &+= 1 }
+        if flags.contains(.sacked) { sackedOut &+= 1 }
+        if flags.contains(.retransInFlight) { retransOut &+= 1 }
+        if i < retransmitHint { retransmitHint &+= 1 }
     }
 
     /// The index of the first record whose end is after `seq` (binary search:
