@@ -222,4 +222,71 @@ import NetWire
         #expect(immediate >= 2 && immediate <= 16)
         #expect(immediate < 20)
     }
+
+    @Test func dataRetransmissionGivesUpAfterRetries2() {
+        var cfg = TCPConfiguration()
+        cfg.tailLossProbe = false
+        let (c, _) = establishedPair(client: cfg)
+        #expect(c.sendAll([1, 2, 3], now: ms(100)) == 3)
+        _ = c.drain(now: ms(100))
+        var intervals: [TimeDelta] = []
+        var last = ms(100)
+        var failedAt: Instant?
+        for _ in 0..<40 {
+            let d = c.nextDeadline
+            guard d != .distantFuture else { break }
+            let e = c.timerFired(now: d)
+            if e.contains(.failed) { failedAt = d; break }
+            #expect(c.drain(now: d).count == 1)
+            intervals.append(d - last)
+            last = d
+        }
+        // RTO doubles from 210 ms and is capped at TCP_RTO_MAX (120 s).
+        #expect(intervals.prefix(3) == [.milliseconds(210), .milliseconds(420), .milliseconds(840)])
+        #expect(intervals.max() == .seconds(120))
+        // tcp_retries2 = 15: give up once 924.6 s have passed since the first transmission.
+        #expect(c.error == .ETIMEDOUT && c.state == .closed)
+        if let f = failedAt {
+            #expect(f - ms(100) >= TimeDelta(seconds: 924.6))
+            #expect(f - ms(100) < TimeDelta(seconds: 924.6) + .seconds(120))
+        } else {
+            Issue.record("never gave up")
+        }
+    }
+
+    @Test func keepaliveProbesThenResets() {
+        var cfg = TCPConfiguration()
+        cfg.keepalive = true
+        cfg.keepaliveTime = .seconds(10)
+        cfg.keepaliveInterval = .seconds(2)
+        cfg.keepaliveProbes = 3
+        let (c, s) = establishedPair(client: cfg)
+        // The client heard last from the server at 10 ms (the SYN-ACK).
+        #expect(c.nextDeadline == ms(10) + .seconds(10))
+        _ = c.timerFired(now: c.nextDeadline)
+        let probe = c.drain(now: ms(10_010))
+        #expect(probe.count == 1 && probe[0].isPureAck && probe[0].seq == c.sndUna - 1)
+        // An answer resets the count and the idle clock.
+        s.feed(probe[0], now: ms(10_015))
+        let answer = s.drain(now: ms(10_015))
+        #expect(answer.count == 1)
+        c.feed(answer[0], now: ms(10_020))
+        #expect(c.nextDeadline == ms(20_020))
+        // Now silence: probes at +0, +2, +4 s, then a reset at +6 s.
+        var times: [Instant] = []
+        for _ in 0..<10 {
+            let d = c.nextDeadline
+            let e = c.timerFired(now: d)
+            let out = c.drain(now: d)
+            if e.contains(.failed) {
+                #expect(out.count == 1 && out[0].flags == [.rst, .ack])
+                times.append(d)
+                break
+            }
+            #expect(out.count == 1 && out[0].payload.isEmpty)
+            times.append(d)
+        }
+        #expect(times == [ms(20_020), ms(22_020), ms(24_020), ms(26_020)])
+        #expect(c.error == .ETIMEDOUT)
+    }
 }
