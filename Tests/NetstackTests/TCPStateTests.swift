@@ -15,11 +15,13 @@ import NetWire
         #expect(syn[0].flags == .syn)
         #expect(syn[0].seq == TCPSeqNumber(1000))
         #expect(syn[0].window == 64_240)
-        // Linux's SYN: MSS, SACK_PERM, TS, NOP, WS 7 (tcp_rmem[2] = 6 MiB).
+        // Linux's SYN (captured from kernel 6.18 in a namespace pair:
+        // "win 64240, options [mss 1460,sackOK,TS val … ecr 0,nop,wscale 10]"):
+        // MSS, SACK_PERM, TS, NOP, WS 10 (tcp_rmem[2] = 32 MiB).
         let tsval: UInt32 = 100 + 5000
         let expected: [UInt8] = [2, 4, 0x05, 0xb4, 4, 2, 8, 10,
                                  UInt8(tsval >> 24), UInt8(tsval >> 16 & 0xff), UInt8(tsval >> 8 & 0xff), UInt8(tsval & 0xff),
-                                 0, 0, 0, 0, 1, 3, 3, 7]
+                                 0, 0, 0, 0, 1, 3, 3, 10]
         #expect(Array(syn[0].bytes[20..<40]) == expected)
 
         let listener = TCPListener(secrets: tcpSecrets)
@@ -35,11 +37,11 @@ import NetWire
         #expect(synAck[0].window == 65_160)          // 45 × 1448, as Linux's SYN-ACK
         #expect(synAck[0].options.maximumSegmentSize == 1460)
         #expect(synAck[0].options.sackPermitted)
-        #expect(synAck[0].options.windowScale == 7)
+        #expect(synAck[0].options.windowScale == 10)
         #expect(synAck[0].options.timestamps?.echoReply == tsval)
         #expect(Array(synAck[0].bytes[20..<24]) == [2, 4, 0x05, 0xb4])
         #expect(Array(synAck[0].bytes[24..<28]) == [4, 2, 8, 10])
-        #expect(Array(synAck[0].bytes[36..<40]) == [1, 3, 3, 7])
+        #expect(Array(synAck[0].bytes[36..<40]) == [1, 3, 3, 10])
 
         let r = client.feed(synAck[0], now: ms(110))
         #expect(r.events.contains(.connected))
@@ -51,7 +53,7 @@ import NetWire
         #expect(ack[0].isPureAck)
         #expect(ack[0].seq == TCPSeqNumber(1001))
         #expect(ack[0].ack == synAck[0].seq + 1)
-        #expect(ack[0].window == 502)                // 64240 aligned up to 128, >> 7 (Linux shows "win 502")
+        #expect(ack[0].window == 63)                 // 64240 aligned up to 1024, >> 10 (the kernel's "win 63")
         // NOP NOP TS on every later segment.
         #expect(Array(ack[0].bytes[20..<24]) == [1, 1, 8, 10])
         let r2 = server.feed(ack[0], now: ms(115))
@@ -284,5 +286,36 @@ import NetWire
         #expect(c.nextDeadline == ms(210) + .seconds(60))
         let e = c.timerFired(now: ms(210) + .seconds(60))
         #expect(e.contains(.closed) && c.state == .closed)
+    }
+
+    /// As captured from Linux 6.18: data is ACKed at once (quick-ACK mode),
+    /// a FIN arriving in ESTABLISHED is ACKed by the delayed-ACK timer
+    /// (pingpong) 40 ms later, and the server's FIN-ACK is ACKed at once.
+    @Test func finInEstablishedIsAckedAfterTheDelayedAckTimer() {
+        let (c, s) = establishedPair()
+        #expect(c.sendAll(Array("request".utf8), now: ms(100)) == 7)
+        for seg in c.drain(now: ms(100)) { s.feed(seg, now: ms(100)) }
+        let ack = s.drain(now: ms(100))
+        #expect(ack.count == 1 && ack[0].isPureAck)
+        for seg in ack { c.feed(seg, now: ms(100)) }
+        c.shutdownWrite()
+        let fin = c.drain(now: ms(300))
+        #expect(fin.count == 1 && fin[0].flags == [.fin, .ack])
+        s.feed(fin[0], now: ms(300))
+        #expect(s.drain(now: ms(300)).isEmpty)
+        #expect(s.nextDeadline == ms(340))
+        _ = s.timerFired(now: ms(340))
+        let delayed = s.drain(now: ms(340))
+        #expect(delayed.count == 1 && delayed[0].isPureAck && delayed[0].ack == fin[0].seq + 1)
+        c.feed(delayed[0], now: ms(340))
+        #expect(c.state == .finWait2)
+        #expect(s.readAll(now: ms(800)) == Array("request".utf8))
+        s.close(now: ms(800))
+        let serverFin = s.drain(now: ms(800))
+        #expect(serverFin.count == 1 && serverFin[0].flags == [.fin, .ack])
+        c.feed(serverFin[0], now: ms(800))
+        let last = c.drain(now: ms(800))
+        #expect(last.count == 1 && last[0].isPureAck)
+        #expect(c.state == .timeWait)
     }
 }

@@ -319,9 +319,17 @@ public final class TCPConnection {
         guard n > 0 else { return 0 }
         if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count, limit: Int.max) { return 0 }
         if packetsOut == 0 && sendRing.count == 0 && state == .established && now - lastSent > rto {
-            // tcp_cwnd_restart(): after an idle RTO the window restarts (RFC 7661 is off in Linux).
-            cc.onRestartAfterIdle(idle: now - lastSent)
-            window.cwnd = min(window.cwnd, configuration.initialCongestionWindow)
+            // tcp_cwnd_restart() (tcp_slow_start_after_idle = 1): halve the
+            // window per RTO of idleness, down to the initial window.
+            let idle = now - lastSent
+            cc.onRestartAfterIdle(idle: idle)
+            let restart = min(window.cwnd, configuration.initialCongestionWindow)
+            var delta = idle - rto
+            while delta > .zero && window.cwnd > restart {
+                window.cwnd >>= 1
+                delta = delta - rto
+            }
+            window.cwnd = max(window.cwnd, restart)
         }
         sendRing.write(UnsafeRawBufferPointer(rebasing: bytes[0..<n]), at: sendRing.count)
         sendRing.count &+= n

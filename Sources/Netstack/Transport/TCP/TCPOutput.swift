@@ -143,7 +143,7 @@ extension TCPConnection {
         sent[i] = r
         var flags: TCPFlags = .ack
         if r.flags.contains(.fin) { flags.insert(.fin) }
-        if r.end == sndNxt || r.flags.contains(.fin) { flags.insert(.psh) }
+        if r.payloadLength > 0 && r.end == sndNxt { flags.insert(.psh) }
         let offset = r.payloadStart - sendRingSeq
         if isHead && retransmitKind != .reorder { armRTO(now: now) }
         lastSent = now
@@ -221,7 +221,7 @@ extension TCPConnection {
         lastSent = now
         var flags: TCPFlags = .ack
         if fin { flags.insert(.fin) }
-        if length == unsent { flags.insert(.psh) }
+        if length > 0 && length == unsent { flags.insert(.psh) }
         let offset = start - sendRingSeq
         return write(into: out, seq: start, flags: flags, window: selectWindow(), options: options,
                      payloadOffset: offset, payloadLength: length, carriesAck: true)

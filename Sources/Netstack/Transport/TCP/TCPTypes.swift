@@ -75,9 +75,11 @@ public struct TCPConfiguration: Sendable, Equatable {
     public var advertisedMSS: UInt16 = 1460
     /// tcp_rmem[1] (initial receive space) and tcp_rmem[2] (the most the
     /// receive buffer grows to). The window scale is chosen so that the
-    /// maximum fits, as tcp_select_initial_window() does: 6 MiB → 7.
+    /// maximum fits, as tcp_select_initial_window() does: 32 MiB (the
+    /// default since Linux 6.x, and the oracle kernel's) → 10; the older
+    /// 6 MiB → 7.
     public var receiveBufferInitial = 131_072
-    public var receiveBufferMax = 6_291_456
+    public var receiveBufferMax = 33_554_432
     /// tcp_wmem[1], tcp_wmem[2].
     public var sendBufferInitial = 16_384
     public var sendBufferMax = 4_194_304
