@@ -249,6 +249,15 @@ import NetWire
         // Exactly rcv_nxt: reset.
         let r3 = c.feed(rst(rcvNxt), now: ms(2300))
         #expect(r3.events.contains(.failed) && c.state == .closed && c.error == .ECONNRESET)
+        // The MIBs nstat would show.
+        let counters = Counters()
+        c.flushCounters(into: counters)
+        #expect(counters[.tcpExtTCPChallengeACK] == 2)
+        #expect(counters[.tcpExtTCPSYNChallenge] == 1)
+        #expect(counters[.tcpExtTCPACKSkippedChallenge] == 1)
+        #expect(counters[.tcpEstabResets] == 1)
+        #expect(counters[.tcpInSegs] == 6)              // SYN-ACK + 5 here
+        #expect(c.pendingCounters[.challengeAck] == 0)  // flushed
     }
 
     @Test func ackForUnsentDataIsChallengedAndDropped() {

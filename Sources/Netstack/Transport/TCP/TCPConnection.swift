@@ -131,6 +131,8 @@ public final class TCPConnection {
     public internal(set) var totalRetransmits = 0
     public internal(set) var segmentsOut = 0
     public internal(set) var segmentsIn = 0
+    /// MIB counts not yet flushed to the shard.
+    public internal(set) var pendingCounters = TCPCounterSet()
 
     // MARK: reassembly and SACK generation
     /// Out-of-order ranges held in the receive ring, sorted, disjoint, all
@@ -389,6 +391,7 @@ public final class TCPConnection {
             return enterClosed(now: now)
         case .synReceived, .established, .closeWait:
             if recvRing.count > 0 || !outOfOrder.isEmpty {
+                pendingCounters.bump(.abortOnClose)
                 pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
                 return enterClosed(now: now).union(.output)
             }
@@ -408,6 +411,7 @@ public final class TCPConnection {
     public func abort(now: Instant) -> TCPEvents {
         switch state {
         case .synReceived, .established, .finWait1, .finWait2, .closeWait:
+            pendingCounters.bump(.abortOnLinger)
             pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
             return enterClosed(now: now).union(.output)
         case .closed:
@@ -419,6 +423,11 @@ public final class TCPConnection {
 
     /// Moves to CLOSED and frees what the TCB holds.
     func enterClosed(now: Instant) -> TCPEvents {
+        switch state {
+        case .established, .closeWait: pendingCounters.bump(.estabResets)
+        case .synSent, .synReceived: pendingCounters.bump(.attemptFails)
+        default: break
+        }
         state = .closed
         sendRing.release()
         if isOrphaned || error != nil { recvRing.release(); outOfOrder = [] }
@@ -469,9 +478,13 @@ public final class TCPConnection {
 
     /// tcp_send_challenge_ack() / tcp_send_dupack() behind
     /// tcp_oow_rate_limited(): at most one per tcp_invalid_ratelimit.
-    func rateLimitedAck(now: Instant) {
-        if let last = lastOutOfWindowAck, now - last < configuration.invalidRateLimit, now >= last { return }
+    func rateLimitedAck(now: Instant, challenge: Bool = true) {
+        if let last = lastOutOfWindowAck, now - last < configuration.invalidRateLimit, now >= last {
+            pendingCounters.bump(challenge ? .ackSkippedChallenge : .ackSkippedSeq)
+            return
+        }
         lastOutOfWindowAck = now
+        if challenge { pendingCounters.bump(.challengeAck) }
         ackNow = true
     }
 

@@ -11,6 +11,7 @@ extension TCPConnection {
     /// up by 4-tuple and verified the checksum, as tcp_v4_rcv does).
     public func receive(_ segment: TCPSegment, now: Instant) -> TCPReceiveResult {
         segmentsIn &+= 1
+        pendingCounters.bump(.inSegs)
         // tcp_parse_options(): Linux stops at a malformed option and uses
         // what it parsed; a wholly malformed list counts as none here.
         let options: TCPOptions
@@ -133,6 +134,7 @@ extension TCPConnection {
             if Int32(bitPattern: ts.value &- tsRecent) < 0,
                now - tsRecentStamp <= .seconds(24 * 24 * 3600) {
                 ackNow = true
+                if state == .established { pendingCounters.bump(.pawsEstab) }
                 return TCPReceiveResult(dropReason: .tcpRFC7323Paws)
             }
         }
@@ -141,7 +143,7 @@ extension TCPConnection {
         let receiveWindow = max((rcvWup + rcvWnd) - rcvNxt, 0)
         if seq + segLen < rcvWup {
             if !seg.rst {
-                if seg.syn { rateLimitedAck(now: now) } else {
+                if seg.syn { rateLimitedAck(now: now, challenge: false) } else {
                     dsackOld(seq: seq, length: seg.payload.count)
                     ackNow = true
                 }
@@ -150,7 +152,7 @@ extension TCPConnection {
         }
         if rcvNxt + receiveWindow < seq {
             if !seg.rst {
-                if seg.syn || segLen == 0 { rateLimitedAck(now: now) } else { ackNow = true }
+                if seg.syn || segLen == 0 { rateLimitedAck(now: now, challenge: false) } else { ackNow = true }
             }
             return TCPReceiveResult(dropReason: receiveWindow == 0 ? .tcpZerowindow : .tcpInvalidSequence)
         }
@@ -181,6 +183,7 @@ extension TCPConnection {
         let simultaneousSynAck = state == .synReceived && activeOpen && seg.ack && seg.payload.count == 0
             && seq + 1 == rcvNxt && seg.acknowledgmentNumber == sndNxt
         if seg.syn && !simultaneousSynAck {
+            pendingCounters.bump(.synChallenge)
             rateLimitedAck(now: now)
             return TCPReceiveResult(dropReason: .tcpInvalidSyn)
         }
@@ -222,6 +225,7 @@ extension TCPConnection {
             case .established, .finWait1, .finWait2:
                 if isOrphaned, seg.payload.count > 0, rcvNxt < seq + seg.payload.count {
                     // New data for a closed socket: abort (LINUX_MIB_TCPABORTONDATA).
+                    pendingCounters.bump(.abortOnData)
                     pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
                     return TCPReceiveResult(events: events.union(enterClosed(now: now)), dropReason: .tcpClose)
                 }
@@ -254,7 +258,7 @@ extension TCPConnection {
             // A new connection attempt; the listener decides (tw reuse).
             return TCPReceiveResult(dropReason: .tcpInvalidSyn)
         }
-        if seg.segmentLength > 0 || seg.acknowledgmentNumber != sndNxt { rateLimitedAck(now: now) }
+        if seg.segmentLength > 0 || seg.acknowledgmentNumber != sndNxt { rateLimitedAck(now: now, challenge: false) }
         return TCPReceiveResult(dropReason: .tcpClose)
     }
 
@@ -316,6 +320,7 @@ extension TCPConnection {
             }
         } else {
             insertOutOfOrder(TCPSackBlock(left: seq, right: seq + payload.count))
+            pendingCounters.bump(.ofoQueue)
             enterQuickAck()
             ackNow = true
         }
@@ -395,7 +400,9 @@ extension TCPConnection {
     }
 
     func setDsack(_ block: TCPSackBlock) {
-        if configuration.dsack && sackPermitted { dsack = block }
+        guard configuration.dsack && sackPermitted else { return }
+        dsack = block
+        pendingCounters.bump(block.left < rcvNxt ? .dsackOldSent : .dsackOfoSent)
     }
 
     /// A wholly old segment that failed the sequence test still gets a D-SACK.

@@ -37,10 +37,14 @@ extension TCPConnection {
         if lostOut > 0, let n = retransmitLost(into: buffer, now: now) { return n }
         if tlpDue {
             tlpDue = false
-            if let n = sendLossProbe(into: buffer, now: now) { return n }
+            if let n = sendLossProbe(into: buffer, now: now) {
+                pendingCounters.bump(.lossProbes)
+                return n
+            }
         }
         if let n = sendNewData(into: buffer, now: now) { return n }
         if zeroWindowProbeDue || keepaliveProbeDue {
+            pendingCounters.bump(zeroWindowProbeDue ? .winProbe : .keepAlive)
             zeroWindowProbeDue = false
             keepaliveProbeDue = false
             // tcp_xmit_probe_skb(): an old sequence number draws an ACK.
@@ -78,6 +82,8 @@ extension TCPConnection {
             if retransStamp == nil { retransStamp = r.sentAt }
             r.flags.insert(.everRetransmitted)
             totalRetransmits &+= 1
+            pendingCounters.bump(.retransSegs)
+            pendingCounters.bump(.synRetrans)
         }
         synTransmissions &+= 1
         r.sentAt = now
@@ -137,6 +143,8 @@ extension TCPConnection {
                 retransOut &+= 1
             }
             totalRetransmits &+= 1
+            pendingCounters.bump(.retransSegs)
+            pendingCounters.bump(congestionState == .loss ? .slowStartRetrans : .fastRetrans)
             if congestionState == .recovery || congestionState == .cwr { prrOut &+= 1 }
         }
         r.sentAt = now
@@ -264,6 +272,8 @@ extension TCPConnection {
                            acknowledgmentNumber: r.acknowledgment ?? TCPSeqNumber(0), flags: flags, windowSize: 0)
         do { try repr.emit(into: out, pseudoHeader: pseudoHeader) } catch { return 0 }
         segmentsOut &+= 1
+        pendingCounters.bump(.outSegs)
+        pendingCounters.bump(.outRsts)
         return repr.headerLength
     }
 
@@ -281,6 +291,7 @@ extension TCPConnection {
                            windowSize: window, options: options, payloadLength: payloadLength)
         do { try repr.emit(into: out, pseudoHeader: pseudoHeader) } catch { return 0 }
         segmentsOut &+= 1
+        pendingCounters.bump(.outSegs)
         if flags.contains(.ack) {
             ackNow = false
             delackDeadline = .distantFuture

@@ -183,12 +183,14 @@ extension TCPConnection {
             if b == 0 {
                 if block.left < ack {
                     reorderingSeen = true
+                    pendingCounters.bump(.dsackRecv)
                     continue
                 }
                 if blocks.count > 1 {
                     let second = blocks[1]
                     if !(block.left < second.left) && !(second.right < block.right) {
                         reorderingSeen = true
+                        pendingCounters.bump(.dsackRecv)
                         continue
                     }
                 }
@@ -436,6 +438,7 @@ extension TCPConnection {
         prrOut = 0
         highSeq = sndNxt
         congestionState = .recovery
+        if sackPermitted { pendingCounters.bump(.sackRecovery) }
     }
 
     /// PRR (RFC 6937; tcp_cwnd_reduction): cwnd = in flight + what this ACK

@@ -40,6 +40,7 @@ extension TCPConnection {
                 } else {
                     ato = min(ato + ato, rto)
                 }
+                if ackNow == false { pendingCounters.bump(.delayedAcks) }
                 ackNow = true
             }
         }
@@ -138,6 +139,7 @@ extension TCPConnection {
     /// tcp_retransmit_timer().
     func retransmitTimeout(now: Instant) -> TCPEvents {
         guard packetsOut > 0 else { return [] }
+        pendingCounters.bump(.timeouts)
         switch state {
         case .synSent, .synReceived:
             let limit = state == .synSent ? configuration.synRetries : configuration.synAckRetries
@@ -158,6 +160,7 @@ extension TCPConnection {
         if let start = retransStamp,
            now - start >= modelTimeout(boundary: configuration.retries2, base: configuration.minimumRTO) {
             error = .ETIMEDOUT
+            pendingCounters.bump(.abortOnTimeout)
             return enterClosed(now: now).union(.failed)
         }
         // tcp_enter_loss(): a fresh episode lowers ssthresh once.
@@ -196,6 +199,7 @@ extension TCPConnection {
         }
         if probesOut >= configuration.retries2 {
             error = .ETIMEDOUT
+            pendingCounters.bump(.abortOnTimeout)
             return enterClosed(now: now).union(.failed)
         }
         zeroWindowProbeDue = true
@@ -220,6 +224,7 @@ extension TCPConnection {
             if probesOut >= c.keepaliveProbes {
                 pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
                 error = .ETIMEDOUT
+                pendingCounters.bump(.abortOnTimeout)
                 return enterClosed(now: now).union([.failed, .output])
             }
             keepaliveProbeDue = true
