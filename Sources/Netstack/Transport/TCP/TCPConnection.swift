@@ -44,6 +44,9 @@ public final class TCPConnection {
     public internal(set) var state: TCPState
     /// sk_err: why the connection failed (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
     public internal(set) var error: Errno?
+    /// sk_err_soft: the last ICMP error seen while synchronized; a timeout
+    /// reports it instead of ETIMEDOUT.
+    public internal(set) var softError: Errno?
     /// close() was called: no application holds the socket any more.
     public internal(set) var isOrphaned = false
 

@@ -256,7 +256,7 @@ extension TCPConnection {
         if flags.contains(.lost) { lostOut &+= 1 }
         if flags.contains(.sacked) { sackedOut &+= 1 }
         if flags.contains(.retransInFlight) { retransOut &+= 1 }
-        if i < retransmitHint { retransmitHint &+= 1 }
+        if i &+ 1 < retransmitHint { retransmitHint &+= 1 }
     }
 
     /// The index of the first record whose end is after `seq` (binary search:

@@ -144,7 +144,7 @@ extension TCPConnection {
         case .synSent, .synReceived:
             let limit = state == .synSent ? configuration.synRetries : configuration.synAckRetries
             if retransmits >= limit {
-                if state == .synSent || activeOpen { error = .ETIMEDOUT }
+                if state == .synSent || activeOpen { error = softError ?? .ETIMEDOUT }
                 return enterClosed(now: now).union(error == nil ? [] : .failed)
             }
             retransmits &+= 1
@@ -159,7 +159,7 @@ extension TCPConnection {
         }
         if let start = retransStamp,
            now - start >= modelTimeout(boundary: configuration.retries2, base: configuration.minimumRTO) {
-            error = .ETIMEDOUT
+            error = softError ?? .ETIMEDOUT
             pendingCounters.bump(.abortOnTimeout)
             return enterClosed(now: now).union(.failed)
         }
@@ -198,7 +198,7 @@ extension TCPConnection {
             return []
         }
         if probesOut >= configuration.retries2 {
-            error = .ETIMEDOUT
+            error = softError ?? .ETIMEDOUT
             pendingCounters.bump(.abortOnTimeout)
             return enterClosed(now: now).union(.failed)
         }
@@ -223,7 +223,7 @@ extension TCPConnection {
         if idle >= c.keepaliveTime {
             if probesOut >= c.keepaliveProbes {
                 pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
-                error = .ETIMEDOUT
+                error = softError ?? .ETIMEDOUT
                 pendingCounters.bump(.abortOnTimeout)
                 return enterClosed(now: now).union([.failed, .output])
             }
