@@ -289,4 +289,59 @@ import NetWire
         #expect(times == [ms(20_020), ms(22_020), ms(24_020), ms(26_020)])
         #expect(c.error == .ETIMEDOUT)
     }
+
+    /// The "lost" first segment was only delayed: the ACK it draws echoes a
+    /// timestamp older than the retransmission (Eifel, RFC 3522), so the
+    /// reduction is undone when recovery ends (tcp_try_undo_recovery).
+    @Test func spuriousFastRetransmitIsUndoneByTimestamps() {
+        let cfg = TCPConfiguration()
+        let (c, s) = establishedPair(client: cfg, server: cfg)
+        #expect(c.sendAll([UInt8](repeating: 7, count: 10 * c.mss), now: ms(100)) == 10 * c.mss)
+        let flight = c.drain(now: ms(100))
+        var acks: [WireSegment] = []
+        for seg in flight.dropFirst() { s.feed(seg, now: ms(105)); acks += s.drain(now: ms(105)) }
+        for a in acks.prefix(3) { c.feed(a, now: ms(110)) }
+        let retx = c.drain(now: ms(110))
+        #expect(retx.first?.seq == flight[0].seq && c.congestionState == .recovery)
+        #expect(c.window.ssthresh == 7)
+        // The original arrives late; the server ACKs everything.
+        s.feed(flight[0], now: ms(112))
+        let full = s.drain(now: ms(112))
+        #expect(full.count == 1)
+        c.feed(full[0], now: ms(117))
+        #expect(c.congestionState == .open)
+        #expect(c.window.cwnd >= 10)
+        #expect(c.window.ssthresh == TCPCongestionWindow.infiniteSsthresh)
+        #expect(c.pendingCounters[.fullUndo] == 1)
+    }
+
+    /// Without timestamps the proof is the D-SACK of the retransmission
+    /// (RFC 2883; tcp_try_undo_dsack), even after recovery ended.
+    @Test func spuriousFastRetransmitIsUndoneByDsack() {
+        var cfg = TCPConfiguration()
+        cfg.timestamps = false
+        let (c, s) = establishedPair(client: cfg, server: cfg)
+        #expect(c.sendAll([UInt8](repeating: 7, count: 10 * c.mss), now: ms(100)) == 10 * c.mss)
+        let flight = c.drain(now: ms(100))
+        var acks: [WireSegment] = []
+        for seg in flight.dropFirst() { s.feed(seg, now: ms(105)); acks += s.drain(now: ms(105)) }
+        for a in acks.prefix(3) { c.feed(a, now: ms(110)) }
+        let retx = c.drain(now: ms(110))
+        #expect(retx.first?.seq == flight[0].seq)
+        s.feed(flight[0], now: ms(112))
+        let full = s.drain(now: ms(112))
+        c.feed(full[0], now: ms(117))
+        // Recovery ends without proof: the window lands on ssthresh.
+        #expect(c.congestionState == .open && c.window.cwnd == 7)
+        // Then the retransmission reaches the server, which D-SACKs it.
+        s.feed(retx[0], now: ms(115))
+        let dsack = s.drain(now: ms(115))
+        #expect(dsack.count == 1)
+        #expect(dsack[0].options.sackBlocks.count == 1)
+        #expect(dsack[0].options.sackBlocks[0] == TCPSackBlock(left: flight[0].seq, right: flight[1].seq))
+        c.feed(dsack[0], now: ms(120))
+        #expect(c.window.cwnd == 10)
+        #expect(c.window.ssthresh == TCPCongestionWindow.infiniteSsthresh)
+        #expect(c.pendingCounters[.dsackUndo] == 1)
+    }
 }

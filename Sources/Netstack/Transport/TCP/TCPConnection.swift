@@ -101,6 +101,13 @@ public final class TCPConnection {
     /// retrans_stamp: when the oldest unacknowledged retransmitted data was
     /// first sent; the give-up clock of tcp_retries2 starts there.
     var retransStamp: Instant?
+    /// When the first SYN went out (PAWS check of the SYN-ACK).
+    var synFirstSentAt: Instant?
+    /// Undo state (tcp_init_undo): the episode's start, its retransmissions
+    /// not yet proven spurious by a D-SACK, the window before it.
+    var undoMarker: TCPSeqNumber?
+    var undoRetrans = 0
+    var priorSsthresh = 0
 
     // MARK: congestion control and loss recovery
     public internal(set) var window: TCPCongestionWindow

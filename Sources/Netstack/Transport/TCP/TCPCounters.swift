@@ -17,6 +17,7 @@ public enum TCPCounter: Int, CaseIterable, Sendable {
     case delayedAcks, dsackOldSent, dsackOfoSent, dsackRecv, ofoQueue
     case winProbe, keepAlive, synRetrans
     case abortOnData, abortOnClose, abortOnTimeout, abortOnLinger
+    case fullUndo, lossUndo, dsackUndo
 
     /// The shard MIB this counter feeds.
     public var mib: MIBCounter {
@@ -49,13 +50,16 @@ public enum TCPCounter: Int, CaseIterable, Sendable {
         case .abortOnClose: .tcpExtTCPAbortOnClose
         case .abortOnTimeout: .tcpExtTCPAbortOnTimeout
         case .abortOnLinger: .tcpExtTCPAbortOnLinger
+        case .fullUndo: .tcpExtTCPFullUndo
+        case .lossUndo: .tcpExtTCPLossUndo
+        case .dsackUndo: .tcpExtTCPDSACKUndo
         }
     }
 }
 
-/// Pending counts, inline (no allocation): 28 × 4 bytes.
+/// Pending counts, inline (no allocation): 32 × 4 bytes.
 public struct TCPCounterSet: Sendable {
-    @usableFromInline var slots = InlineArray<28, UInt32>(repeating: 0)
+    @usableFromInline var slots = InlineArray<32, UInt32>(repeating: 0)
 
     public init() {}
 

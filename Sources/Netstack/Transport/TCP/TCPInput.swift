@@ -95,7 +95,7 @@ extension TCPConnection {
     }
 
     /// When our first SYN went out (for PAWS on the SYN-ACK).
-    var synFirstSent: Instant? { retransStamp ?? sent.first?.sentAt }
+    var synFirstSent: Instant? { synFirstSentAt }
 
     /// tcp_finish_connect()/tcp_init_transfer(): timers and windows of a
     /// new ESTABLISHED connection.

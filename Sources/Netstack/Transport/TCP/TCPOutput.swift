@@ -78,8 +78,9 @@ extension TCPConnection {
     func sendSyn(into out: UnsafeMutableRawBufferPointer, now: Instant) -> Int? {
         synDue = false
         guard var r = sent.first, r.flags.contains(.syn) else { return nil }
+        if synFirstSentAt == nil { synFirstSentAt = now }
         if synTransmissions > 0 {
-            if retransStamp == nil { retransStamp = r.sentAt }
+            if retransStamp == nil { retransStamp = now }
             r.flags.insert(.everRetransmitted)
             totalRetransmits &+= 1
             pendingCounters.bump(.retransSegs)
@@ -136,7 +137,9 @@ extension TCPConnection {
         }
         let isHead = i == 0
         if retransmission {
-            if retransStamp == nil { retransStamp = r.sentAt }
+            // retrans_stamp: when the first retransmission went out.
+            if retransStamp == nil { retransStamp = now }
+            if undoMarker != nil { undoRetrans = max(undoRetrans, 0) &+ 1 }
             r.flags.insert(.everRetransmitted)
             if !r.flags.contains(.retransInFlight) {
                 r.flags.insert(.retransInFlight)

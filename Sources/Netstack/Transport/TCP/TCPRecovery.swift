@@ -52,7 +52,7 @@ extension TCPConnection {
         let priorLost = lostOut
         var delivered = 0
         var sackRttUs: Int64 = -1
-        if sackPermitted && !options.sackBlocks.isEmpty && !sent.isEmpty {
+        if sackPermitted && !options.sackBlocks.isEmpty {
             (delivered, sackRttUs) = processSack(options.sackBlocks, ack: ack, now: now)
         }
         let (ackedDelivered, seqRttUs) = cumulativeAck(ack, now: now, tsEcr: options.timestamps?.echoReply)
@@ -82,7 +82,7 @@ extension TCPConnection {
         } else if advanced || retransmitKind == .none {
             armRetransmitTimer(now: now)
         }
-        lossDetection(now: now, advanced: advanced)
+        lossDetection(now: now, advanced: advanced, tsEcr: options.timestamps?.echoReply)
         // Congestion control (tcp_cong_control).
         let newlyLost = lostOut &- priorLost
         if congestionState == .recovery || congestionState == .cwr {
@@ -161,7 +161,6 @@ extension TCPConnection {
                 backoff = 0
                 retransmits = 0
             }
-            if sent.isEmpty || !(sent.first!.flags.contains(.everRetransmitted)) { retransStamp = nil }
             probesOut = 0
         }
         let rtt: Int64 = firstSentAt.map { (now - $0).nanoseconds / 1000 } ?? -1
@@ -184,6 +183,7 @@ extension TCPConnection {
                 if block.left < ack {
                     reorderingSeen = true
                     pendingCounters.bump(.dsackRecv)
+                    dsackReceived(block, ack: ack)
                     continue
                 }
                 if blocks.count > 1 {
@@ -191,6 +191,7 @@ extension TCPConnection {
                     if !(block.left < second.left) && !(second.right < block.right) {
                         reorderingSeen = true
                         pendingCounters.bump(.dsackRecv)
+                        dsackReceived(block, ack: ack)
                         continue
                     }
                 }
@@ -225,6 +226,46 @@ extension TCPConnection {
             }
         }
         return (delivered, rttUs)
+    }
+
+    /// tcp_check_dsack(): a D-SACK for data after the undo marker proves
+    /// that many retransmissions unnecessary.
+    func dsackReceived(_ block: TCPSackBlock, ack: TCPSeqNumber) {
+        guard let marker = undoMarker, undoRetrans > 0, marker < block.right, !(ack < block.right) else { return }
+        let segments = max(((block.right - block.left) &+ mss &- 1) / max(mss, 1), 1)
+        undoRetrans = max(undoRetrans &- segments, 0)
+    }
+
+    /// tcp_packet_delayed(): the ACK echoes a timestamp older than our first
+    /// retransmission, so the original got through (Eifel, RFC 3522).
+    func packetDelayed(tsEcr: UInt32?) -> Bool {
+        guard let stamp = retransStamp else { return true }
+        guard timestampsEnabled, let e = tsEcr, e != 0 else { return false }
+        return Int32(bitPattern: e &- tsValue(stamp)) < 0
+    }
+
+    /// tcp_undo_cwnd_reduction(): the episode was spurious; restore the
+    /// window, forget the loss marks.
+    func undoReduction() {
+        window.cwnd = max(window.cwnd, priorCwnd)
+        if priorSsthresh > window.ssthresh { window.ssthresh = priorSsthresh }
+        for i in 0..<sent.count where sent[i].flags.contains(.lost) {
+            var r = sent[i]
+            r.flags.remove(.lost)
+            sent[i] = r
+        }
+        lostOut = 0
+        undoMarker = nil
+        undoRetrans = 0
+    }
+
+    /// tcp_init_undo() at the start of a recovery or loss episode.
+    func startUndoEpisode() {
+        priorCwnd = window.cwnd
+        // tcp_current_ssthresh(): at least three quarters of the window.
+        priorSsthresh = max(window.ssthresh, (window.cwnd >> 1) + (window.cwnd >> 2))
+        undoMarker = sndUna
+        undoRetrans = -1        // none yet (Linux's −1)
     }
 
     /// The scoreboard counts match the records (for tests and debugging;
@@ -378,15 +419,32 @@ extension TCPConnection {
 
     // MARK: recovery state machine (tcp_fastretrans_alert)
 
-    func lossDetection(now: Instant, advanced: Bool) {
+    func lossDetection(now: Instant, advanced: Bool, tsEcr: UInt32?) {
+        let mayUndo = undoMarker != nil && (undoRetrans == 0 || packetDelayed(tsEcr: tsEcr))
+        if congestionState == .loss && advanced && mayUndo {
+            // tcp_try_undo_loss(): the timeout was spurious.
+            undoReduction()
+            pendingCounters.bump(.lossUndo)
+            congestionState = .open
+        }
         // Leaving recovery once everything outstanding at its start is ACKed.
         if congestionState == .recovery || congestionState == .loss || congestionState == .cwr,
            !(sndUna < highSeq) {
-            if congestionState == .recovery || congestionState == .cwr {
+            if congestionState == .recovery && mayUndo {
+                // tcp_try_undo_recovery()
+                undoReduction()
+                pendingCounters.bump(.fullUndo)
+            } else if congestionState == .recovery || congestionState == .cwr {
                 // tcp_end_cwnd_reduction(): land on ssthresh.
                 if window.ssthresh < TCPCongestionWindow.infiniteSsthresh { window.cwnd = max(window.ssthresh, 1) }
             }
             congestionState = .open
+        }
+        if congestionState != .loss, undoMarker != nil, undoRetrans == 0 {
+            // tcp_try_undo_dsack(): every retransmission was D-SACKed.
+            undoReduction()
+            pendingCounters.bump(.dsackUndo)
+            if congestionState == .recovery { congestionState = .open }
         }
         if sackPermitted {
             if configuration.rack {
@@ -415,6 +473,11 @@ extension TCPConnection {
         if lostOut > 0 && (congestionState == .open || congestionState == .disorder) {
             enterRecovery()
         }
+        // tcp_try_to_open(): no retransmission left outstanding → forget when it began.
+        if congestionState == .open || congestionState == .disorder,
+           retransOut == 0, sent.first?.flags.contains(.everRetransmitted) != true {
+            retransStamp = nil
+        }
     }
 
     /// RFC 6675 IsLost(): DupThresh segments SACKed above a hole.
@@ -432,7 +495,7 @@ extension TCPConnection {
 
     /// tcp_enter_recovery() + tcp_init_cwnd_reduction().
     func enterRecovery() {
-        priorCwnd = window.cwnd
+        startUndoEpisode()
         window.ssthresh = cc.ssthresh(cwnd: window.cwnd)
         prrDelivered = 0
         prrOut = 0

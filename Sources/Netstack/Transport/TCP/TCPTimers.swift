@@ -165,7 +165,7 @@ extension TCPConnection {
         }
         // tcp_enter_loss(): a fresh episode lowers ssthresh once.
         if congestionState != .loss || retransmits == 0 {
-            priorCwnd = window.cwnd
+            startUndoEpisode()
             window.ssthresh = cc.ssthresh(cwnd: window.cwnd)
             cc.onTimeout()
         }
