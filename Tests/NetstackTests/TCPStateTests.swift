@@ -327,4 +327,28 @@ import NetWire
         #expect(last.count == 1 && last[0].isPureAck)
         #expect(c.state == .timeWait)
     }
+
+    @Test func timeWaitLetsANewerSynStartASuccessor() {
+        let (c, s) = establishedPair()
+        c.close(now: ms(100))
+        s.feed(c.drain(now: ms(100))[0], now: ms(105))
+        s.close(now: ms(106))
+        c.feed(s.drain(now: ms(106)).last!, now: ms(110))
+        #expect(c.state == .timeWait)
+        // The client side is the one in TIME-WAIT here; a SYN from the same
+        // peer port reusing the 4-tuple with a higher sequence number is acceptable.
+        let newer = buildSegment(TCPRepr(sourcePort: 80, destinationPort: 40_000, sequenceNumber: c.rcvNxt + 100_000,
+                                         flags: .syn, windowSize: 1000), from: tcpServer, to: tcpClient)
+        let older = buildSegment(TCPRepr(sourcePort: 80, destinationPort: 40_000, sequenceNumber: c.rcvNxt - 10,
+                                         flags: .syn, windowSize: 1000), from: tcpServer, to: tcpClient)
+        #expect(newer.withUnsafeBytes { c.timeWaitAcceptsSyn(try! TCPSegment($0)) })
+        #expect(!older.withUnsafeBytes { c.timeWaitAcceptsSyn(try! TCPSegment($0)) })
+        #expect(c.timeWaitSuccessorISN == c.sndNxt + 65_537)
+        let listener = TCPListener(secrets: tcpSecrets)
+        let r = newer.withUnsafeBytes {
+            listener.receive(try! TCPSegment($0), local: tcpClient, remote: tcpServer, now: ms(200), iss: c.timeWaitSuccessorISN)
+        }
+        guard case .accepted(let successor) = r else { Issue.record("refused"); return }
+        #expect(successor.drain(now: ms(200)).first?.seq == c.sndNxt + 65_537)
+    }
 }

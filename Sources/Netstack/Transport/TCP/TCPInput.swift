@@ -255,12 +255,30 @@ extension TCPConnection {
             return TCPReceiveResult()
         }
         if seg.syn && !seg.ack {
-            // A new connection attempt; the listener decides (tw reuse).
+            // A new connection attempt: see `timeWaitAcceptsSyn`.
             return TCPReceiveResult(dropReason: .tcpInvalidSyn)
         }
         if seg.segmentLength > 0 || seg.acknowledgmentNumber != sndNxt { rateLimitedAck(now: now, challenge: false) }
         return TCPReceiveResult(dropReason: .tcpClose)
     }
+
+    /// tcp_timewait_state_process()'s TCP_TW_SYN: in TIME-WAIT, a SYN whose
+    /// sequence number is past the old connection's (or whose timestamp is
+    /// newer) may open a new incarnation of the same 4-tuple. The caller
+    /// then frees this TCB and gives the SYN to the listener, with an ISN
+    /// of `timeWaitSuccessorISN` so old duplicates cannot be mistaken.
+    public func timeWaitAcceptsSyn(_ seg: TCPSegment) -> Bool {
+        guard state == .timeWait, seg.syn, !seg.rst, !seg.ack else { return false }
+        if rcvNxt < seg.sequenceNumber { return true }
+        if timestampsEnabled, let ts = (try? TCPOptions.parse(seg.options))?.timestamps,
+           Int32(bitPattern: ts.value &- tsRecent) > 0 {
+            return true
+        }
+        return false
+    }
+
+    /// The ISN Linux gives the successor of a TIME-WAIT connection.
+    public var timeWaitSuccessorISN: TCPSeqNumber { sndNxt + 65_535 + 2 }
 
     // MARK: data (tcp_data_queue)
 

@@ -34,14 +34,16 @@ public struct TCPListener: Sendable {
 
     /// A segment for the listening socket, from `remote` to `local` (the
     /// address the SYN was sent to).
-    public func receive(_ segment: TCPSegment, local: TCPEndpoint, remote: TCPEndpoint, now: Instant) -> TCPListenResult {
+    /// `iss` overrides the RFC 6528 ISN (a TIME-WAIT successor's).
+    public func receive(_ segment: TCPSegment, local: TCPEndpoint, remote: TCPEndpoint, now: Instant,
+                        iss: TCPSeqNumber? = nil) -> TCPListenResult {
         if segment.rst { return .drop(.tcpReset) }
         if segment.ack { return .reset }
         guard segment.syn else { return .drop(.tcpFlags) }
         if segment.fin { return .drop(.tcpFlags) }
         let options: TCPOptions
         do { options = try TCPOptions.parse(segment.options) } catch { options = TCPOptions() }
-        let iss = secrets.initialSequenceNumber(local: local, remote: remote, now: now)
+        let iss = iss ?? secrets.initialSequenceNumber(local: local, remote: remote, now: now)
         let tsOffset = configuration.timestamps ? secrets.timestampOffset(local: local.address, remote: remote.address) : 0
         let c = TCPConnection(acceptFrom: segment, options: options, local: local, remote: remote, iss: iss,
                               timestampOffset: tsOffset, configuration: configuration, now: now)
