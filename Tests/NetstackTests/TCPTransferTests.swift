@@ -2,10 +2,18 @@
 // time: a bottleneck rate with a drop-tail queue, propagation delay, and
 // seeded loss, reordering and duplication. The stream must arrive intact
 // (FNV-1a hashes of what was written and read match), within bounded steps
-// and virtual time, and the connections must close cleanly.
+// and virtual time, and the connections must close cleanly. The writer
+// sends slices of a fixed pseudo-random pattern (period 1 000 003, prime,
+// so no segment boundary lines up with it); the reader compares every byte
+// it reads against the pattern at its stream offset and keeps an FNV-1a
+// digest of both streams, so corruption, loss, duplication or reordering
+// of stream bytes all fail the test.
 import Testing
 import NetWire
 @testable import Netstack
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A two-way link: rate-limited, with a queue limit, delay and impairments.
 struct SimulatedLink {
@@ -87,8 +95,54 @@ struct SimulatedLink {
 
 struct FNV1a {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    /// FNV-1a over 8-byte lanes of the stream offset's alignment would
+    /// depend on chunking; this folds whole bytes, so any chunking of the
+    /// same stream gives the same digest.
     mutating func add(_ bytes: UnsafeRawBufferPointer) {
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        guard let base = bytes.baseAddress else { return }
+        var x = h
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            x = (x ^ UInt64(p[i])) &* 0x0000_0100_0000_01b3
+            i &+= 1
+        }
+        h = x
+    }
+}
+
+/// The stream the client writes: byte i is pattern[i % period].
+struct StreamPattern {
+    static let period = 1_000_003
+    let bytes: [UInt8]
+    init(seed: UInt64) {
+        var r = Random(seed: seed)
+        var b = [UInt8](repeating: 0, count: Self.period + 65_536)
+        var i = 0
+        while i < b.count {
+            let w = r.next()
+            for k in 0..<8 where i + k < b.count { b[i + k] = UInt8(truncatingIfNeeded: w >> (8 * UInt64(k))) }
+            i += 8
+        }
+        // The tail repeats the head so a slice never wraps.
+        for k in 0..<65_536 { b[Self.period + k] = b[k] }
+        bytes = b
+    }
+
+    /// Whether `data` is the stream from `offset` on (memcmp, chunk by chunk).
+    func matches(_ data: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+        var done = 0
+        while done < data.count {
+            let start = (offset + done) % Self.period
+            let n = min(data.count - done, 65_536)
+            let same = bytes.withUnsafeBytes { p in
+                memcmp(p.baseAddress! + start, data.baseAddress! + done, n) == 0
+            }
+            if !same { return false }
+            done += n
+        }
+        return true
     }
 }
 
@@ -101,6 +155,7 @@ struct TransferOutcome {
     var steps = 0
     var retransmits = 0
     var dropped = 0
+    var streamMatches = true
     var clientState = TCPState.closed
     var serverState = TCPState.closed
     var consistent = true
@@ -123,24 +178,26 @@ func runTransfer(total: Int, loss: Double, reorder: Double = 0, duplicate: Doubl
     var written = 0
     var writtenHash = FNV1a()
     var readHash = FNV1a()
-    var chunk = [UInt8](repeating: 0, count: 65_536)
+    let pattern = StreamPattern(seed: seed &+ 1000)
     var readBuffer = [UInt8](repeating: 0, count: 262_144)
     var segment = [UInt8](repeating: 0, count: 2048)
     var clientClosed = false
     var serverClosed = false
-
-    func pattern(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: (i &* 0x9E37_79B1) >> 11 ^ i) }
 
     for step in 0..<maxSteps {
         outcome.steps = step
         // The application: write while there is room, close when done.
         if client.state == .established || client.state == .closeWait {
             while written < total {
-                let n = min(chunk.count, total - written)
-                for k in 0..<n { chunk[k] = pattern(written + k) }
-                let took = chunk.withUnsafeBytes { (try? client.send(UnsafeRawBufferPointer(rebasing: $0[0..<n]), now: now)) ?? 0 }
+                let n = min(65_536, total - written)
+                let start = written % StreamPattern.period
+                let took = pattern.bytes.withUnsafeBytes { p in
+                    let slice = UnsafeRawBufferPointer(rebasing: p[start..<(start + n)])
+                    let took = (try? client.send(slice, now: now)) ?? 0
+                    writtenHash.add(UnsafeRawBufferPointer(rebasing: slice[0..<took]))
+                    return took
+                }
                 if took == 0 { break }
-                chunk.withUnsafeBytes { writtenHash.add(UnsafeRawBufferPointer(rebasing: $0[0..<took])) }
                 written += took
             }
             if written == total && !clientClosed {
@@ -152,7 +209,11 @@ func runTransfer(total: Int, loss: Double, reorder: Double = 0, duplicate: Doubl
             while true {
                 let n = readBuffer.withUnsafeMutableBytes { (try? s.read(into: $0, now: now)) ?? 0 }
                 if n == 0 { break }
-                readBuffer.withUnsafeBytes { readHash.add(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                readBuffer.withUnsafeBytes { raw in
+                    let got = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                    readHash.add(got)
+                    if !pattern.matches(got, at: outcome.bytesRead) { outcome.streamMatches = false }
+                }
                 outcome.bytesRead += n
             }
             if s.peerFinReceived && s.readableBytes == 0 && !serverClosed {
@@ -217,9 +278,26 @@ func runTransfer(total: Int, loss: Double, reorder: Double = 0, duplicate: Doubl
         #expect(o.consistent)
         #expect(o.bytesRead == Self.total)
         #expect(o.readHash == o.writtenHash)
+        #expect(o.streamMatches)
         #expect(o.virtualTime < Instant.zero + .seconds(maxSeconds))
         #expect(o.clientState == .timeWait)
         #expect(o.serverState == .closed)
+    }
+
+    @Test func theStreamCheckCatchesCorruption() {
+        let p = StreamPattern(seed: 5)
+        var slice = Array(p.bytes[10..<3000])
+        let good = slice.withUnsafeBytes { p.matches($0, at: 10) }
+        #expect(good)
+        slice[1234] ^= 1
+        let bad = slice.withUnsafeBytes { p.matches($0, at: 10) }
+        #expect(!bad)
+        let shifted = Array(p.bytes[11..<3001]).withUnsafeBytes { p.matches($0, at: 10) }
+        #expect(!shifted)
+        // Wrapping past the period.
+        let wrap = Array(p.bytes[(StreamPattern.period - 5)..<(StreamPattern.period + 5)])
+        let wrapped = wrap.withUnsafeBytes { p.matches($0, at: StreamPattern.period - 5) }
+        #expect(wrapped)
     }
 
     @Test func tenMegabytesWithoutLoss() {
