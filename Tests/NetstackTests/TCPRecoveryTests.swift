@@ -344,4 +344,36 @@ import NetWire
         #expect(c.window.ssthresh == TCPCongestionWindow.infiniteSsthresh)
         #expect(c.pendingCounters[.dsackUndo] == 1)
     }
+
+    /// RFC 8985 §7.4: the last segment is lost; the probe retransmits it and
+    /// repairs the loss without an RTO; once an ACK covers data beyond the
+    /// probe the episode costs one cwnd reduction (tcp_process_tlp_ack).
+    @Test func tailLossProbeRepairsATailLossWithOneReduction() {
+        let (c, s) = establishedPair()
+        let mss = c.mss
+        #expect(c.sendAll([UInt8](repeating: 1, count: 2 * mss), now: ms(100)) == 2 * mss)
+        let flight = c.drain(now: ms(100))
+        #expect(flight.count == 2)
+        s.feed(flight[0], now: ms(105))                  // the second is lost
+        for a in s.drain(now: ms(105)) { c.feed(a, now: ms(110)) }
+        let pto = c.nextDeadline
+        #expect(pto < ms(110) + c.rto)                   // a probe before the RTO
+        _ = c.timerFired(now: pto)
+        let probe = c.drain(now: pto)
+        #expect(probe.count == 1 && probe[0].seq == flight[1].seq)
+        s.feed(probe[0], now: pto + .milliseconds(5))
+        let ack = s.drain(now: pto + .milliseconds(5))
+        #expect(s.readAll(now: pto).count == 2 * mss)
+        for a in ack { c.feed(a, now: pto + .milliseconds(10)) }
+        #expect(c.window.cwnd == 10)                     // not yet: the ACK only reaches the probe
+        // New data, ACKed beyond the probe: the loss is confirmed, one reduction.
+        let t = pto + .milliseconds(20)
+        #expect(c.sendAll([9], now: t) == 1)
+        for seg in c.drain(now: t) { s.feed(seg, now: t + .milliseconds(5)) }
+        for a in s.drain(now: t + .milliseconds(5)) { c.feed(a, now: t + .milliseconds(10)) }
+        #expect(c.window.ssthresh == 7 && c.window.cwnd == 7)
+        #expect(c.congestionState == .open)
+        #expect(c.pendingCounters[.lossProbeRecovery] == 1)
+        #expect(c.pendingCounters[.timeouts] == 0)
+    }
 }

@@ -135,6 +135,10 @@ public final class TCPConnection {
     /// TLP (RFC 8985 §7): a probe is due / outstanding up to this sequence.
     var tlpDue = false
     var tlpHighSeq: TCPSeqNumber?
+    /// The probe was a retransmission (tlp_retrans), not new data.
+    var tlpRetransmitted = false
+    /// The ACK being processed carried a D-SACK.
+    var dsackInThisAck = false
     /// Retransmit-queue index hint for the next lost record to resend.
     var retransmitHint = 0
     /// Lifetime statistics (tcp_info).
@@ -226,6 +230,21 @@ public final class TCPConnection {
         packetsOut = 1
         synDue = true
         lastReceived = now
+    }
+
+    /// An active open with the ISN and timestamp offset drawn from `secrets`
+    /// (RFC 6528; secure_tcp_seq / secure_tcp_ts_off).
+    public convenience init(connectFrom local: TCPEndpoint, to remote: TCPEndpoint, secrets: TCPSecrets,
+                            configuration: TCPConfiguration = TCPConfiguration(), now: Instant) {
+        let iss = secrets.initialSequenceNumber(local: local, remote: remote, now: now)
+        let offset = configuration.timestamps ? secrets.timestampOffset(local: local.address, remote: remote.address) : 0
+        self.init(connectFrom: local, to: remote, iss: iss, timestampOffset: offset, configuration: configuration, now: now)
+    }
+
+    /// TCP_QUICKACK: ACK every segment at once for a while (tcp_enter_quickack_mode).
+    public func enterQuickAckMode() {
+        enterQuickAck()
+        if delackDeadline != .distantFuture { ackNow = true }
     }
 
     /// A passive open: the connection a listener creates for an acceptable

@@ -17,7 +17,7 @@ public enum TCPCounter: Int, CaseIterable, Sendable {
     case delayedAcks, dsackOldSent, dsackOfoSent, dsackRecv, ofoQueue
     case winProbe, keepAlive, synRetrans
     case abortOnData, abortOnClose, abortOnTimeout, abortOnLinger
-    case fullUndo, lossUndo, dsackUndo
+    case fullUndo, lossUndo, dsackUndo, lossProbeRecovery
 
     /// The shard MIB this counter feeds.
     public var mib: MIBCounter {
@@ -53,6 +53,7 @@ public enum TCPCounter: Int, CaseIterable, Sendable {
         case .fullUndo: .tcpExtTCPFullUndo
         case .lossUndo: .tcpExtTCPLossUndo
         case .dsackUndo: .tcpExtTCPDSACKUndo
+        case .lossProbeRecovery: .tcpExtTCPLossProbeRecovery
         }
     }
 }

@@ -170,12 +170,13 @@ extension TCPConnection {
             window.cwnd = max(window.cwnd, packetsInFlight &+ 1)
             let n = sendNewData(into: out, now: now, force: true)
             window.cwnd = saved
-            if n != nil { tlpHighSeq = sndNxt; armRTO(now: now); return n }
+            if n != nil { tlpHighSeq = sndNxt; tlpRetransmitted = false; armRTO(now: now); return n }
         }
         guard !sent.isEmpty else { return nil }
         let i = sent.count &- 1
         if sent[i].flags.contains(.sacked) { return nil }
         tlpHighSeq = sndNxt
+        tlpRetransmitted = true
         let n = transmitRecord(i, into: out, now: now, retransmission: true)
         armRTO(now: now)
         return n

@@ -50,6 +50,7 @@ extension TCPConnection {
 
         let priorInFlight = packetsInFlight
         let priorLost = lostOut
+        dsackInThisAck = false
         var delivered = 0
         var sackRttUs: Int64 = -1
         if sackPermitted && !options.sackBlocks.isEmpty {
@@ -58,10 +59,12 @@ extension TCPConnection {
         let (ackedDelivered, seqRttUs) = cumulativeAck(ack, now: now, tsEcr: options.timestamps?.echoReply)
         delivered &+= ackedDelivered
         let advanced = priorUna < ack
+        if let h = tlpHighSeq, !(ack < h) {
+            processTLPAck(ack: ack, highSeq: h, advanced: advanced, delivered: delivered)
+        }
         if advanced {
             events.insert(.writable)
             dupAcks = 0
-            if let h = tlpHighSeq, !(ack < h) { tlpHighSeq = nil }
         } else if !sackPermitted, seg.payload.count == 0, !seg.fin, !windowChanged, packetsOut > 0 {
             // RFC 5681 duplicate ACK (NewReno counts them as SACKs, tcp_add_reno_sack).
             dupAcks &+= 1
@@ -109,6 +112,24 @@ extension TCPConnection {
             }
         }
         return TCPReceiveResult(events: events)
+    }
+
+    /// tcp_process_tlp_ack() (RFC 8985 §7.4): did the probe repair a loss?
+    func processTLPAck(ack: TCPSeqNumber, highSeq: TCPSeqNumber, advanced: Bool, delivered: Int) {
+        if !tlpRetransmitted || dsackInThisAck {
+            // New data probed, or both original and probe arrived: no loss.
+            tlpHighSeq = nil
+        } else if highSeq < ack {
+            // The probe repaired a tail loss: one cwnd reduction (CWR, ended at once).
+            priorCwnd = window.cwnd
+            window.ssthresh = cc.ssthresh(cwnd: window.cwnd)
+            window.cwnd = max(window.ssthresh, 1)
+            tlpHighSeq = nil
+            pendingCounters.bump(.lossProbeRecovery)
+        } else if !advanced && delivered == 0 {
+            // A pure duplicate ACK: the original and the probe both arrived.
+            tlpHighSeq = nil
+        }
     }
 
     /// tcp_is_cwnd_limited(): grow only a window the sender was using.
@@ -184,6 +205,7 @@ extension TCPConnection {
                     reorderingSeen = true
                     pendingCounters.bump(.dsackRecv)
                     dsackReceived(block, ack: ack)
+                    dsackInThisAck = true
                     continue
                 }
                 if blocks.count > 1 {
@@ -192,6 +214,7 @@ extension TCPConnection {
                         reorderingSeen = true
                         pendingCounters.bump(.dsackRecv)
                         dsackReceived(block, ack: ack)
+                        dsackInThisAck = true
                         continue
                     }
                 }
