@@ -22,8 +22,16 @@
 // table, the socket, the accept queue and the timer wheel all refer to the
 // same TCB — and it owns unsafe ring storage that must be freed exactly once
 // (deinit). The cost is one retain per segment dispatched to it; all work
-// inside is on stored properties of that one object. Its stored state is a
-// few hundred bytes (tested: well under 2 KiB when idle, rings freed).
+// inside is on stored properties of that one object. Its stored state is
+// about 1.2 KiB (tested: ≤ 2 KiB when idle, rings freed).
+//
+// Ownership (DESIGN.md §8.5): a connection belongs to one shard and is only
+// touched from that shard's run-to-completion loop, never concurrently and
+// never re-entrantly (no method holds an inout access to a property across
+// a call that touches the same property), so its mutable stored properties
+// are `@exclusivity(unchecked)`: the runtime checks would cost more than the
+// protocol work on the per-segment path. Every access is short (read,
+// compute, write back); keep it so when editing.
 import NetWire
 
 /// Linux's congestion-avoidance states (enum tcp_ca_state).
@@ -40,162 +48,162 @@ public final class TCPConnection {
     // MARK: identity and configuration
     public let local: TCPEndpoint
     public let remote: TCPEndpoint
-    public var configuration: TCPConfiguration
-    public internal(set) var state: TCPState
+    @exclusivity(unchecked) public var configuration: TCPConfiguration
+    @exclusivity(unchecked) public internal(set) var state: TCPState
     /// sk_err: why the connection failed (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
-    public internal(set) var error: Errno?
+    @exclusivity(unchecked) public internal(set) var error: Errno?
     /// sk_err_soft: the last ICMP error seen while synchronized; a timeout
     /// reports it instead of ETIMEDOUT.
-    public internal(set) var softError: Errno?
+    @exclusivity(unchecked) public internal(set) var softError: Errno?
     /// close() was called: no application holds the socket any more.
-    public internal(set) var isOrphaned = false
+    @exclusivity(unchecked) public internal(set) var isOrphaned = false
 
     // MARK: send sequence space (RFC 9293 §3.3.1)
-    public internal(set) var iss: TCPSeqNumber
-    public internal(set) var sndUna: TCPSeqNumber
+    @exclusivity(unchecked) public internal(set) var iss: TCPSeqNumber
+    @exclusivity(unchecked) public internal(set) var sndUna: TCPSeqNumber
     /// The highest sequence sent (Linux never rewinds snd_nxt; retransmissions
     /// go through the loss marks of the retransmission queue).
-    public internal(set) var sndNxt: TCPSeqNumber
+    @exclusivity(unchecked) public internal(set) var sndNxt: TCPSeqNumber
     /// The peer's window in bytes, scaled.
-    public internal(set) var sndWnd = 0
-    var sndWl1 = TCPSeqNumber(0)
-    var sndWl2 = TCPSeqNumber(0)
-    var maxWindow = 0
+    @exclusivity(unchecked) public internal(set) var sndWnd = 0
+    @exclusivity(unchecked) var sndWl1 = TCPSeqNumber(0)
+    @exclusivity(unchecked) var sndWl2 = TCPSeqNumber(0)
+    @exclusivity(unchecked) var maxWindow = 0
     /// Nagle's "last small segment sent" (snd_sml, Minshall's variant).
-    var sndSml: TCPSeqNumber
+    @exclusivity(unchecked) var sndSml: TCPSeqNumber
     /// Payload bytes per segment we send (mss_cache).
-    public internal(set) var mss = 536
-    public internal(set) var sndWscale: UInt8 = 0
+    @exclusivity(unchecked) public internal(set) var mss = 536
+    @exclusivity(unchecked) public internal(set) var sndWscale: UInt8 = 0
 
     // MARK: receive sequence space
-    public internal(set) var irs = TCPSeqNumber(0)
-    public internal(set) var rcvNxt = TCPSeqNumber(0)
+    @exclusivity(unchecked) public internal(set) var irs = TCPSeqNumber(0)
+    @exclusivity(unchecked) public internal(set) var rcvNxt = TCPSeqNumber(0)
     /// rcv_wup and rcv_wnd: the window last advertised starts at rcv_wup.
-    var rcvWup = TCPSeqNumber(0)
-    var rcvWnd = 0
+    @exclusivity(unchecked) var rcvWup = TCPSeqNumber(0)
+    @exclusivity(unchecked) var rcvWnd = 0
     /// The window grows towards the buffer as data arrives (rcv_ssthresh).
-    var rcvSsthresh = 0
+    @exclusivity(unchecked) var rcvSsthresh = 0
     /// The peer's segment size as seen (icsk_ack.rcv_mss).
-    var rcvMss = 536
-    public internal(set) var rcvWscale: UInt8 = 0
+    @exclusivity(unchecked) var rcvMss = 536
+    @exclusivity(unchecked) public internal(set) var rcvWscale: UInt8 = 0
 
     // MARK: negotiated options
-    public internal(set) var sackPermitted = false
-    public internal(set) var timestampsEnabled = false
-    public internal(set) var windowScalingEnabled = false
-    var tsRecent: UInt32 = 0
-    var tsRecentStamp = Instant.zero
-    var tsOffset: UInt32
+    @exclusivity(unchecked) public internal(set) var sackPermitted = false
+    @exclusivity(unchecked) public internal(set) var timestampsEnabled = false
+    @exclusivity(unchecked) public internal(set) var windowScalingEnabled = false
+    @exclusivity(unchecked) var tsRecent: UInt32 = 0
+    @exclusivity(unchecked) var tsRecentStamp = Instant.zero
+    @exclusivity(unchecked) var tsOffset: UInt32
 
     // MARK: RTT and RTO (tcp_rtt_estimator; all µs; srtt scaled by 8, mdev by 4)
-    var srttUs: Int64 = 0
-    var mdevUs: Int64 = 0
-    var mdevMaxUs: Int64 = 0
-    var rttvarUs: Int64 = 0
-    var rttSeq = TCPSeqNumber(0)
-    var minRttUs: Int64 = .max
-    public internal(set) var rto: TimeDelta
+    @exclusivity(unchecked) var srttUs: Int64 = 0
+    @exclusivity(unchecked) var mdevUs: Int64 = 0
+    @exclusivity(unchecked) var mdevMaxUs: Int64 = 0
+    @exclusivity(unchecked) var rttvarUs: Int64 = 0
+    @exclusivity(unchecked) var rttSeq = TCPSeqNumber(0)
+    @exclusivity(unchecked) var minRttUs: Int64 = .max
+    @exclusivity(unchecked) public internal(set) var rto: TimeDelta
     /// icsk_backoff, icsk_retransmits.
-    public internal(set) var backoff = 0
-    var retransmits = 0
+    @exclusivity(unchecked) public internal(set) var backoff = 0
+    @exclusivity(unchecked) var retransmits = 0
     /// retrans_stamp: when the oldest unacknowledged retransmitted data was
     /// first sent; the give-up clock of tcp_retries2 starts there.
-    var retransStamp: Instant?
+    @exclusivity(unchecked) var retransStamp: Instant?
     /// When the first SYN went out (PAWS check of the SYN-ACK).
-    var synFirstSentAt: Instant?
+    @exclusivity(unchecked) var synFirstSentAt: Instant?
     /// Undo state (tcp_init_undo): the episode's start, its retransmissions
     /// not yet proven spurious by a D-SACK, the window before it.
-    var undoMarker: TCPSeqNumber?
-    var undoRetrans = 0
-    var priorSsthresh = 0
+    @exclusivity(unchecked) var undoMarker: TCPSeqNumber?
+    @exclusivity(unchecked) var undoRetrans = 0
+    @exclusivity(unchecked) var priorSsthresh = 0
 
     // MARK: congestion control and loss recovery
-    public internal(set) var window: TCPCongestionWindow
-    var cc: TCPCongestionControl
-    public internal(set) var congestionState: TCPCongestionState = .open
-    var highSeq = TCPSeqNumber(0)
-    var priorCwnd = 0
-    var prrDelivered = 0
-    var prrOut = 0
-    var dupAcks = 0
-    var isCwndLimited = false
-    var maxPacketsOut = 0
-    var packetsOut = 0
-    var sackedOut = 0
-    var lostOut = 0
-    var retransOut = 0
+    @exclusivity(unchecked) public internal(set) var window: TCPCongestionWindow
+    @exclusivity(unchecked) var cc: TCPCongestionControl
+    @exclusivity(unchecked) public internal(set) var congestionState: TCPCongestionState = .open
+    @exclusivity(unchecked) var highSeq = TCPSeqNumber(0)
+    @exclusivity(unchecked) var priorCwnd = 0
+    @exclusivity(unchecked) var prrDelivered = 0
+    @exclusivity(unchecked) var prrOut = 0
+    @exclusivity(unchecked) var dupAcks = 0
+    @exclusivity(unchecked) var isCwndLimited = false
+    @exclusivity(unchecked) var maxPacketsOut = 0
+    @exclusivity(unchecked) var packetsOut = 0
+    @exclusivity(unchecked) var sackedOut = 0
+    @exclusivity(unchecked) var lostOut = 0
+    @exclusivity(unchecked) var retransOut = 0
     /// The highest SACKed sequence (for reordering detection).
-    var highestSacked = TCPSeqNumber(0)
+    @exclusivity(unchecked) var highestSacked = TCPSeqNumber(0)
     /// RACK (RFC 8985 §6): the most recently sent delivered segment.
-    var rackXmit = Instant.zero
-    var rackEndSeq = TCPSeqNumber(0)
-    var rackRttUs: Int64 = 0
-    var rackAdvanced = false
-    var reorderingSeen = false
+    @exclusivity(unchecked) var rackXmit = Instant.zero
+    @exclusivity(unchecked) var rackEndSeq = TCPSeqNumber(0)
+    @exclusivity(unchecked) var rackRttUs: Int64 = 0
+    @exclusivity(unchecked) var rackAdvanced = false
+    @exclusivity(unchecked) var reorderingSeen = false
     /// TLP (RFC 8985 §7): a probe is due / outstanding up to this sequence.
-    var tlpDue = false
-    var tlpHighSeq: TCPSeqNumber?
+    @exclusivity(unchecked) var tlpDue = false
+    @exclusivity(unchecked) var tlpHighSeq: TCPSeqNumber?
     /// The probe was a retransmission (tlp_retrans), not new data.
-    var tlpRetransmitted = false
+    @exclusivity(unchecked) var tlpRetransmitted = false
     /// The ACK being processed carried a D-SACK.
-    var dsackInThisAck = false
+    @exclusivity(unchecked) var dsackInThisAck = false
     /// Retransmit-queue index hint for the next lost record to resend.
-    var retransmitHint = 0
+    @exclusivity(unchecked) var retransmitHint = 0
     /// Lifetime statistics (tcp_info).
-    public internal(set) var totalRetransmits = 0
-    public internal(set) var segmentsOut = 0
-    public internal(set) var segmentsIn = 0
+    @exclusivity(unchecked) public internal(set) var totalRetransmits = 0
+    @exclusivity(unchecked) public internal(set) var segmentsOut = 0
+    @exclusivity(unchecked) public internal(set) var segmentsIn = 0
     /// MIB counts not yet flushed to the shard.
-    public internal(set) var pendingCounters = TCPCounterSet()
+    @exclusivity(unchecked) public internal(set) var pendingCounters = TCPCounterSet()
 
     // MARK: reassembly and SACK generation
     /// Out-of-order ranges held in the receive ring, sorted, disjoint, all
     /// after rcv_nxt (Linux's out_of_order_queue, ranges only).
-    var outOfOrder: [TCPSackBlock] = []
+    @exclusivity(unchecked) var outOfOrder: [TCPSackBlock] = []
     /// The SACK blocks to report, most recent first (tp->selective_acks).
-    var recentSacks = TCPSackBlocks()
+    @exclusivity(unchecked) var recentSacks = TCPSackBlocks()
     /// A D-SACK to report once (tp->duplicate_sack).
-    var dsack: TCPSackBlock?
+    @exclusivity(unchecked) var dsack: TCPSackBlock?
     /// The peer's FIN, when it arrived ahead of data still missing.
-    var peerFinSeq: TCPSeqNumber?
-    public internal(set) var peerFinReceived = false
+    @exclusivity(unchecked) var peerFinSeq: TCPSeqNumber?
+    @exclusivity(unchecked) public internal(set) var peerFinReceived = false
 
     // MARK: ACK scheduling (icsk_ack)
-    var ackNow = false
-    var quickAcks = 0
-    var ato = TimeDelta.zero
-    var pingpong = false
-    var lastReceived = Instant.zero
-    var lastOutOfWindowAck: Instant?
+    @exclusivity(unchecked) var ackNow = false
+    @exclusivity(unchecked) var quickAcks = 0
+    @exclusivity(unchecked) var ato = TimeDelta.zero
+    @exclusivity(unchecked) var pingpong = false
+    @exclusivity(unchecked) var lastReceived = Instant.zero
+    @exclusivity(unchecked) var lastOutOfWindowAck: Instant?
 
     // MARK: timers (Instant.distantFuture = not armed)
-    var retransmitDeadline = Instant.distantFuture
-    var retransmitKind = TCPRetransmitTimer.none
-    var delackDeadline = Instant.distantFuture
-    var keepaliveDeadline = Instant.distantFuture
+    @exclusivity(unchecked) var retransmitDeadline = Instant.distantFuture
+    @exclusivity(unchecked) var retransmitKind = TCPRetransmitTimer.none
+    @exclusivity(unchecked) var delackDeadline = Instant.distantFuture
+    @exclusivity(unchecked) var keepaliveDeadline = Instant.distantFuture
     /// TIME-WAIT or FIN-WAIT-2 (orphaned) expiry.
-    var lingerDeadline = Instant.distantFuture
-    var probesOut = 0
-    var zeroWindowProbeDue = false
-    var keepaliveProbeDue = false
+    @exclusivity(unchecked) var lingerDeadline = Instant.distantFuture
+    @exclusivity(unchecked) var probesOut = 0
+    @exclusivity(unchecked) var zeroWindowProbeDue = false
+    @exclusivity(unchecked) var keepaliveProbeDue = false
 
     // MARK: control flags
     /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) must be (re)sent.
-    var synDue = false
-    var synTransmissions: UInt8 = 0
+    @exclusivity(unchecked) var synDue = false
+    @exclusivity(unchecked) var synTransmissions: UInt8 = 0
     /// shutdown(SHUT_WR) or close() asked for a FIN; `finSent` once sent.
-    public internal(set) var finQueued = false
-    var finSent = false
-    var pendingReset: TCPResetSegment?
+    @exclusivity(unchecked) public internal(set) var finQueued = false
+    @exclusivity(unchecked) var finSent = false
+    @exclusivity(unchecked) var pendingReset: TCPResetSegment?
     let activeOpen: Bool
-    var lastSent = Instant.zero
+    @exclusivity(unchecked) var lastSent = Instant.zero
 
     // MARK: buffers
-    var sendRing = TCPByteRing()
+    @exclusivity(unchecked) var sendRing = TCPByteRing()
     /// The sequence number of the send ring's first byte.
-    var sendRingSeq: TCPSeqNumber
-    var recvRing = TCPByteRing()
-    var sent = TCPSentQueue()
+    @exclusivity(unchecked) var sendRingSeq: TCPSeqNumber
+    @exclusivity(unchecked) var recvRing = TCPByteRing()
+    @exclusivity(unchecked) var sent = TCPSentQueue()
 
     deinit {
         sendRing.release()
@@ -369,7 +377,9 @@ public final class TCPConnection {
 
     /// recv(2): copies in-order bytes out. Returns 0 at end of stream (the
     /// peer's FIN, all read); throws EAGAIN when nothing is there yet, and
-    /// the connection's error after a reset.
+    /// the connection's error after a reset. A read that opens the window
+    /// enough schedules a window update (check `wantsOutput`). `now` is for
+    /// receive-buffer autotuning (tcp_rcv_space_adjust), not done yet.
     public func read(into buffer: UnsafeMutableRawBufferPointer, now: Instant) throws(Errno) -> Int {
         let n = min(buffer.count, recvRing.count)
         if n == 0 {
@@ -385,10 +395,9 @@ public final class TCPConnection {
         // tcp_cleanup_rbuf(): announce a window that at least doubled.
         if state.isSynchronized, !peerFinReceived {
             let remaining = max((rcvWup + rcvWnd) - rcvNxt, 0)
-            let now2 = advertisableWindow()
-            if now2 > before, now2 >= 2 &* remaining, now2 >= rcvMss { ackNow = true }
+            let after = advertisableWindow()
+            if after > before, after >= 2 &* remaining, after >= rcvMss { ackNow = true }
         }
-        _ = now
         return n
     }
 
@@ -469,7 +478,6 @@ public final class TCPConnection {
         lingerDeadline = .distantFuture
         ackNow = false
         synDue = false
-        _ = now
         return .closed
     }
 

@@ -12,8 +12,13 @@
 // to what is delivered so cwnd lands on ssthresh), 6582 (NewReno partial
 // ACKs without SACK), 2883 (D-SACK received: a reordering hint).
 //
-// Not done yet: undo of spurious retransmissions (Eifel/DSACK undo, F-RTO),
-// TLP loss episodes entering CWR, RACK's adaptive reordering-window steps.
+// Also here: undo of spurious episodes (timestamps, RFC 3522 as
+// tcp_packet_delayed; D-SACK, RFC 2883 as tcp_try_undo_dsack) and TLP loss
+// episodes (RFC 8985 §7.4, tcp_process_tlp_ack).
+//
+// Not done yet: F-RTO (RFC 5682, tcp_frto = 2), RACK's adaptive
+// reordering-window steps (reo_wnd_steps) and Linux's reordering degree
+// (tp->reordering; here a "reordering seen" flag), SACK reneging.
 import NetWire
 
 extension TCPConnection {
