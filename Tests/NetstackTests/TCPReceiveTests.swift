@@ -78,6 +78,14 @@ import NetWire
         // 8192 bytes of buffer hold 5 × 1448; the rest is a silly window.
         #expect(s.readableBytes == 7240)
         #expect(c.sndWnd == 0)
+        // A BSD-style window probe carrying one byte is dropped and ACKed.
+        let probe = TCPRepr(sourcePort: 40_000, destinationPort: 80, sequenceNumber: s.rcvNxt,
+                            acknowledgmentNumber: s.sndNxt, flags: .ack, windowSize: 500)
+        let pr = s.feed(probe, payload: [0x5a], now: now)
+        #expect(pr.dropReason == .tcpZerowindow)
+        let probeAck = s.drain(now: now)
+        #expect(probeAck.count == 1 && probeAck[0].window == 0 && probeAck[0].ack == s.rcvNxt)
+        #expect(s.readableBytes == 7240)
         // The application reads: the window reopens and an update goes out at once.
         #expect(s.readAll(now: now).count == 7240)
         let update = s.drain(now: now)

@@ -306,9 +306,17 @@ extension TCPConnection {
             payload = UnsafeRawBufferPointer(rebasing: payload[dup...])
             seq = rcvNxt
         }
+        // In-order data into a closed window is dropped and ACKed (the
+        // 1-byte window probes of BSD-derived stacks; tcp_data_queue's
+        // TCP_ZEROWINDOW).
+        let offset = seq - rcvNxt
+        if offset == 0, payload.count > 0, (rcvWup + rcvWnd) - rcvNxt <= 0 {
+            enterQuickAck()
+            ackNow = true
+            return TCPReceiveResult(dropReason: .tcpZerowindow)
+        }
         // What the buffer can hold past rcv_nxt (≥ the window we announced).
         let room = configuration.receiveBufferMax &- recvRing.count
-        let offset = seq - rcvNxt
         if offset >= room || (payload.count == 0 && !fin) {
             enterQuickAck()
             ackNow = true
