@@ -376,4 +376,42 @@ import NetWire
         #expect(c.pendingCounters[.lossProbeRecovery] == 1)
         #expect(c.pendingCounters[.timeouts] == 0)
     }
+
+    /// F-RTO (RFC 5682 §3): the ACKs were only late. After the timeout the
+    /// ACK of the retransmission lets new data go instead of more
+    /// retransmissions; the next ACK covers data never retransmitted, so
+    /// the timeout is undone (tcp_process_loss, tcp_try_undo_loss).
+    @Test func frtoUndoesASpuriousTimeout() {
+        var cfg = TCPConfiguration()
+        cfg.timestamps = false                           // else Eifel undoes it first
+        cfg.tailLossProbe = false
+        let (c, s) = establishedPair(client: cfg, server: cfg)
+        let mss = c.mss
+        #expect(c.sendAll([UInt8](repeating: 4, count: 20 * mss), now: ms(100)) == 20 * mss)
+        let flight = c.drain(now: ms(100))
+        #expect(flight.count == 10)
+        var lateAcks: [WireSegment] = []
+        for seg in flight { s.feed(seg, now: ms(105)); lateAcks += s.drain(now: ms(105)) }
+        #expect(lateAcks.count >= 2)
+        // The ACKs are delayed past the RTO (210 ms).
+        let rtoAt = c.nextDeadline
+        #expect(rtoAt == ms(310))
+        _ = c.timerFired(now: rtoAt)
+        let retx = c.drain(now: rtoAt)
+        #expect(retx.count == 1 && retx[0].seq == flight[0].seq)
+        #expect(c.congestionState == .loss && c.window.cwnd == 1)
+        // The first late ACK covers the (retransmitted) head: new data goes, not retransmissions.
+        c.feed(lateAcks[0], now: ms(320))
+        let fresh = c.drain(now: ms(320))
+        #expect(!fresh.isEmpty)
+        #expect(fresh.allSatisfy { !($0.seq < flight[9].seq + mss) })
+        // The next covers never-retransmitted data: spurious, undone.
+        c.feed(lateAcks[1], now: ms(321))
+        #expect(c.congestionState == .open)
+        #expect(c.window.cwnd >= 10)
+        #expect(c.pendingCounters[.lossUndo] == 1)
+        // Nothing of the first flight is retransmitted after the undo.
+        let after = c.drain(now: ms(321))
+        #expect(after.allSatisfy { !($0.seq < flight[9].seq + mss) })
+    }
 }

@@ -115,6 +115,12 @@ public final class TCPConnection {
     /// not yet proven spurious by a D-SACK, the window before it.
     @exclusivity(unchecked) var undoMarker: TCPSeqNumber?
     @exclusivity(unchecked) var undoRetrans = 0
+    /// F-RTO in progress (tp->frto), and "send new data, not retransmissions,
+    /// this round" (REXMIT_NEW).
+    @exclusivity(unchecked) var frto = false
+    @exclusivity(unchecked) var frtoSendNew = false
+    /// The ACK being processed delivered data never retransmitted (FLAG_ORIG_SACK_ACKED).
+    @exclusivity(unchecked) var originalDataDelivered = false
     @exclusivity(unchecked) var priorSsthresh = 0
 
     // MARK: congestion control and loss recovery

@@ -34,7 +34,12 @@ extension TCPConnection {
         default:
             break
         }
-        if lostOut > 0, let n = retransmitLost(into: buffer, now: now) { return n }
+        if frtoSendNew {
+            // F-RTO step 2b: new data instead of retransmissions this round.
+            if let n = sendNewData(into: buffer, now: now) { return n }
+            if !(highSeq < sndNxt) { frtoSendNew = false; frto = false }
+        }
+        if lostOut > 0, !frtoSendNew, let n = retransmitLost(into: buffer, now: now) { return n }
         if tlpDue {
             tlpDue = false
             if let n = sendLossProbe(into: buffer, now: now) {

@@ -54,8 +54,11 @@ extension TCPConnection {
         sndWl2 = ack
 
         let priorInFlight = packetsInFlight
+        let priorSacked = sackedOut
         let priorLost = lostOut
         dsackInThisAck = false
+        originalDataDelivered = false
+        frtoSendNew = false
         var delivered = 0
         var sackRttUs: Int64 = -1
         if sackPermitted && !options.sackBlocks.isEmpty {
@@ -90,7 +93,8 @@ extension TCPConnection {
         } else if advanced || retransmitKind == .none {
             armRetransmitTimer(now: now)
         }
-        lossDetection(now: now, advanced: advanced, tsEcr: options.timestamps?.echoReply)
+        lossDetection(now: now, advanced: advanced, tsEcr: options.timestamps?.echoReply,
+                      sacked: sackedOut > priorSacked, duplicate: !advanced && delivered == 0 && seg.payload.count == 0)
         // Congestion control (tcp_cong_control).
         let newlyLost = lostOut &- priorLost
         if congestionState == .recovery || congestionState == .cwr {
@@ -161,6 +165,7 @@ extension TCPConnection {
             else if firstSentAt == nil { firstSentAt = f.sentAt }
             if !f.flags.contains(.sacked) {
                 delivered &+= 1
+                if !f.flags.contains(.everRetransmitted) { originalDataDelivered = true }
                 rackAdvance(f, now: now, tsEcr: tsEcr)
                 if !f.flags.contains(.everRetransmitted), f.end < highestSacked { reorderingSeen = true }
             } else {
@@ -245,6 +250,7 @@ extension TCPConnection {
                 sackedOut &+= 1
                 delivered &+= 1
                 if !r.flags.contains(.everRetransmitted) {
+                    originalDataDelivered = true
                     if r.end < highestSacked { reorderingSeen = true }
                     rttUs = (now - r.sentAt).nanoseconds / 1000
                 }
@@ -447,7 +453,24 @@ extension TCPConnection {
 
     // MARK: recovery state machine (tcp_fastretrans_alert)
 
-    func lossDetection(now: Instant, advanced: Bool, tsEcr: UInt32?) {
+    func lossDetection(now: Instant, advanced: Bool, tsEcr: UInt32?, sacked: Bool = false, duplicate: Bool = false) {
+        if congestionState == .loss && frto {
+            // F-RTO (RFC 5682 §3, SACK-enhanced; tcp_process_loss).
+            if originalDataDelivered && (advanced || sacked) {
+                // Step 3b: never-retransmitted data arrived: the timeout was spurious.
+                undoReduction()
+                pendingCounters.bump(.lossUndo)
+                congestionState = .open
+                frto = false
+            } else if highSeq < sndNxt {
+                // Step 3a: new data went out and the peer still reports holes: real loss.
+                if sacked || duplicate { frto = false }
+            } else if advanced {
+                // Step 2b: the retransmission was ACKed; try new data first.
+                highSeq = sndNxt
+                if unsentBytes > 0 && (sndUna + sndWnd) - sndNxt > 0 { frtoSendNew = true } else { frto = false }
+            }
+        }
         let mayUndo = undoMarker != nil && (undoRetrans == 0 || packetDelayed(tsEcr: tsEcr))
         if congestionState == .loss && advanced && mayUndo {
             // tcp_try_undo_loss(): the timeout was spurious.

@@ -163,7 +163,10 @@ extension TCPConnection {
             pendingCounters.bump(.abortOnTimeout)
             return enterClosed(now: now).union(.failed)
         }
-        // tcp_enter_loss(): a fresh episode lowers ssthresh once.
+        // tcp_enter_loss(): F-RTO unless the timeout interrupts fast recovery.
+        frto = configuration.frto && (congestionState != .recovery || retransmits > 0)
+        frtoSendNew = false
+        // A fresh episode lowers ssthresh once.
         if congestionState != .loss || retransmits == 0 {
             startUndoEpisode()
             window.ssthresh = cc.ssthresh(cwnd: window.cwnd)

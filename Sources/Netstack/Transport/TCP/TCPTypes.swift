@@ -115,6 +115,10 @@ public struct TCPConfiguration: Sendable, Equatable {
     /// ≥ 3: tail loss probes.
     public var rack = true
     public var tailLossProbe = true
+    /// tcp_frto = 2: F-RTO, SACK-enhanced (RFC 5682 §3): after a timeout,
+    /// send new data first; if never-retransmitted data is then ACKed, the
+    /// timeout was spurious and is undone.
+    public var frto = true
 
     public init() {}
 
