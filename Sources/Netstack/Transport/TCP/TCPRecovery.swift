@@ -13,12 +13,13 @@
 // ACKs without SACK), 2883 (D-SACK received: a reordering hint).
 //
 // Also here: undo of spurious episodes (timestamps, RFC 3522 as
-// tcp_packet_delayed; D-SACK, RFC 2883 as tcp_try_undo_dsack) and TLP loss
-// episodes (RFC 8985 §7.4, tcp_process_tlp_ack).
+// tcp_packet_delayed; D-SACK, RFC 2883 as tcp_try_undo_dsack), F-RTO
+// (RFC 5682 SACK-enhanced, tcp_process_loss) and TLP loss episodes
+// (RFC 8985 §7.4, tcp_process_tlp_ack).
 //
-// Not done yet: F-RTO (RFC 5682, tcp_frto = 2), RACK's adaptive
-// reordering-window steps (reo_wnd_steps) and Linux's reordering degree
-// (tp->reordering; here a "reordering seen" flag), SACK reneging.
+// Not done yet: RACK's adaptive reordering-window steps (reo_wnd_steps),
+// Linux's reordering degree (tp->reordering; here a "reordering seen"
+// flag), SACK reneging, undo of partial recoveries (tcp_try_undo_partial).
 import NetWire
 
 extension TCPConnection {
