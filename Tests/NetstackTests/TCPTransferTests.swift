@@ -156,6 +156,9 @@ struct TransferOutcome {
     var retransmits = 0
     var dropped = 0
     var streamMatches = true
+    var timeouts = 0
+    var lossProbes = 0
+    var fastRetrans = 0
     var clientState = TCPState.closed
     var serverState = TCPState.closed
     var consistent = true
@@ -264,6 +267,9 @@ func runTransfer(total: Int, loss: Double, reorder: Double = 0, duplicate: Doubl
     outcome.readHash = readHash.h
     outcome.virtualTime = now
     outcome.retransmits = client.totalRetransmits
+    outcome.timeouts = Int(client.pendingCounters[.timeouts])
+    outcome.lossProbes = Int(client.pendingCounters[.lossProbes])
+    outcome.fastRetrans = Int(client.pendingCounters[.fastRetrans])
     outcome.dropped = link.dropped
     outcome.clientState = client.state
     outcome.serverState = server?.state ?? .closed
@@ -312,12 +318,17 @@ func runTransfer(total: Int, loss: Double, reorder: Double = 0, duplicate: Doubl
         let o = runTransfer(total: Self.total, loss: 0.01, reorder: 0.01, duplicate: 0.005, seed: 2)
         check(o, maxSeconds: 120)
         #expect(o.retransmits > 0)
+        // Losses are repaired by SACK/RACK fast retransmission, not timeouts
+        // (seeded: 78 fast retransmissions, no RTO).
+        #expect(o.fastRetrans > 0 && o.timeouts <= 2)
     }
 
     @Test func tenMegabytesWithFivePercentLoss() {
         let o = runTransfer(total: Self.total, loss: 0.05, reorder: 0.01, duplicate: 0.005, seed: 3)
         check(o, maxSeconds: 400)
         #expect(o.retransmits > 0)
+        // Seeded: 363 fast retransmissions, 2 loss probes, 5 timeouts.
+        #expect(o.fastRetrans > o.retransmits * 9 / 10 && o.timeouts <= 15)
     }
 
     @Test func newRenoAlsoDeliversUnderLoss() {
