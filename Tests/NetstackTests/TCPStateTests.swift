@@ -351,4 +351,50 @@ import NetWire
         guard case .accepted(let successor) = r else { Issue.record("refused"); return }
         #expect(successor.drain(now: ms(200)).first?.seq == c.sndNxt + 65_537)
     }
+
+    @Test func listenerAnswersOnlySyns() {
+        let listener = TCPListener(secrets: tcpSecrets)
+        func verdict(_ flags: TCPFlags) -> String {
+            let bytes = buildSegment(TCPRepr(sourcePort: 40_000, destinationPort: 80, sequenceNumber: TCPSeqNumber(1),
+                                             acknowledgmentNumber: TCPSeqNumber(2), flags: flags, windowSize: 100),
+                                     from: tcpClient, to: tcpServer)
+            let r = bytes.withUnsafeBytes { listener.receive(try! TCPSegment($0), local: tcpServer, remote: tcpClient, now: .zero) }
+            switch r {
+            case .accepted: return "accepted"
+            case .reset: return "reset"
+            case .drop(let reason): return "\(reason)"
+            }
+        }
+        #expect(verdict(.syn) == "accepted")
+        #expect(verdict(.ack) == "reset")              // tcp_rcv_state_process: an ACK to LISTEN gets an RST
+        #expect(verdict([.syn, .ack]) == "reset")
+        #expect(verdict(.rst) == "TCP_RESET")
+        #expect(verdict([.syn, .fin]) == "TCP_FLAGS")
+        #expect(verdict(.fin) == "TCP_FLAGS")
+    }
+
+    @Test func synAckRetransmissionsGiveUpAfterSynAckRetries() {
+        let c = TCPConnection(connectFrom: tcpClient, to: tcpServer, iss: TCPSeqNumber(1), now: .zero)
+        let syn = c.drain(now: .zero)
+        let listener = TCPListener(secrets: tcpSecrets)
+        guard case .accepted(let s) = syn[0].bytes.withUnsafeBytes({
+            listener.receive(try! TCPSegment($0), local: tcpServer, remote: tcpClient, now: .zero)
+        }) else { Issue.record("refused"); return }
+        #expect(s.drain(now: .zero).count == 1)
+        var times: [Int64] = []
+        var closedAt: Instant?
+        for _ in 0..<10 {
+            let d = s.nextDeadline
+            guard d != .distantFuture else { break }
+            let e = s.timerFired(now: d)
+            if e.contains(.closed) { closedAt = d; break }
+            let out = s.drain(now: d)
+            #expect(out.count == 1 && out[0].flags == [.syn, .ack])
+            times.append(d.nanoseconds / 1_000_000_000)
+        }
+        // tcp_synack_retries = 5: 1, 3, 7, 15, 31 s, then gone at 63 s.
+        #expect(times == [1, 3, 7, 15, 31])
+        #expect(closedAt == Instant.zero + .seconds(63))
+        #expect(s.state == .closed && s.error == nil)
+    }
 }
