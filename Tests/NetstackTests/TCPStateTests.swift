@@ -397,4 +397,76 @@ import NetWire
         #expect(closedAt == Instant.zero + .seconds(63))
         #expect(s.state == .closed && s.error == nil)
     }
+
+    /// SYN cookies: a stateless SYN-ACK, then the connection rebuilt from
+    /// the ACK with MSS, window scale and SACK recovered (the latter two
+    /// from the timestamp echo), data on the ACK included.
+    @Test func synCookieHandshake() {
+        let listener = TCPListener(secrets: tcpSecrets)
+        let c = TCPConnection(connectFrom: tcpClient, to: tcpServer, secrets: tcpSecrets, now: ms(1000))
+        let syn = c.drain(now: ms(1000))
+        var buf = [UInt8](repeating: 0, count: 128)
+        let n = syn[0].bytes.withUnsafeBytes { raw in
+            buf.withUnsafeMutableBytes {
+                listener.synCookieReply(to: try! TCPSegment(raw), local: tcpServer, remote: tcpClient, now: ms(1001), into: $0)
+            }
+        }
+        let synAck = WireSegment(bytes: Array(buf[0..<n!]), source: tcpServer, destination: tcpClient)
+        #expect(synAck.flags == [.syn, .ack] && synAck.ack == syn[0].seq + 1)
+        #expect(synAck.options.maximumSegmentSize == 1460)
+        #expect(synAck.options.windowScale == 10 && synAck.options.sackPermitted)
+        #expect((synAck.options.timestamps!.value & 0x3F) == 0x10 | 10)   // SACK bit + the client's shift
+        c.feed(synAck, now: ms(1002))
+        #expect(c.state == .established)
+        #expect(c.sendAll(Array("hello".utf8), now: ms(1002)) == 5)
+        let out = c.drain(now: ms(1002))
+        #expect(out.count == 1 && out[0].payload.count == 5)        // the ACK carries the data
+        let accepted = out[0].bytes.withUnsafeBytes {
+            listener.acceptCookie(try! TCPSegment($0), local: tcpServer, remote: tcpClient, now: ms(1003))
+        }
+        guard let (s, r) = accepted else { Issue.record("cookie refused"); return }
+        #expect(r.events.contains(.connected) && r.events.contains(.readable))
+        #expect(s.state == .established)
+        #expect(s.mss == 1448 && s.sackPermitted && s.timestampsEnabled && s.sndWscale == 10)
+        #expect(s.readAll(now: ms(1003)) == Array("hello".utf8))
+        #expect(s.sendAll(Array("world".utf8), now: ms(1003)) == 5)
+        for seg in s.drain(now: ms(1003)) { c.feed(seg, now: ms(1004)) }
+        #expect(c.readAll(now: ms(1004)) == Array("world".utf8))
+        // The same ACK three minutes later, or with a forged cookie, is refused.
+        let stale = out[0].bytes.withUnsafeBytes {
+            listener.acceptCookie(try! TCPSegment($0), local: tcpServer, remote: tcpClient, now: ms(1003) + .seconds(180))
+        }
+        #expect(stale == nil)
+        var forged = out[0].repr
+        forged.acknowledgmentNumber = forged.acknowledgmentNumber + 1
+        let forgedBytes = buildSegment(forged, payload: out[0].payload, from: tcpClient, to: tcpServer)
+        let bad = forgedBytes.withUnsafeBytes {
+            listener.acceptCookie(try! TCPSegment($0), local: tcpServer, remote: tcpClient, now: ms(1003))
+        }
+        #expect(bad == nil)
+    }
+
+    @Test func synCookieWithoutTimestampsOffersOnlyTheMSS() {
+        var cfg = TCPConfiguration()
+        cfg.timestamps = false
+        let listener = TCPListener(secrets: tcpSecrets)
+        let c = TCPConnection(connectFrom: tcpClient, to: tcpServer, secrets: tcpSecrets, configuration: cfg, now: .zero)
+        let syn = c.drain(now: .zero)
+        var buf = [UInt8](repeating: 0, count: 128)
+        let n = syn[0].bytes.withUnsafeBytes { raw in
+            buf.withUnsafeMutableBytes {
+                listener.synCookieReply(to: try! TCPSegment(raw), local: tcpServer, remote: tcpClient, now: .zero, into: $0)
+            }
+        }
+        let synAck = WireSegment(bytes: Array(buf[0..<n!]), source: tcpServer, destination: tcpClient)
+        #expect(synAck.options.maximumSegmentSize == 1460 && synAck.options.windowScale == nil)
+        #expect(!synAck.options.sackPermitted && synAck.options.timestamps == nil)
+        c.feed(synAck, now: ms(1))
+        let ack = c.drain(now: ms(1))
+        let accepted = ack[0].bytes.withUnsafeBytes {
+            listener.acceptCookie(try! TCPSegment($0), local: tcpServer, remote: tcpClient, now: ms(2))
+        }
+        #expect(accepted?.0.state == .established)
+        #expect(accepted?.0.mss == 1460 && accepted?.0.sackPermitted == false)
+    }
 }

@@ -197,6 +197,8 @@ public final class TCPConnection {
     /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) must be (re)sent.
     @exclusivity(unchecked) var synDue = false
     @exclusivity(unchecked) var synTransmissions: UInt8 = 0
+    /// Rebuilt from a SYN cookie: the handshake gives no RTT sample.
+    @exclusivity(unchecked) var fromSynCookie = false
     /// shutdown(SHUT_WR) or close() asked for a FIN; `finSent` once sent.
     @exclusivity(unchecked) public internal(set) var finQueued = false
     @exclusivity(unchecked) var finSent = false
@@ -263,8 +265,15 @@ public final class TCPConnection {
 
     /// A passive open: the connection a listener creates for an acceptable
     /// SYN (`TCPListener.receive`), in SYN-RECEIVED with its SYN-ACK due.
-    init(acceptFrom syn: TCPSegment, options: TCPOptions, local: TCPEndpoint, remote: TCPEndpoint,
-         iss: TCPSeqNumber, timestampOffset: UInt32, configuration: TCPConfiguration, now: Instant) {
+    convenience init(acceptFrom syn: TCPSegment, options: TCPOptions, local: TCPEndpoint, remote: TCPEndpoint,
+                     iss: TCPSeqNumber, timestampOffset: UInt32, configuration: TCPConfiguration, now: Instant) {
+        self.init(acceptSynSequence: syn.sequenceNumber, window: syn.windowSize, options: options, local: local,
+                  remote: remote, iss: iss, timestampOffset: timestampOffset, configuration: configuration, now: now)
+    }
+
+    /// The passive open from the SYN's values (also rebuilt from a SYN cookie).
+    init(acceptSynSequence synSeq: TCPSeqNumber, window synWindow: UInt16, options: TCPOptions, local: TCPEndpoint,
+         remote: TCPEndpoint, iss: TCPSeqNumber, timestampOffset: UInt32, configuration: TCPConfiguration, now: Instant) {
         self.local = local
         self.remote = remote
         self.configuration = configuration
@@ -281,7 +290,7 @@ public final class TCPConnection {
         self.activeOpen = false
         sent.append(TCPSentSegment(start: iss, end: iss + 1, sentAt: now, flags: .syn))
         packetsOut = 1
-        acceptSyn(syn, options: options, now: now)
+        acceptSyn(sequence: synSeq, window: synWindow, options: options, now: now)
         synDue = true
         lastReceived = now
     }
@@ -289,11 +298,15 @@ public final class TCPConnection {
     /// Records the peer's SYN: its ISN, window and options (the SYN's half
     /// of option negotiation; tcp_openreq_init / tcp_rcv_synsent_state_process).
     func acceptSyn(_ syn: TCPSegment, options: TCPOptions, now: Instant) {
-        irs = syn.sequenceNumber
+        acceptSyn(sequence: syn.sequenceNumber, window: syn.windowSize, options: options, now: now)
+    }
+
+    func acceptSyn(sequence: TCPSeqNumber, window synWindow: UInt16, options: TCPOptions, now: Instant) {
+        irs = sequence
         rcvNxt = irs + 1
         rcvWup = rcvNxt
-        sndWnd = Int(syn.windowSize)           // never scaled in a SYN
-        sndWl1 = syn.sequenceNumber
+        sndWnd = Int(synWindow)                // never scaled in a SYN
+        sndWl1 = sequence
         maxWindow = sndWnd
         let c = configuration
         if c.windowScaling, let ws = options.windowScale {

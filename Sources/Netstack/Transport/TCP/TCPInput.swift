@@ -87,6 +87,7 @@ extension TCPConnection {
     /// RTT sample (Karn: none from a retransmitted SYN unless TSecr gives one).
     func handshakeAck(_ ack: TCPSeqNumber, options: TCPOptions, now: Instant) {
         var (_, rttUs) = cumulativeAck(ack, now: now, tsEcr: options.timestamps?.echoReply)
+        if fromSynCookie { return }
         if rttUs < 0, timestampsEnabled, let ts = options.timestamps, ts.echoReply != 0 {
             let delta = Int32(bitPattern: tsValue(now) &- ts.echoReply)
             if delta >= 0 { rttUs = Int64(delta) * 1000 }
