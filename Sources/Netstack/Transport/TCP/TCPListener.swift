@@ -6,10 +6,12 @@
 //
 // Linux answers a SYN with a request socket (struct request_sock, a few
 // hundred bytes) and builds the full socket only on the handshake's ACK;
-// SYN cookies replace even that under a flood. This first cut creates the
+// SYN cookies replace even that under a flood. Here `receive` creates the
 // TCPConnection at once (its rings are not allocated until data flows, so
-// the cost is the TCB); request socks and SYN cookies come with the
-// namespace wiring.
+// the cost is the TCB, ~1.2 KiB); when the SYN queue is full the socket
+// layer answers with `synCookieReply` and rebuilds the connection from the
+// ACK with `acceptCookie` (TCPSynCookies.swift). The SYN queue, backlog and
+// accept queue are the socket layer's.
 import NetWire
 
 /// What a listener did with a segment.
