@@ -116,6 +116,18 @@ public struct NeighbourParameters: Hashable, Sendable {
         "retrans_time_ms", "ucast_solicit", "unres_qlen", "unres_qlen_bytes",
     ]
 
+    /// The parameter a sysctl leaf writes (NEIGH_VAR index): the pairs
+    /// base_reachable_time{,_ms}, retrans_time{,_ms} and unres_qlen{,_bytes}
+    /// are one variable each.
+    public static func sysctlVariable(_ leaf: String) -> String {
+        switch leaf {
+        case "base_reachable_time_ms": "base_reachable_time"
+        case "retrans_time_ms": "retrans_time"
+        case "unres_qlen_bytes": "unres_qlen"
+        default: leaf
+        }
+    }
+
     /// The sysctl's value as `sysctl` prints it (USER_HZ = 100 for the
     /// jiffies-valued files), nil for an unknown name.
     public func sysctlValue(_ name: String) -> Int64? {

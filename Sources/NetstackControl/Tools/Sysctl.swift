@@ -307,10 +307,7 @@ public final class SysctlTable {
                         return p.sysctlValue(leaf).map { String($0) } ?? "0"
                     }, set: { text in
                         guard let v = Self.parseInt(text) else { return .EINVAL }
-                        var p = index.map { table.parameters(device: $0) } ?? table.defaultParameters
-                        guard p.setSysctl(leaf, Int64(v)) else { return .EINVAL }
-                        if let i = index { table.setParameters(p, device: i) } else { table.defaultParameters = p }
-                        return nil
+                        return table.setSysctl(leaf, value: Int64(v), device: index) ? nil : .EINVAL
                     }))
                 }
             }
