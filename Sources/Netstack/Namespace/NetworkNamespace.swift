@@ -98,6 +98,7 @@ public final class NetworkNamespace {
         let lo = NetDevice(kind: .loopback, ifindex: 1, name: "lo", mac: .zero, namespace: self)
         nextIfindex = 2
         devices.append(lo)
+        inheritDeviceConfig(lo)
     }
 
     public var loopback: NetDevice { devices[0] }
@@ -129,6 +130,7 @@ public final class NetworkNamespace {
     func insert(_ d: NetDevice) {
         let i = devices.firstIndex { $0.ifindex > d.ifindex } ?? devices.endIndex
         devices.insert(d, at: i)
+        inheritDeviceConfig(d)
     }
 
     /// `ip link add NAME type dummy|veth [peer name P [netns NS]]`.
@@ -165,7 +167,7 @@ public final class NetworkNamespace {
             let d = NetDevice(kind: .veth, ifindex: allocateIfindex(), name: name,
                               mac: mac ?? stack.randomMAC(), namespace: self)
             insert(d)
-            if let m = mtu { d.mtu = m; p.mtu = m }
+            if let m = mtu { d.mtu = m; p.mtu = m; d.ipv6.mtu = m; p.ipv6.mtu = m }
             if let q = txQueueLength { d.txQueueLength = q }
             d.peer = p
             p.peer = d
@@ -191,6 +193,7 @@ public final class NetworkNamespace {
     func remove(_ d: NetDevice) {
         setDown(d)
         d.addresses.removeAll()
+        ipv6State.keepAddrOnDown[d.ifindex] = nil
         d.receiveRing.removeAll()
         devices.removeAll { $0 === d }
         stack.deviceRemoved(d, from: self)
@@ -232,6 +235,7 @@ public final class NetworkNamespace {
         d.adminFlags.remove(.up)
         d.receiveRing.removeAll()
         stack.deviceStateChanged(d)
+        ipv6AddressesDown(d)
         if let p = d.peer { stack.deviceStateChanged(p) }
     }
 
@@ -243,6 +247,8 @@ public final class NetworkNamespace {
             throw KernelError(.EINVAL)
         }
         d.mtu = mtu
+        // addrconf_notify NETDEV_CHANGEMTU: mtu6 follows the device.
+        if mtu >= 1280 { d.ipv6.mtu = mtu }
         stack.deviceStateChanged(d)
     }
 

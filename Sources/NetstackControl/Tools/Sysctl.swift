@@ -419,6 +419,17 @@ public final class SysctlTable {
             e.append(intEntry(prefix + "hop_limit", { get(\.hopLimit) }, { put(\.hopLimit, $0) }, 1...255))
             let maxMTU = dev.map { max($0.mtu, 1280) } ?? 65575
             e.append(intEntry(prefix + "mtu", { get(\.mtu) }, { put(\.mtu, $0) }, 1280...maxMTU))
+            switch (label, dev) {
+            case ("all", _):
+                e.append(intEntry(prefix + "keep_addr_on_down", { ns.ipv6KeepAddrOnDownAll },
+                                  { ns.ipv6KeepAddrOnDownAll = $0 }))
+            case (_, let d?):
+                e.append(intEntry(prefix + "keep_addr_on_down", { ns.ipv6KeepAddrOnDown(d) },
+                                  { ns.setIPv6KeepAddrOnDown(d, $0) }))
+            default:
+                e.append(intEntry(prefix + "keep_addr_on_down", { ns.ipv6KeepAddrOnDownDefault },
+                                  { ns.ipv6KeepAddrOnDownDefault = $0 }))
+            }
             if label == "all" {
                 e.append(intEntry(prefix + "forwarding", { ns.ipv6All.forwarding }, { self.ipv6ForwardAll(ns, $0) }))
                 e.append(intEntry(prefix + "disable_ipv6", { ns.ipv6All.disableIPv6 }, { v in
