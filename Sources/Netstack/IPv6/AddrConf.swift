@@ -73,6 +73,11 @@ extension NetworkNamespace {
         d.ipv4 = ipv4Default
         d.ipv6 = ipv6Default
         d.ipv6.mtu = d.mtu
+        if d.kind == .loopback {
+            // inetdev_init: no IPsec policy on lo; ipv6_add_dev: no DAD.
+            d.ipv4.disablePolicy = 1
+            d.ipv6.acceptDAD = -1
+        }
         ipv6State.keepAddrOnDown[d.ifindex] = ipv6State.keepAddrOnDownDefault
     }
 

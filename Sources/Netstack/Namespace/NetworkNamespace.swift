@@ -32,7 +32,8 @@ public struct NamespaceConfig: Sendable, Equatable {
     public var udpRmemMin = 4096
     public var ipv6HopLimit = 64
     public var ipv6FibMultipathHashPolicy = 0
-    public var ipv6IcmpRatelimit = 1000
+    /// 100 ms since Linux 6.x (icmpv6_time; it was 1 s).
+    public var ipv6IcmpRatelimit = 100
     public var ipv6IcmpEchoIgnoreAll = 0
     public init() {}
 
@@ -51,9 +52,20 @@ public final class NetworkNamespace {
     public unowned let stack: Stack
     public var config = NamespaceConfig()
     /// net.ipv4.conf.all / default and net.ipv6.conf.all / default.
+    /// Linux's ipv4_devconf / ipv4_devconf_dflt / ipv6_devconf /
+    /// ipv6_devconf_dflt differ in accept_source_route (default 1) and
+    /// accept_dad (all 0).
     public var ipv4All = IPv4DeviceConfig()
-    public var ipv4Default = IPv4DeviceConfig()
-    public var ipv6All = IPv6DeviceConfig()
+    public var ipv4Default: IPv4DeviceConfig = {
+        var c = IPv4DeviceConfig()
+        c.acceptSourceRoute = 1
+        return c
+    }()
+    public var ipv6All: IPv6DeviceConfig = {
+        var c = IPv6DeviceConfig()
+        c.acceptDAD = 0
+        return c
+    }()
     public var ipv6Default = IPv6DeviceConfig()
 
     /// The ARP and ND neighbour tables (neigh_table arp_tbl / nd_tbl).

@@ -177,8 +177,10 @@ public final class NeighbourTable {
         public var periodicGCRuns = 0, forcedGCRuns = 0, tableFulls = 0, unresolvedDiscards = 0
     }
 
-    public init(family: NeighbourFamily, parameters: NeighbourParameters = NeighbourParameters(),
+    /// `parameters` nil: the family's defaults (`NeighbourParameters.defaults(for:)`).
+    public init(family: NeighbourFamily, parameters: NeighbourParameters? = nil,
                 gc: NeighbourGCParameters = NeighbourGCParameters(), randomSeed: UInt64 = 1, now: Instant = .zero) {
+        let parameters = parameters ?? NeighbourParameters.defaults(for: family)
         self.family = family
         self.defaultParameters = parameters
         self.gc = gc
@@ -218,7 +220,7 @@ public final class NeighbourTable {
         let rerandomise = key == "base_reachable_time"
         if let device {
             var p = parameters(device: device)
-            guard p.setSysctl(leaf, value) else { return false }
+            guard p.setSysctl(leaf, value, family: family) else { return false }
             let previous = reachableTime(device: device)
             deviceParameters[device] = p
             reachableTimes[device] = rerandomise ? p.randomisedReachableTime(random: random.next()) : previous
@@ -226,7 +228,7 @@ public final class NeighbourTable {
             return true
         }
         var d = defaultParameters
-        guard d.setSysctl(leaf, value) else { return false }
+        guard d.setSysctl(leaf, value, family: family) else { return false }
         // Devices without parameters of their own follow `default` (and its
         // reachable_time); give them their own copy first.
         defaultParameters = d
@@ -241,7 +243,7 @@ public final class NeighbourTable {
         }
         for (dev, var p) in deviceParameters.sorted(by: { $0.key < $1.key })
         where !(explicitlySet[dev]?.contains(key) ?? false) {
-            _ = p.setSysctl(leaf, value)
+            _ = p.setSysctl(leaf, value, family: family)
             deviceParameters[dev] = p
         }
         return true

@@ -27,7 +27,7 @@ public final class SysctlTable {
         var err = ""
         var status: Int32 = 0
         var valuesOnly = false, namesOnly = false, quiet = false, write = false, all = false
-        var ignoreUnknown = false, binary = false
+        var ignoreUnknown = false, binary = false, deprecated = false
         var operands: [String] = []
         var i = 1
         while i < argv.count {
@@ -42,6 +42,7 @@ public final class SysctlTable {
                 case "--write": write = true
                 case "--ignore": ignoreUnknown = true
                 case "--binary": binary = true
+                case "--deprecated": deprecated = true
                 default:
                     return .failure("sysctl: unrecognized option '\(a)'\n" + Self.usage)
                 }
@@ -73,8 +74,13 @@ public final class SysctlTable {
         func show(_ name: String, _ value: String) {
             if namesOnly { out += name + end } else if valuesOnly { out += value + end } else { out += "\(name) = \(value)\(end)" }
         }
+        // Listings leave out the deprecated jiffies-valued neigh files
+        // unless --deprecated (procps' DEPRECATED list); naming one reads it.
+        func listed(_ name: String) -> Bool {
+            deprecated || !Self.deprecatedLeaves.contains(where: { name.hasSuffix("." + $0) })
+        }
         if all {
-            for name in names(in: ns) { if let v = read(name, in: ns) { show(name, v) } }
+            for name in names(in: ns) where listed(name) { if let v = read(name, in: ns) { show(name, v) } }
             return CommandResult(stdout: out, stderr: err, status: status)
         }
         if operands.isEmpty {
@@ -112,7 +118,7 @@ public final class SysctlTable {
                 if let v = read(name, in: ns) {
                     show(name, v)
                 } else {
-                    let under = names(in: ns).filter { $0.hasPrefix(name + ".") }
+                    let under = names(in: ns).filter { $0.hasPrefix(name + ".") && listed($0) }
                     if under.isEmpty {
                         if !ignoreUnknown { err += "sysctl: cannot stat \(Self.path(name)): No such file or directory\n"; status = 1 }
                     } else {
@@ -123,6 +129,8 @@ public final class SysctlTable {
         }
         return CommandResult(stdout: out, stderr: err, status: status)
     }
+
+    static let deprecatedLeaves = ["base_reachable_time", "retrans_time"]
 
     static let usage = """
 
@@ -296,15 +304,17 @@ public final class SysctlTable {
             e.append(intEntry(name, { ns.config[keyPath: kp] }, { ns.config[keyPath: kp] = $0 }, range))
         }
         // net.ipv4.neigh.{default,DEV}.* and net.ipv6.neigh.* (neigh_sysctl_register).
+        // The `default` directory (and the table-wide gc_* files in it)
+        // exists in init_net only: neigh_sysctl_register(NULL, …) runs once.
         for (family, table) in [("ipv4", ns.arpTable), ("ipv6", ns.ndTable)] {
-            var dirs: [(String, Int32?)] = [("default", nil)]
+            var dirs: [(String, Int32?)] = ns === ns.stack.initial ? [("default", nil)] : []
             for d in ns.devices { dirs.append((d.name, d.ifindex)) }
             for (dir, index) in dirs {
                 for leaf in NeighbourParameters.sysctlNames {
                     let name = "net.\(family).neigh.\(dir).\(leaf)"
                     e.append(Entry(name: name, get: {
                         let p = index.map { table.parameters(device: $0) } ?? table.defaultParameters
-                        return p.sysctlValue(leaf).map { String($0) } ?? "0"
+                        return p.sysctlValue(leaf, family: table.family).map { String($0) } ?? "0"
                     }, set: { text in
                         guard let v = Self.parseInt(text) else { return .EINVAL }
                         return table.setSysctl(leaf, value: Int64(v), device: index) ? nil : .EINVAL
