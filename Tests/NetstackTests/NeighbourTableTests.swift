@@ -179,6 +179,20 @@ import NetWire
         #expect(r >= .seconds(2) && r <= .seconds(6))
     }
 
+    /// nd_tbl differs from arp_tbl in locktime (0) and in counting its
+    /// deprecated retrans_time in kernel jiffies (HZ 250), not USER_HZ.
+    @Test func ndTableParameterDefaults() {
+        let nd = NeighbourTable(family: .ipv6)
+        let arp = NeighbourTable(family: .ipv4)
+        #expect(nd.defaultParameters.locktime == .zero && arp.defaultParameters.locktime == .seconds(1))
+        #expect(nd.defaultParameters.sysctlValue("retrans_time", family: .ipv6) == 250)
+        #expect(arp.defaultParameters.sysctlValue("retrans_time", family: .ipv4) == 100)
+        #expect(nd.setSysctl("retrans_time", value: 500, device: dev))
+        #expect(nd.parameters(device: dev).retransTime == .seconds(2))
+        #expect(arp.setSysctl("retrans_time", value: 50, device: dev))
+        #expect(arp.parameters(device: dev).retransTime == .milliseconds(500))
+    }
+
     @Test func delayBackToReachableOnUpperLayerConfirm() {
         let table = NeighbourTable(family: .ipv4)
         var work = NeighbourWork()
