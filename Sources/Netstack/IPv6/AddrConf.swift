@@ -130,6 +130,38 @@ extension NetworkNamespace {
         for a in removed { stack.addressRemoved(a, from: d) }
     }
 
+    /// net.ipv6.conf.DEV.disable_ipv6 (addrconf_disable_ipv6 →
+    /// dev_disable_change): turning it on is NETDEV_DOWN for IPv6 alone
+    /// (every address goes, keep_addr_on_down notwithstanding, with the
+    /// device's IPv6 routes and ND entries); turning it off is NETDEV_UP
+    /// (the link-local address and multicast route again, when up with
+    /// carrier). Other values than 0/1 count as on.
+    public func setIPv6Disabled(_ d: NetDevice, _ value: Int) {
+        let changed = (d.ipv6.disableIPv6 != 0) != (value != 0)
+        d.ipv6.disableIPv6 = value
+        guard changed else { return }
+        if value != 0 {
+            ipv6AddressesDown(d)
+            routing.tables.removeAll { r in
+                !r.destination.isIPv4 && !r.nextHops.isEmpty && r.nextHops.allSatisfy { $0.device == d.ifindex }
+            }
+            var sink = NamespaceNeighbourSink(ns: self)
+            ndTable.flush(device: d.ifindex, keepPermanent: false, into: &sink)
+            ipv6State.solicitations.removeAll { $0.device == d.ifindex }
+        } else if d.isUp && d.hasCarrier {
+            addAutomaticAddresses(d)
+            dadRun(d)
+        }
+    }
+
+    /// net.ipv6.conf.all.disable_ipv6 (addrconf_disable_change): `default`
+    /// and every device take the value, each device changing as above.
+    public func setIPv6DisabledAll(_ value: Int) {
+        ipv6All.disableIPv6 = value
+        ipv6Default.disableIPv6 = value
+        for d in devices { setIPv6Disabled(d, value) }
+    }
+
     // MARK: DAD
 
     /// inet6_addr_add for a tentative address: the prefix route now, DAD

@@ -206,6 +206,7 @@ public final class NetworkNamespace {
         setDown(d)
         d.addresses.removeAll()
         ipv6State.keepAddrOnDown[d.ifindex] = nil
+        neighbourDeviceGone(d)
         d.receiveRing.removeAll()
         devices.removeAll { $0 === d }
         stack.deviceRemoved(d, from: self)
@@ -248,6 +249,7 @@ public final class NetworkNamespace {
         d.receiveRing.removeAll()
         stack.deviceStateChanged(d)
         ipv6AddressesDown(d)
+        neighbourDeviceDown(d)
         if let p = d.peer { stack.deviceStateChanged(p) }
     }
 

@@ -283,10 +283,23 @@ public final class NeighbourTable {
     /// neigh_ifdown / device removal: drop every entry of `device`
     /// (queued packets are dropped with .neighDead).
     public func removeDevice(_ device: Int32, into sink: inout some NeighbourSink & ~Copyable) {
-        for key in index.keys where key.device == device { remove(key, sink: &sink, reason: .neighDead) }
+        for key in index.keys.sorted() where key.device == device { remove(key, sink: &sink, reason: .neighDead) }
+        proxies = proxies.filter { $0.device != device }
         deviceParameters[device] = nil
         reachableTimes[device] = nil
         explicitlySet[device] = nil
+    }
+
+    /// neigh_ifdown (NETDEV_DOWN, `keepPermanent` false) and
+    /// neigh_carrier_down (`keepPermanent` true): the device's entries go,
+    /// their queued packets dropped with .neighDead; its parameters stay.
+    public func flush(device: Int32, keepPermanent: Bool, into sink: inout some NeighbourSink & ~Copyable) {
+        for key in index.keys.sorted() where key.device == device {
+            if keepPermanent, let s = index[key], slots[s]?.state.contains(.permanent) == true { continue }
+            remove(key, sink: &sink, reason: .neighDead)
+        }
+        // pneigh_ifdown_and_unlock.
+        if !keepPermanent { proxies = proxies.filter { $0.device != device } }
     }
 
     // MARK: output (neigh_resolve_output)

@@ -442,14 +442,14 @@ public final class SysctlTable {
             }
             if label == "all" {
                 e.append(intEntry(prefix + "forwarding", { ns.ipv6All.forwarding }, { self.ipv6ForwardAll(ns, $0) }))
-                e.append(intEntry(prefix + "disable_ipv6", { ns.ipv6All.disableIPv6 }, { v in
-                    ns.ipv6All.disableIPv6 = v
-                    ns.ipv6Default.disableIPv6 = v
-                    for d in ns.devices { d.ipv6.disableIPv6 = v }
-                }))
+                e.append(intEntry(prefix + "disable_ipv6", { ns.ipv6All.disableIPv6 }, { ns.setIPv6DisabledAll($0) }))
             } else {
                 e.append(intEntry(prefix + "forwarding", { get(\.forwarding) }, { put(\.forwarding, $0) }))
-                e.append(intEntry(prefix + "disable_ipv6", { get(\.disableIPv6) }, { put(\.disableIPv6, $0) }))
+                if let d = dev {
+                    e.append(intEntry(prefix + "disable_ipv6", { d.ipv6.disableIPv6 }, { ns.setIPv6Disabled(d, $0) }))
+                } else {
+                    e.append(intEntry(prefix + "disable_ipv6", { get(\.disableIPv6) }, { put(\.disableIPv6, $0) }))
+                }
             }
         }
         return e
