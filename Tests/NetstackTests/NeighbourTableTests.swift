@@ -193,6 +193,32 @@ import NetWire
         #expect(arp.parameters(device: dev).retransTime == .milliseconds(500))
     }
 
+    /// neigh_ifdown takes every entry of the device and its proxy entries;
+    /// neigh_carrier_down keeps PERMANENT and proxy ones. Queued packets
+    /// are dropped as NEIGH_DEAD; other devices and the parameters stay.
+    @Test func flushOnDownAndCarrierDown() {
+        let table = NeighbourTable(family: .ipv4)
+        var work = NeighbourWork()
+        let other: Int32 = 3
+        let perm = IPAddress.v4(IPv4Address(10, 0, 0, 9))
+        #expect(table.setSysctl("ucast_solicit", value: 5, device: dev))
+        _ = table.add(device: dev, address: perm, linkAddress: mac, state: .permanent, flags: [], create: true,
+                      replace: false, exclusive: true, now: t(0), into: &work)
+        _ = table.addProxy(device: dev, address: .v4(IPv4Address(10, 0, 0, 7)), exclusive: true)
+        #expect(resolve(table, at: t(0), &work) == "queued")
+        _ = table.output(ipv4Packet(), device: other, nextHop: peer, now: t(0), into: &work)
+        work.clear()
+        table.flush(device: dev, keepPermanent: true, into: &work)
+        #expect(table.lookup(device: dev, address: peer) == nil)
+        #expect(table.lookup(device: dev, address: perm)?.state == .permanent)
+        #expect(table.proxies.count == 1)
+        #expect(work.outcomes == [.drop(.neighDead)])
+        table.flush(device: dev, keepPermanent: false, into: &work)
+        #expect(table.lookup(device: dev, address: perm) == nil && table.proxies.isEmpty)
+        #expect(table.lookup(device: other, address: peer)?.state == .incomplete)
+        #expect(table.parameters(device: dev).ucastSolicit == 5)
+    }
+
     @Test func delayBackToReachableOnUpperLayerConfirm() {
         let table = NeighbourTable(family: .ipv4)
         var work = NeighbourWork()

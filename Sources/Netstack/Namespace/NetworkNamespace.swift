@@ -250,7 +250,10 @@ public final class NetworkNamespace {
         stack.deviceStateChanged(d)
         ipv6AddressesDown(d)
         neighbourDeviceDown(d)
-        if let p = d.peer { stack.deviceStateChanged(p) }
+        if let p = d.peer {
+            stack.deviceStateChanged(p)
+            p.namespace.neighbourCarrierDown(p)
+        }
     }
 
     public func setMTU(_ d: NetDevice, _ mtu: Int) throws(KernelError) {

@@ -88,3 +88,20 @@ ip -n a -6 addr show dev veth0
 ip -n a -6 route show
 ip -n a -6 route show table local
 ip -n a addr show dev veth0
+
+# Carrier loss (the peer goes down) takes the entries but PERMANENT and
+# proxy ones; addresses stay, routes are marked linkdown. Linux acts from
+# linkwatch a moment later, hence the sleep.
+echo "== carrier down"
+ip -n a neigh add 10.0.0.9 lladdr 02:00:00:00:00:09 dev veth0
+ip -n a neigh add 10.0.0.8 lladdr 02:00:00:00:00:08 dev veth0 nud stale
+ip -n a neigh add proxy 10.0.0.7 dev veth0
+ip netns exec a ping -c 1 10.0.0.2 > /dev/null
+ip -n b link set veth0 down
+sleep 2
+ip -n a neigh show 10.0.0.9
+ip -n a neigh show 10.0.0.8
+ip -n a neigh show 10.0.0.2
+ip -n a neigh show proxy
+ip -n a -6 addr show dev veth0
+ip -n a -6 route show
