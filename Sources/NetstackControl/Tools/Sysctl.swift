@@ -291,6 +291,32 @@ public final class SysctlTable {
         for d in ns.devices { d.ipv4.forwarding = v }
     }
 
+    /// Keys whose handler is ipv4_doint_and_flush: a `default` write is not
+    /// copied to devices (they take `default` only when created).
+    static let ipv4FlushingKeys: Set<String> = [
+        "disable_xfrm", "disable_policy", "promote_secondaries", "route_localnet", "drop_unicast_in_l2_multicast",
+    ]
+
+    /// net.ipv4.conf keys each device wrote itself (in_device->cnf.state),
+    /// per namespace and ifindex.
+    private var ipv4Explicit: [ObjectIdentifier: [Int32: Set<String>]] = [:]
+
+    /// devinet_conf_proc: a device's write marks the key as its own; a
+    /// `default` write is copied to every device that has not
+    /// (devinet_copy_dflt_conf). IPv6 has no such copy.
+    private func ipv4ConfWritten(_ ns: NetworkNamespace, label: String, device: NetDevice?, key: String,
+                                 apply: (NetDevice) -> Void) {
+        if let d = device {
+            ipv4Explicit[ObjectIdentifier(ns), default: [:]][d.ifindex, default: []].insert(key)
+        } else if label == "default" {
+            guard !Self.ipv4FlushingKeys.contains(key) else { return }
+            for d in ns.devices {
+                if ipv4Explicit[ObjectIdentifier(ns)]?[d.ifindex]?.contains(key) ?? false { continue }
+                apply(d)
+            }
+        }
+    }
+
     /// conf.all.forwarding for IPv6: addrconf_fixup_forwarding().
     private func ipv6ForwardAll(_ ns: NetworkNamespace, _ v: Int) {
         ns.ipv6All.forwarding = v
@@ -394,7 +420,10 @@ public final class SysctlTable {
                 if let p = nsPath { ns[keyPath: p][keyPath: kp] = v } else { dev!.ipv4[keyPath: kp] = v }
             }
             for (k, kp) in Self.ipv4ConfKeys {
-                e.append(intEntry(prefix + k, { get(kp) }, { put(kp, $0) }))
+                e.append(intEntry(prefix + k, { get(kp) }, { v in
+                    put(kp, v)
+                    self.ipv4ConfWritten(ns, label: label, device: dev, key: k) { $0.ipv4[keyPath: kp] = v }
+                }))
             }
             if label == "all" {
                 e.append(intEntry(prefix + "forwarding", { ns.ipv4All.forwarding }, { self.ipv4ForwardAll(ns, $0) }))
@@ -402,8 +431,22 @@ public final class SysctlTable {
                 e.append(intEntry(prefix + "forwarding", { get(\.forwarding) }, { put(\.forwarding, $0) }))
             }
             for (k, initial) in Self.ipv4ConfExtras {
-                let value = (k == "disable_xfrm" && dev?.kind == .loopback) ? 1 : initial
-                e.append(extraInt(ns, prefix + k, value, readOnly: k == "mc_forwarding"))
+                if dev?.kind == .loopback && k == "disable_xfrm" {
+                    e.append(extraInt(ns, prefix + k, 1))
+                } else if dev != nil && !Self.ipv4FlushingKeys.contains(k) && k != "mc_forwarding" {
+                    // A device's value is its own once written, else `default`'s
+                    // (inherited at creation, copied on each default write).
+                    let dflt = "net.ipv4.conf.default." + k
+                    e.append(Entry(name: prefix + k, get: {
+                        self.extra(ns, prefix + k, self.extra(ns, dflt, String(initial)))
+                    }, set: { text in
+                        guard let v = Self.parseInt(text) else { return .EINVAL }
+                        self.setExtra(ns, prefix + k, String(v))
+                        return nil
+                    }))
+                } else {
+                    e.append(extraInt(ns, prefix + k, initial, readOnly: k == "mc_forwarding"))
+                }
             }
         }
         // net.ipv6

@@ -36,3 +36,16 @@ echo "status $?"
 # nd_tbl's retrans_time counts kernel jiffies (HZ 250), arp_tbl's USER_HZ.
 ip netns exec s sysctl -w net.ipv6.neigh.v0.retrans_time=500 net.ipv4.neigh.v0.retrans_time=50
 ip netns exec s sysctl net.ipv6.neigh.v0.retrans_time_ms net.ipv4.neigh.v0.retrans_time_ms
+# A write to conf.default reaches IPv4 devices that did not set the key
+# themselves (devinet_copy_dflt_conf), lo included; IPv6 devices keep theirs.
+ip netns exec s sysctl -qw net.ipv4.conf.v1.arp_ignore=2 net.ipv4.conf.v1.arp_evict_nocarrier=1
+ip netns exec s sysctl -qw net.ipv4.conf.default.arp_ignore=1 net.ipv4.conf.default.accept_source_route=0
+ip netns exec s sysctl -qw net.ipv4.conf.default.arp_evict_nocarrier=0 net.ipv6.conf.default.hop_limit=44
+ip netns exec s sysctl net.ipv4.conf.v0.arp_ignore net.ipv4.conf.v1.arp_ignore net.ipv4.conf.lo.arp_ignore
+ip netns exec s sysctl net.ipv4.conf.v0.accept_source_route net.ipv4.conf.lo.accept_source_route
+ip netns exec s sysctl net.ipv4.conf.v0.arp_evict_nocarrier net.ipv4.conf.v1.arp_evict_nocarrier
+ip netns exec s sysctl net.ipv6.conf.v0.hop_limit net.ipv6.conf.lo.hop_limit
+ip netns exec s sysctl -qw net.ipv4.conf.default.disable_policy=1 net.ipv4.conf.default.disable_xfrm=0
+ip netns exec s sysctl net.ipv4.conf.v0.disable_policy net.ipv4.conf.lo.disable_policy net.ipv4.conf.lo.disable_xfrm
+ip -n s link add v2 type veth peer name v3
+ip netns exec s sysctl net.ipv4.conf.v2.arp_ignore net.ipv4.conf.v2.arp_evict_nocarrier net.ipv6.conf.v2.hop_limit
