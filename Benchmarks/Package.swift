@@ -18,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
     targets: [
         // The C baseline: the same algorithm as InternetChecksum.nativeSum,
@@ -39,12 +40,41 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Seeded generators, BGP-like tables, clock and formatting.
+        .target(
+            name: "BenchSupport",
+            dependencies: [.product(name: "NetWire", package: rootIdentity)],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // FIB: load 1M IPv4 + 200k IPv6 prefixes, lookups/s, bytes/prefix.
         .executableTarget(
             name: "FIBBench",
             dependencies: [
+                "BenchSupport",
                 .product(name: "NetWire", package: rootIdentity),
                 .product(name: "Netstack", package: rootIdentity),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Forwarding through a namespace between two veths, 1M-prefix FIB: Mpps, mallocs.
+        .executableTarget(
+            name: "ForwardBench",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "NetWire", package: rootIdentity),
+                .product(name: "Netstack", package: rootIdentity),
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Lab start-up: 100 namespaces × 1,000 routes through `ip` and the lab interpreter.
+        .executableTarget(
+            name: "LabBench",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "NetWire", package: rootIdentity),
+                .product(name: "Netstack", package: rootIdentity),
+                .product(name: "NetstackControl", package: rootIdentity),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

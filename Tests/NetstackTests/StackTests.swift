@@ -108,4 +108,42 @@ func settle(_ stack: Stack, from start: Instant = .zero, limit: TimeDelta = .sec
         #expect(stack.shard.counters[drop: .ipCsum] == 1)
         #expect(stack.shard.pool.outstanding == 0)
     }
+
+    /// ip_rcv_core's order decides the reason: header, checksum, then the
+    /// total length against what arrived (IpExtInTruncatedPkts, not a header error).
+    @Test func ipv4ReceiveChecksInKernelOrder() throws {
+        let (stack, _, b, _, v1) = try twoHosts()
+        func frame(total: UInt16, ihl: UInt8 = 5, ipBytes: Int = 20, fixChecksum: Bool) -> [UInt8] {
+            var f = [UInt8](repeating: 0, count: 14 + ipBytes)
+            for i in 0..<6 { f[i] = UInt8(truncatingIfNeeded: v1.mac.rawValue >> (40 - 8 * UInt64(i))) }
+            f[12] = 0x08; f[13] = 0x00
+            guard ipBytes >= 20 else { f[14] = 0x40 | ihl; return f }
+            f[14] = 0x40 | ihl; f[16] = UInt8(total >> 8); f[17] = UInt8(total & 0xFF)
+            f[22] = 64; f[23] = 17
+            f[26] = 10; f[29] = 1; f[30] = 10; f[33] = 2
+            if fixChecksum {
+                var c = InternetChecksum()
+                f.withUnsafeBytes { c.add(UnsafeRawBufferPointer(rebasing: $0[14..<34])) }
+                f[24] = UInt8(c.value >> 8); f[25] = UInt8(c.value & 0xFF)
+            }
+            return f
+        }
+        func inject(_ bytes: [UInt8]) {
+            b.enqueueReceive(stack.shard.pool.allocate(copying: bytes)!, on: v1)
+            stack.poll(now: .zero)
+        }
+        inject(frame(total: 20, ipBytes: 10, fixChecksum: false))   // less than a header
+        #expect(stack.shard.counters[drop: .ipInhdr] == 1)
+        inject(frame(total: 200, fixChecksum: true))                // claims more than arrived
+        #expect(stack.shard.counters[drop: .pktTooSmall] == 1)
+        #expect(stack.shard.counters[.ipExtInTruncatedPkts] == 1)
+        #expect(stack.shard.counters[.ipInHdrErrors] == 1)
+        inject(frame(total: 200, fixChecksum: false))               // both: the checksum is checked first
+        #expect(stack.shard.counters[drop: .ipCsum] == 1)
+        #expect(stack.shard.counters[.ipExtInCsumErrors] == 1)
+        #expect(stack.shard.counters[.ipInHdrErrors] == 2)
+        inject(frame(total: 12, fixChecksum: true))                 // total length below the header
+        #expect(stack.shard.counters[drop: .ipInhdr] == 2)
+        #expect(stack.shard.pool.outstanding == 0)
+    }
 }

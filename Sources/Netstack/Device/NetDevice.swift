@@ -140,7 +140,9 @@ public final class NetDevice {
     public internal(set) var adminFlags: DeviceFlags
     public var txQueueLength: Int
     public var group: UInt32 = 0
-    public internal(set) var statistics = DeviceStatistics()
+    // Touched per packet by the namespace's thread only (the shard that owns
+    // the device): no dynamic exclusivity check.
+    @exclusivity(unchecked) public internal(set) var statistics = DeviceStatistics()
     public var ipv4 = IPv4DeviceConfig()
     public var ipv6 = IPv6DeviceConfig()
     /// The namespace the device lives in.
@@ -157,7 +159,7 @@ public final class NetDevice {
         QdiscDeviceInfo(txQueueLength: UInt32(txQueueLength), mtu: UInt32(mtu), noQueue: true)
     }
     /// Frames received and not yet processed (the backlog / rx ring).
-    var receiveRing: PacketBatch
+    @exclusivity(unchecked) var receiveRing: PacketBatch
     /// IPv4 and IPv6 addresses, in the order they were added (in_device / inet6_dev).
     public internal(set) var addresses: [InterfaceAddress] = []
 

@@ -21,7 +21,7 @@ struct IPv4Header {
 }
 
 enum IPv4ValidationFailure {
-    case tooShort, badHeader, truncated, badChecksum
+    case badHeader, truncated, badChecksum
 }
 
 extension NetworkNamespace {
@@ -33,17 +33,21 @@ extension NetworkNamespace {
             drop(p, .otherhost)
             return
         }
+        // The order of ip_rcv_core's checks decides which reason a packet
+        // broken in several ways is dropped for: the fixed header and the
+        // version/IHL, the whole header present, the header checksum, then
+        // the total length against what arrived.
         let parsed: (IPv4Header?, IPv4ValidationFailure?) = p.withUnsafeReadableBytes { b in
-            guard b.count >= IPv4Packet.minimumHeaderLength else { return (nil, .tooShort) }
+            guard b.count >= IPv4Packet.minimumHeaderLength else { return (nil, .badHeader) }
             let vihl = b.u8(0)
             let hl = Int(vihl & 0x0F) &* 4
             guard vihl >> 4 == 4, hl >= 20, b.count >= hl else { return (nil, .badHeader) }
-            let total = Int(b.be16(2))
-            guard total <= b.count else { return (nil, .truncated) }
-            guard total >= hl else { return (nil, .badHeader) }
             var c = InternetChecksum()
             c.add(UnsafeRawBufferPointer(rebasing: b[0..<hl]))
             guard c.value == 0 else { return (nil, .badChecksum) }
+            let total = Int(b.be16(2))
+            guard total <= b.count else { return (nil, .truncated) }
+            guard total >= hl else { return (nil, .badHeader) }
             let frag = b.be16(6)
             return (IPv4Header(source: IPv4Address(rawValue: b.be32(12)), destination: IPv4Address(rawValue: b.be32(16)),
                                proto: b.u8(9), ttl: b.u8(8), tos: b.u8(1), headerLength: hl, totalLength: total,
@@ -52,10 +56,13 @@ extension NetworkNamespace {
         }
         guard let h = parsed.0 else {
             switch parsed.1 {
-            case .tooShort?: count(.ipInHdrErrors); drop(p, .pktTooSmall)
-            case .truncated?: count(.ipInHdrErrors); drop(p, .pktTooSmall)
-            case .badChecksum?: count(.ipInHdrErrors); drop(p, .ipCsum)
-            default: count(.ipInHdrErrors); drop(p, .ipInhdr)
+            case .truncated?:
+                // Not a header error in the MIB: IpExtInTruncatedPkts.
+                count(.ipExtInTruncatedPkts); drop(p, .pktTooSmall)
+            case .badChecksum?:
+                count(.ipExtInCsumErrors); count(.ipInHdrErrors); drop(p, .ipCsum)
+            default:
+                count(.ipInHdrErrors); drop(p, .ipInhdr)
             }
             return
         }

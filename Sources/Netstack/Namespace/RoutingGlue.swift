@@ -23,6 +23,16 @@ extension NetworkNamespace: RouteContext {
     public func multipathHashPolicy(ipv4: Bool) -> Int {
         ipv4 ? config.fibMultipathHashPolicy : config.ipv6FibMultipathHashPolicy
     }
+    /// `addresses(_:ipv4:)` contains it, asked without building arrays (the
+    /// input route's source validation asks this per packet).
+    public func isLocalAddress(_ address: IPAddress) -> Bool {
+        for d in devices {
+            for x in d.addresses where x.address == address {
+                if !x.flags.contains(.tentative) && !x.flags.contains(.dadFailed) { return true }
+            }
+        }
+        return false
+    }
 
     static func routeAddress(_ a: InterfaceAddress) -> RouteAddress {
         RouteAddress(a.address, prefixLength: a.prefix.length, scope: a.scope,
@@ -31,15 +41,20 @@ extension NetworkNamespace: RouteContext {
 
     /// ip_route_output_key / ip6_route_output.
     public func routeOutput(_ key: FlowKey) -> Result<RouteDecision, RouteError> {
-        routing.policy.lookupOutput(key, tables: routing.tables, context: self)
+        // An inout (modify) access borrows the stored state in place: a
+        // plain read of a class's stored struct would copy every table.
+        NetworkNamespace.withRouting(&routing) { $0.lookupOutput(key, context: self) }
     }
 
     /// ip_route_input_noref / ip6_route_input.
     public func routeInput(_ key: FlowKey, device: NetDevice) -> Result<RouteDecision, RouteError> {
         var k = key
         k.iif = device.ifindex
-        return routing.policy.lookupInput(k, tables: routing.tables, context: self)
+        return NetworkNamespace.withRouting(&routing) { $0.lookupInput(k, context: self) }
     }
+
+    @inline(__always)
+    static func withRouting<R>(_ state: inout RoutingState, _ body: (inout RoutingState) -> R) -> R { body(&state) }
 
     /// NETDEV_UP / NETDEV_DOWN: an administratively down device has no
     /// routes; coming up re-adds the routes of its addresses.

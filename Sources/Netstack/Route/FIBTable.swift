@@ -22,6 +22,11 @@
 //   prefix covering the slot, high bit set = child chunk of 256 slots. A
 //   lookup is at most three array loads. Updates write the prefix's slot
 //   range, recursing into child chunks whose pushed prefix is shorter.
+// - `leaves[i]` summarises entry i without references (`FIBLeaf`: prefix
+//   length, and for the common one-route-one-next-hop prefix its type,
+//   device and gateway): the IPv4 fast path (`lookupV4Leaf`) and trie
+//   maintenance read it instead of the route array, so they cost no ARC
+//   traffic and one cache line per prefix.
 //
 // Kernel counterpart: net/ipv4/fib_trie.c (fib_table_insert/delete/lookup,
 // fib_find_alias), net/ipv6/ip6_fib.c (fib6_add_rt2node, fib6_walk).
@@ -136,11 +141,50 @@ public enum FIBLookupResult: Sendable {
     case failed(RouteError, Route)
 }
 
+/// A prefix's routes as the IPv4 fast path sees them: a plain value beside
+/// the trie leaf (the entry id indexes both), kept in step by every write.
+public struct FIBLeaf: Sendable, Equatable {
+    /// The gateway of the single next hop (0: none, the destination is on link).
+    public var gateway: UInt32 = 0
+    /// The output device of the single next hop.
+    public var device: Int32 = 0
+    /// The route's `mtu` metric (0: unset).
+    public var mtu: UInt32 = 0
+    /// Prefix length (IPv4 and IPv6).
+    public var length: UInt8 = 0
+    public var type: RouteType = .unspec
+    public var scope: RouteScope = .universe
+    /// One IPv4 route with tos 0 and one next hop that is not dead, whose
+    /// gateway is IPv4 or absent: the fast path may answer from this leaf.
+    /// Anything else (several routes, multipath, tos keys, dead next hops,
+    /// no next hop) takes the general lookup.
+    public var simple = false
+    /// Routes of the prefix not installed by the kernel (proto != kernel).
+    var customRoutes: UInt16 = 0
+    public init() {}
+}
+
+/// One IPv4 prefix of a small table (`FIBTable.smallV4`).
+@usableFromInline struct SmallV4Prefix: Sendable {
+    @usableFromInline var network: UInt32
+    @usableFromInline var mask: UInt32
+    @usableFromInline var entry: Int
+    @usableFromInline var length: UInt8
+}
+
 public struct FIBTable: Sendable {
     public let id: UInt32
     @usableFromInline var entries: [PrefixEntry?] = []
     @usableFromInline var freeEntries: [Int] = []
     @usableFromInline var index: [PrefixKey: Int] = [:]
+    /// IPv4 prefixes while the table has no trie, longest first: a linear
+    /// scan of a few words beats hash probes per length for the handful of
+    /// routes a `local` table or a small lab table holds.
+    @usableFromInline var smallV4: [SmallV4Prefix] = []
+    /// One summary per entry slot (same index as `entries`).
+    @usableFromInline var leaves: [FIBLeaf] = []
+    /// IPv4 routes whose protocol is not `kernel` (fib_has_custom_local_routes).
+    public private(set) var customRoutes4 = 0
     /// Number of prefixes per length, IPv4 (0…32) and IPv6 (0…128).
     @usableFromInline var v4Lengths = [Int](repeating: 0, count: 33)
     @usableFromInline var v6Lengths = [Int](repeating: 0, count: 129)
@@ -208,6 +252,7 @@ public struct FIBTable: Sendable {
                 if let s = same {
                     routes[s] = route
                     entries[i]!.routes = routes
+                    refreshLeaf(i)
                     return
                 }
                 if mode == .change { throw .noSuchEntry }
@@ -216,6 +261,7 @@ public struct FIBTable: Sendable {
             }
             routes.insert(route, at: FIBTable.position(of: route, in: routes, append: mode == .append || route.destination.isIPv4 == false))
             entries[i]!.routes = routes
+            refreshLeaf(i)
             return
         }
         if mode == .change { throw .noSuchEntry }
@@ -279,7 +325,7 @@ public struct FIBTable: Sendable {
             throw .noSuchRoute
         }
         let removed = entries[i]!.routes.remove(at: r)
-        if entries[i]!.routes.isEmpty { removeEntry(i, key: key) }
+        if entries[i]!.routes.isEmpty { removeEntry(i, key: key) } else { refreshLeaf(i) }
         return removed
     }
 
@@ -299,6 +345,7 @@ public struct FIBTable: Sendable {
                 removeEntry(i, key: PrefixKey(e.prefix))
             } else {
                 entries[i] = e
+                refreshLeaf(i)
             }
         }
         return removed
@@ -308,6 +355,7 @@ public struct FIBTable: Sendable {
     public mutating func updateAll(_ body: (inout Route) -> Void) {
         for i in entries.indices where entries[i] != nil {
             for j in entries[i]!.routes.indices { body(&entries[i]!.routes[j]) }
+            refreshLeaf(i)
         }
     }
 
@@ -319,7 +367,9 @@ public struct FIBTable: Sendable {
         } else {
             i = entries.count
             entries.append(e)
+            leaves.append(FIBLeaf())
         }
+        refreshLeaf(i)
         index[key] = i
         if key.isIPv6 {
             v6Lengths[Int(key.length)] += 1
@@ -331,6 +381,12 @@ public struct FIBTable: Sendable {
                 trieInsert(UInt32(truncatingIfNeeded: key.low), length: Int(key.length), leaf: UInt32(i + 1))
             } else if v4Count > FIBTable.acceleratorThreshold {
                 buildTrie()
+                smallV4 = []
+            } else {
+                let len = Int(key.length)
+                let at = smallV4.firstIndex { Int($0.length) < len } ?? smallV4.count
+                smallV4.insert(SmallV4Prefix(network: UInt32(truncatingIfNeeded: key.low), mask: IPv4Address.mask(prefixLength: len),
+                                             entry: i, length: key.length), at: at)
             }
         }
     }
@@ -338,6 +394,7 @@ public struct FIBTable: Sendable {
     mutating func removeEntry(_ i: Int, key: PrefixKey) {
         index[key] = nil
         entries[i] = nil
+        refreshLeaf(i)
         freeEntries.append(i)
         if key.isIPv6 {
             v6Lengths[Int(key.length)] -= 1
@@ -349,11 +406,56 @@ public struct FIBTable: Sendable {
                 let raw = UInt32(truncatingIfNeeded: key.low)
                 let replacement = longestV4Entry(raw, shorterThan: Int(key.length)).map { UInt32($0 + 1) } ?? 0
                 trieReplace(raw, length: Int(key.length), old: UInt32(i + 1), new: replacement)
+            } else {
+                smallV4.removeAll { $0.entry == i }
             }
         }
     }
 
+    /// Recomputes `leaves[i]` (and the custom-route count) after entry i changed.
+    mutating func refreshLeaf(_ i: Int) {
+        var leaf = FIBLeaf()
+        if let e = entries[i] {
+            leaf.length = UInt8(e.prefix.length)
+            let v4 = e.prefix.isIPv4
+            if v4 {
+                var custom = 0
+                for r in e.routes where r.proto != .kernel { custom += 1 }
+                leaf.customRoutes = UInt16(truncatingIfNeeded: min(custom, 0xFFFF))
+            }
+            if let r = e.routes.first {
+                leaf.type = r.type
+                leaf.scope = r.scope
+                leaf.mtu = r.mtu ?? 0
+                if v4, e.routes.count == 1, r.tos == 0, r.nextHops.count == 1, !r.nextHops[0].flags.contains(.dead) {
+                    let nh = r.nextHops[0]
+                    switch nh.gateway {
+                    case nil:
+                        leaf.simple = true
+                    case .v4(let g)?:
+                        leaf.gateway = g.rawValue
+                        leaf.simple = g.rawValue != 0
+                    case .v6?:
+                        leaf.simple = false
+                    }
+                    leaf.device = nh.device
+                }
+            }
+        }
+        customRoutes4 += Int(leaf.customRoutes) - Int(leaves[i].customRoutes)
+        leaves[i] = leaf
+    }
+
     // MARK: Lookup
+
+    /// The IPv4 fast path: the leaf of the longest prefix covering `raw`, or
+    /// nil when none covers it. A leaf that is not `simple` means the
+    /// general `lookup` must answer. No ARC traffic, no allocation.
+    @inlinable
+    public func lookupV4Leaf(_ raw: UInt32) -> FIBLeaf? {
+        guard let i = longestV4(raw) else { return nil }
+        return leaves.withUnsafeBufferPointer { $0[i] }
+    }
 
     /// The entry index of the longest IPv4 prefix covering `raw` whose length
     /// is below `limit` (hash probes).
@@ -394,7 +496,12 @@ public struct FIBTable: Sendable {
     /// Entry index of the longest IPv4 match: three loads with the trie.
     @inlinable
     public func longestV4(_ raw: UInt32) -> Int? {
-        if trie.isEmpty { return longestV4Entry(raw, shorterThan: 33) }
+        if trie.isEmpty {
+            return smallV4.withUnsafeBufferPointer { list -> Int? in
+                for p in list where raw & p.mask == p.network { return p.entry }
+                return nil
+            }
+        }
         return trie.withUnsafeBufferPointer { t -> Int? in
             var s = t[Int(raw >> 16)]
             if s & 0x8000_0000 != 0 {
@@ -419,6 +526,17 @@ public struct FIBTable: Sendable {
         var guardCount = 0
         while let i = candidate, guardCount < 130 {
             guardCount += 1
+            if key.destination.isIPv4 && key.oif == 0 {
+                // The common case answered from the leaf: the one route's
+                // scope and type checks below, without walking the routes.
+                let leaf = leaves[i]
+                if leaf.simple && leaf.scope >= key.minimumScope {
+                    switch leaf.type {
+                    case .unreachable, .prohibit, .blackhole, .throw: break
+                    default: return .found(FIBMatch(route: entries[i]!.routes[0], nextHopIndex: 0))
+                    }
+                }
+            }
             let entry = entries[i]!
             for route in entry.routes {
                 if key.destination.isIPv4 && route.tos != 0 && route.tos != key.tos { continue }
@@ -465,7 +583,7 @@ public struct FIBTable: Sendable {
     /// Length of the prefix whose leaf is in a slot (0 for none, -1 so that
     /// any prefix beats an empty slot).
     func leafLength(_ leaf: UInt32) -> Int {
-        leaf == 0 ? -1 : Int(entries[Int(leaf - 1)]!.prefix.length)
+        leaf == 0 ? -1 : Int(leaves.withUnsafeBufferPointer { $0[Int(leaf &- 1)].length })
     }
 
     mutating func newChunk(filledWith leaf: UInt32) -> UInt32 {
@@ -550,7 +668,7 @@ public struct FIBTable: Sendable {
         }
     }
 
-    /// Approximate heap bytes: entries, index, trie.
+    /// Approximate heap bytes: entries, index, trie, leaves.
     public var approximateBytes: Int {
         let routeBytes = entries.reduce(0) { acc, e in
             acc + MemoryLayout<PrefixEntry?>.stride + (e.map { $0.routes.count * MemoryLayout<Route>.stride + 32 } ?? 0)
@@ -560,6 +678,6 @@ public struct FIBTable: Sendable {
         }
         // Dictionary: key + value per bucket at ~75% load.
         let indexBytes = index.capacity * (MemoryLayout<PrefixKey>.stride + MemoryLayout<Int>.stride) * 4 / 3
-        return routeBytes + nhBytes + indexBytes + trie.capacity * 4
+        return routeBytes + nhBytes + indexBytes + trie.capacity * 4 + leaves.capacity * MemoryLayout<FIBLeaf>.stride
     }
 }

@@ -62,8 +62,8 @@ extension RouteTables {
     /// other next hops, with this one marked `dead linkdown`.
     public mutating func deviceDown(_ device: Int32) {
         removeAll { r in !r.nextHops.isEmpty && r.nextHops.allSatisfy { $0.device == device } }
-        for id in tables.keys {
-            tables[id]!.updateAll { r in
+        forEachTable { t in
+            t.updateAll { r in
                 for i in r.nextHops.indices where r.nextHops[i].device == device {
                     r.nextHops[i].flags.insert([.dead, .linkdown])
                 }
@@ -74,8 +74,8 @@ extension RouteTables {
     /// NETDEV_UP (fib_sync_up): next hops through `device` live again. The
     /// caller re-adds the address routes with `addressAdded`.
     public mutating func deviceUp(_ device: Int32) {
-        for id in tables.keys {
-            tables[id]!.updateAll { r in
+        forEachTable { t in
+            t.updateAll { r in
                 for i in r.nextHops.indices where r.nextHops[i].device == device {
                     r.nextHops[i].flags.remove([.dead, .linkdown])
                 }

@@ -44,6 +44,16 @@ public protocol RouteContext {
     func forwarding(_ ifindex: Int32, ipv4: Bool) -> Bool
     /// net.ipv4.fib_multipath_hash_policy / net.ipv6.fib_multipath_hash_policy (0 L3, 1 L4).
     func multipathHashPolicy(ipv4: Bool) -> Int
+    /// Whether `address` is an address of a device here (as `addresses`
+    /// lists them). The default walks `addresses`; a context on the packet
+    /// path answers without building arrays.
+    func isLocalAddress(_ address: IPAddress) -> Bool
+}
+
+extension RouteContext {
+    public func isLocalAddress(_ address: IPAddress) -> Bool {
+        deviceIndexes.contains { d in addresses(d, ipv4: address.isIPv4).contains { $0.address == address } }
+    }
 }
 
 /// A plain-value context for tests, tools and benchmarks.
@@ -99,4 +109,7 @@ public struct StaticRouteContext: RouteContext, Sendable {
     }
     public func forwarding(_ ifindex: Int32, ipv4: Bool) -> Bool { ipv4 ? ipv4Forwarding : ipv6Forwarding }
     public func multipathHashPolicy(ipv4: Bool) -> Int { ipv4 ? hashPolicy4 : hashPolicy6 }
+    public func isLocalAddress(_ address: IPAddress) -> Bool {
+        devices.contains { d in d.addresses.contains { $0.address == address } }
+    }
 }

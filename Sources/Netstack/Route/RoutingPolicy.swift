@@ -19,43 +19,111 @@
 // net/ipv6/fib6_rules.c, net/ipv6/route.c.
 import NetWire
 
-/// All tables of a namespace.
+/// All tables of a namespace. `local` and `main` (which every lookup with
+/// the default rules reads) are stored fields, so a lookup reaches them
+/// without a hash probe or a copy; other tables live in a dictionary.
 public struct RouteTables: Sendable {
-    public var tables: [UInt32: FIBTable]
+    @usableFromInline var local: FIBTable?
+    @usableFromInline var main: FIBTable?
+    @usableFromInline var others: [UInt32: FIBTable] = [:]
 
     /// A namespace starts with `local` and `main`.
     public init() {
-        tables = [RouteTableID.local: FIBTable(id: RouteTableID.local), RouteTableID.main: FIBTable(id: RouteTableID.main)]
+        local = FIBTable(id: RouteTableID.local)
+        main = FIBTable(id: RouteTableID.main)
+    }
+
+    /// Every table by id (a copy; control-plane use).
+    public var tables: [UInt32: FIBTable] {
+        get {
+            var all = others
+            if let t = local { all[RouteTableID.local] = t }
+            if let t = main { all[RouteTableID.main] = t }
+            return all
+        }
+        set {
+            local = newValue[RouteTableID.local]
+            main = newValue[RouteTableID.main]
+            others = newValue.filter { $0.key != RouteTableID.local && $0.key != RouteTableID.main }
+        }
     }
 
     public subscript(id: UInt32) -> FIBTable? {
-        get { tables[id] }
-        set { tables[id] = newValue }
+        get {
+            switch id {
+            case RouteTableID.local: local
+            case RouteTableID.main: main
+            default: others[id]
+            }
+        }
+        set {
+            switch id {
+            case RouteTableID.local: local = newValue
+            case RouteTableID.main: main = newValue
+            default: others[id] = newValue
+            }
+        }
+    }
+
+    /// fib_table_lookup in table `id` without copying the table; nil when
+    /// the table does not exist.
+    @inlinable
+    public func lookup(table id: UInt32, _ key: FIBLookupKey) -> FIBLookupResult? {
+        switch id {
+        case RouteTableID.local: local?.lookup(key)
+        case RouteTableID.main: main?.lookup(key)
+        default: others[id]?.lookup(key)
+        }
     }
 
     /// Inserts into table `route.table`, creating it (fib_new_table).
     public mutating func insert(_ route: Route, mode: RouteWriteMode) throws(RouteWriteError) {
-        var t = tables.removeValue(forKey: route.table) ?? FIBTable(id: route.table)
-        defer { tables[route.table] = t }
-        try t.insert(route, mode: mode)
+        switch route.table {
+        case RouteTableID.local:
+            if local == nil { local = FIBTable(id: RouteTableID.local) }
+            try local!.insert(route, mode: mode)
+        case RouteTableID.main:
+            if main == nil { main = FIBTable(id: RouteTableID.main) }
+            try main!.insert(route, mode: mode)
+        default:
+            var t = others.removeValue(forKey: route.table) ?? FIBTable(id: route.table)
+            defer { others[route.table] = t }
+            try t.insert(route, mode: mode)
+        }
+    }
+
+    /// Ids of the tables that exist.
+    public var ids: [UInt32] {
+        var all = Array(others.keys)
+        if local != nil { all.append(RouteTableID.local) }
+        if main != nil { all.append(RouteTableID.main) }
+        return all
+    }
+
+    /// Applies `body` to every table in place.
+    public mutating func forEachTable(_ body: (inout FIBTable) -> Void) {
+        if local != nil { body(&local!) }
+        if main != nil { body(&main!) }
+        for id in Array(others.keys) { body(&others[id]!) }
     }
 
     /// Table ids in the order `ip route show table all` walks them
     /// (the kernel's hash of 256 buckets on the id).
-    public var dumpOrder: [UInt32] { tables.keys.sorted { ($0 & 0xFF, $0) < ($1 & 0xFF, $1) } }
+    public var dumpOrder: [UInt32] { ids.sorted { ($0 & 0xFF, $0) < ($1 & 0xFF, $1) } }
 
     /// Removes every route matching `predicate` in every table.
     @discardableResult
     public mutating func removeAll(where predicate: (Route) -> Bool) -> [Route] {
         var out: [Route] = []
-        for id in tables.keys { out += tables[id]!.removeAll(where: predicate) }
+        forEachTable { out += $0.removeAll(where: predicate) }
         return out
     }
 
     /// True when the local table holds routes not put there by the kernel
     /// (net->ipv4.fib_has_custom_local_routes).
     public func hasCustomLocalRoutes(ipv4: Bool) -> Bool {
-        tables[RouteTableID.local]?.routes(ipv4: ipv4).contains { $0.proto != .kernel } ?? false
+        guard let t = local else { return false }
+        return ipv4 ? t.customRoutes4 != 0 : t.routes(ipv4: false).contains { $0.proto != .kernel }
     }
 }
 
@@ -63,8 +131,12 @@ public struct RouteTables: Sendable {
 public typealias RuleWriteError = RouteWriteError
 
 public struct RoutingPolicy: Sendable {
-    public var rules4: [RoutingRule]
-    public var rules6: [RoutingRule]
+    public var rules4: [RoutingRule] { didSet { customRules4 = rules4 != RoutingRule.defaults(ipv4: true) } }
+    public var rules6: [RoutingRule] { didSet { customRules6 = rules6 != RoutingRule.defaults(ipv4: false) } }
+    /// Whether the rules differ from the defaults, kept by every write so
+    /// that lookups ask it without comparing lists.
+    @usableFromInline var customRules4 = false
+    @usableFromInline var customRules6 = false
 
     public init() {
         rules4 = RoutingRule.defaults(ipv4: true)
@@ -74,7 +146,8 @@ public struct RoutingPolicy: Sendable {
     public func rules(ipv4: Bool) -> [RoutingRule] { ipv4 ? rules4 : rules6 }
 
     /// True once a rule other than the defaults exists (fib_has_custom_rules).
-    public func hasCustomRules(ipv4: Bool) -> Bool { rules(ipv4: ipv4) != RoutingRule.defaults(ipv4: ipv4) }
+    @inlinable
+    public func hasCustomRules(ipv4: Bool) -> Bool { ipv4 ? customRules4 : customRules6 }
 
     /// fib_default_rule_pref.
     public func defaultPriority(ipv4: Bool) -> UInt32 {
@@ -155,8 +228,24 @@ extension RoutingPolicy {
     /// output lookups); `oif` filters next hops.
     public func fibLookup(_ key: FlowKey, iif: Int32, oif: Int32, minimumScope: RouteScope = .universe,
                           tables: RouteTables, context: some RouteContext) -> Result<PolicyMatch, RouteError> {
-        let list = rules(ipv4: key.destination.isIPv4)
         let fk = FIBLookupKey(destination: key.destination, tos: key.tos, oif: oif, minimumScope: minimumScope)
+        if !hasCustomRules(ipv4: key.destination.isIPv4) {
+            // The default rules (0 local, 32766 main, 32767 default for
+            // IPv4) match every packet and carry no selectors: walk the
+            // tables directly.
+            if case let r? = tables.lookup(table: RouteTableID.local, fk), let m = RoutingPolicy.answer(r, table: RouteTableID.local, priority: 0) {
+                return m
+            }
+            if case let r? = tables.lookup(table: RouteTableID.main, fk), let m = RoutingPolicy.answer(r, table: RouteTableID.main, priority: 32766) {
+                return m
+            }
+            if key.destination.isIPv4, case let r? = tables.lookup(table: RouteTableID.default, fk),
+               let m = RoutingPolicy.answer(r, table: RouteTableID.default, priority: 32767) {
+                return m
+            }
+            return .failure(.networkUnreachable)
+        }
+        let list = rules(ipv4: key.destination.isIPv4)
         var i = 0
         var steps = 0
         while i < list.count, steps < 4 * list.count + 8 {
@@ -175,8 +264,8 @@ extension RoutingPolicy {
             case .prohibit: return .failure(.prohibited)
             case .blackhole: return .failure(.blackhole)
             case .table(let id):
-                guard let table = tables[id] else { continue }
-                switch table.lookup(fk) {
+                guard let result = tables.lookup(table: id, fk) else { continue }
+                switch result {
                 case .noMatch: continue
                 case .failed(let e, _): return .failure(e)
                 case .found(let m):
@@ -186,6 +275,17 @@ extension RoutingPolicy {
             }
         }
         return .failure(.networkUnreachable)
+    }
+
+    /// A table's answer under a rule without selectors or suppression:
+    /// nil to go on to the next rule.
+    @inline(__always)
+    static func answer(_ r: FIBLookupResult, table: UInt32, priority: UInt32) -> Result<PolicyMatch, RouteError>? {
+        switch r {
+        case .noMatch: nil
+        case .failed(let e, _): .failure(e)
+        case .found(let m): .success(PolicyMatch(match: m, table: table, rulePriority: priority))
+        }
     }
 
     // MARK: Output
@@ -207,7 +307,7 @@ extension RoutingPolicy {
     }
 
     static func isLocalAddress(_ a: IPAddress, context: some RouteContext) -> Bool {
-        context.deviceIndexes.contains { d in context.addresses(d, ipv4: a.isIPv4).contains { $0.address == a } }
+        context.isLocalAddress(a)
     }
 
     func output4(_ key: FlowKey, tables: RouteTables, context: some RouteContext) -> Result<RouteDecision, RouteError> {
@@ -217,7 +317,7 @@ extension RoutingPolicy {
             if src.isMulticast || src.isLimitedBroadcast { return .failure(.invalid) }
             // __ip_dev_find: an address of a device, or a `local` route (127/8).
             let localRoute: Bool
-            if case .found(let m) = tables[RouteTableID.local]?.lookup(FIBLookupKey(destination: key.source)) ?? .noMatch {
+            if case .found(let m) = tables.lookup(table: RouteTableID.local, FIBLookupKey(destination: key.source)) ?? .noMatch {
                 localRoute = m.route.type == .local
             } else {
                 localRoute = false

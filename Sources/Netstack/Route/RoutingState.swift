@@ -15,4 +15,15 @@ public struct RoutingState: Sendable {
     public func lookup(_ key: FlowKey, context: some RouteContext) -> Result<RouteDecision, RouteError> {
         policy.lookup(key, tables: tables, context: context)
     }
+
+    /// ip_route_output_key / ip6_route_output. The tables are borrowed,
+    /// not copied (call it on the stored state).
+    public func lookupOutput(_ key: FlowKey, context: some RouteContext) -> Result<RouteDecision, RouteError> {
+        policy.lookupOutput(key, tables: tables, context: context)
+    }
+
+    /// ip_route_input_noref / ip6_route_input (`key.iif` set).
+    public func lookupInput(_ key: FlowKey, context: some RouteContext) -> Result<RouteDecision, RouteError> {
+        policy.lookupInput(key, tables: tables, context: context)
+    }
 }
