@@ -27,7 +27,7 @@ public final class SysctlTable {
         var err = ""
         var status: Int32 = 0
         var valuesOnly = false, namesOnly = false, quiet = false, write = false, all = false
-        var ignoreUnknown = false, binary = false
+        var ignoreUnknown = false, binary = false, deprecated = false
         var operands: [String] = []
         var i = 1
         while i < argv.count {
@@ -42,6 +42,7 @@ public final class SysctlTable {
                 case "--write": write = true
                 case "--ignore": ignoreUnknown = true
                 case "--binary": binary = true
+                case "--deprecated": deprecated = true
                 default:
                     return .failure("sysctl: unrecognized option '\(a)'\n" + Self.usage)
                 }
@@ -73,8 +74,13 @@ public final class SysctlTable {
         func show(_ name: String, _ value: String) {
             if namesOnly { out += name + end } else if valuesOnly { out += value + end } else { out += "\(name) = \(value)\(end)" }
         }
+        // Listings leave out the deprecated jiffies-valued neigh files
+        // unless --deprecated (procps' DEPRECATED list); naming one reads it.
+        func listed(_ name: String) -> Bool {
+            deprecated || !Self.deprecatedLeaves.contains(where: { name.hasSuffix("." + $0) })
+        }
         if all {
-            for name in names(in: ns) { if let v = read(name, in: ns) { show(name, v) } }
+            for name in names(in: ns) where listed(name) { if let v = read(name, in: ns) { show(name, v) } }
             return CommandResult(stdout: out, stderr: err, status: status)
         }
         if operands.isEmpty {
@@ -112,7 +118,7 @@ public final class SysctlTable {
                 if let v = read(name, in: ns) {
                     show(name, v)
                 } else {
-                    let under = names(in: ns).filter { $0.hasPrefix(name + ".") }
+                    let under = names(in: ns).filter { $0.hasPrefix(name + ".") && listed($0) }
                     if under.isEmpty {
                         if !ignoreUnknown { err += "sysctl: cannot stat \(Self.path(name)): No such file or directory\n"; status = 1 }
                     } else {
@@ -123,6 +129,8 @@ public final class SysctlTable {
         }
         return CommandResult(stdout: out, stderr: err, status: status)
     }
+
+    static let deprecatedLeaves = ["base_reachable_time", "retrans_time"]
 
     static let usage = """
 
@@ -283,6 +291,32 @@ public final class SysctlTable {
         for d in ns.devices { d.ipv4.forwarding = v }
     }
 
+    /// Keys whose handler is ipv4_doint_and_flush: a `default` write is not
+    /// copied to devices (they take `default` only when created).
+    static let ipv4FlushingKeys: Set<String> = [
+        "disable_xfrm", "disable_policy", "promote_secondaries", "route_localnet", "drop_unicast_in_l2_multicast",
+    ]
+
+    /// net.ipv4.conf keys each device wrote itself (in_device->cnf.state),
+    /// per namespace and ifindex.
+    private var ipv4Explicit: [ObjectIdentifier: [Int32: Set<String>]] = [:]
+
+    /// devinet_conf_proc: a device's write marks the key as its own; a
+    /// `default` write is copied to every device that has not
+    /// (devinet_copy_dflt_conf). IPv6 has no such copy.
+    private func ipv4ConfWritten(_ ns: NetworkNamespace, label: String, device: NetDevice?, key: String,
+                                 apply: (NetDevice) -> Void) {
+        if let d = device {
+            ipv4Explicit[ObjectIdentifier(ns), default: [:]][d.ifindex, default: []].insert(key)
+        } else if label == "default" {
+            guard !Self.ipv4FlushingKeys.contains(key) else { return }
+            for d in ns.devices {
+                if ipv4Explicit[ObjectIdentifier(ns)]?[d.ifindex]?.contains(key) ?? false { continue }
+                apply(d)
+            }
+        }
+    }
+
     /// conf.all.forwarding for IPv6: addrconf_fixup_forwarding().
     private func ipv6ForwardAll(_ ns: NetworkNamespace, _ v: Int) {
         ns.ipv6All.forwarding = v
@@ -296,21 +330,20 @@ public final class SysctlTable {
             e.append(intEntry(name, { ns.config[keyPath: kp] }, { ns.config[keyPath: kp] = $0 }, range))
         }
         // net.ipv4.neigh.{default,DEV}.* and net.ipv6.neigh.* (neigh_sysctl_register).
+        // The `default` directory (and the table-wide gc_* files in it)
+        // exists in init_net only: neigh_sysctl_register(NULL, …) runs once.
         for (family, table) in [("ipv4", ns.arpTable), ("ipv6", ns.ndTable)] {
-            var dirs: [(String, Int32?)] = [("default", nil)]
+            var dirs: [(String, Int32?)] = ns === ns.stack.initial ? [("default", nil)] : []
             for d in ns.devices { dirs.append((d.name, d.ifindex)) }
             for (dir, index) in dirs {
                 for leaf in NeighbourParameters.sysctlNames {
                     let name = "net.\(family).neigh.\(dir).\(leaf)"
                     e.append(Entry(name: name, get: {
                         let p = index.map { table.parameters(device: $0) } ?? table.defaultParameters
-                        return p.sysctlValue(leaf).map { String($0) } ?? "0"
+                        return p.sysctlValue(leaf, family: table.family).map { String($0) } ?? "0"
                     }, set: { text in
                         guard let v = Self.parseInt(text) else { return .EINVAL }
-                        var p = index.map { table.parameters(device: $0) } ?? table.defaultParameters
-                        guard p.setSysctl(leaf, Int64(v)) else { return .EINVAL }
-                        if let i = index { table.setParameters(p, device: i) } else { table.defaultParameters = p }
-                        return nil
+                        return table.setSysctl(leaf, value: Int64(v), device: index) ? nil : .EINVAL
                     }))
                 }
             }
@@ -387,7 +420,10 @@ public final class SysctlTable {
                 if let p = nsPath { ns[keyPath: p][keyPath: kp] = v } else { dev!.ipv4[keyPath: kp] = v }
             }
             for (k, kp) in Self.ipv4ConfKeys {
-                e.append(intEntry(prefix + k, { get(kp) }, { put(kp, $0) }))
+                e.append(intEntry(prefix + k, { get(kp) }, { v in
+                    put(kp, v)
+                    self.ipv4ConfWritten(ns, label: label, device: dev, key: k) { $0.ipv4[keyPath: kp] = v }
+                }))
             }
             if label == "all" {
                 e.append(intEntry(prefix + "forwarding", { ns.ipv4All.forwarding }, { self.ipv4ForwardAll(ns, $0) }))
@@ -395,8 +431,22 @@ public final class SysctlTable {
                 e.append(intEntry(prefix + "forwarding", { get(\.forwarding) }, { put(\.forwarding, $0) }))
             }
             for (k, initial) in Self.ipv4ConfExtras {
-                let value = (k == "disable_xfrm" && dev?.kind == .loopback) ? 1 : initial
-                e.append(extraInt(ns, prefix + k, value, readOnly: k == "mc_forwarding"))
+                if dev?.kind == .loopback && k == "disable_xfrm" {
+                    e.append(extraInt(ns, prefix + k, 1))
+                } else if dev != nil && !Self.ipv4FlushingKeys.contains(k) && k != "mc_forwarding" {
+                    // A device's value is its own once written, else `default`'s
+                    // (inherited at creation, copied on each default write).
+                    let dflt = "net.ipv4.conf.default." + k
+                    e.append(Entry(name: prefix + k, get: {
+                        self.extra(ns, prefix + k, self.extra(ns, dflt, String(initial)))
+                    }, set: { text in
+                        guard let v = Self.parseInt(text) else { return .EINVAL }
+                        self.setExtra(ns, prefix + k, String(v))
+                        return nil
+                    }))
+                } else {
+                    e.append(extraInt(ns, prefix + k, initial, readOnly: k == "mc_forwarding"))
+                }
             }
         }
         // net.ipv6
@@ -422,16 +472,27 @@ public final class SysctlTable {
             e.append(intEntry(prefix + "hop_limit", { get(\.hopLimit) }, { put(\.hopLimit, $0) }, 1...255))
             let maxMTU = dev.map { max($0.mtu, 1280) } ?? 65575
             e.append(intEntry(prefix + "mtu", { get(\.mtu) }, { put(\.mtu, $0) }, 1280...maxMTU))
+            switch (label, dev) {
+            case ("all", _):
+                e.append(intEntry(prefix + "keep_addr_on_down", { ns.ipv6KeepAddrOnDownAll },
+                                  { ns.ipv6KeepAddrOnDownAll = $0 }))
+            case (_, let d?):
+                e.append(intEntry(prefix + "keep_addr_on_down", { ns.ipv6KeepAddrOnDown(d) },
+                                  { ns.setIPv6KeepAddrOnDown(d, $0) }))
+            default:
+                e.append(intEntry(prefix + "keep_addr_on_down", { ns.ipv6KeepAddrOnDownDefault },
+                                  { ns.ipv6KeepAddrOnDownDefault = $0 }))
+            }
             if label == "all" {
                 e.append(intEntry(prefix + "forwarding", { ns.ipv6All.forwarding }, { self.ipv6ForwardAll(ns, $0) }))
-                e.append(intEntry(prefix + "disable_ipv6", { ns.ipv6All.disableIPv6 }, { v in
-                    ns.ipv6All.disableIPv6 = v
-                    ns.ipv6Default.disableIPv6 = v
-                    for d in ns.devices { d.ipv6.disableIPv6 = v }
-                }))
+                e.append(intEntry(prefix + "disable_ipv6", { ns.ipv6All.disableIPv6 }, { ns.setIPv6DisabledAll($0) }))
             } else {
                 e.append(intEntry(prefix + "forwarding", { get(\.forwarding) }, { put(\.forwarding, $0) }))
-                e.append(intEntry(prefix + "disable_ipv6", { get(\.disableIPv6) }, { put(\.disableIPv6, $0) }))
+                if let d = dev {
+                    e.append(intEntry(prefix + "disable_ipv6", { d.ipv6.disableIPv6 }, { ns.setIPv6Disabled(d, $0) }))
+                } else {
+                    e.append(intEntry(prefix + "disable_ipv6", { get(\.disableIPv6) }, { put(\.disableIPv6, $0) }))
+                }
             }
         }
         return e
