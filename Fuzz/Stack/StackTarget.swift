@@ -2,8 +2,9 @@
 // router namespace's devices (IPv4 and IPv6, forwarding on, a UDP socket
 // bound, ping and reassembly reachable), then virtual time runs long enough
 // for every queue and timer to drain (fragment reassembly 60 s, neighbour
-// resolution, ICMP rate limits). Nothing may trap, and when the namespaces
-// are deleted every packet buffer must be back in the pool: a leak is a bug.
+// resolution, ICMP rate limits). Nothing may trap; after the drain no
+// packet may still be held (a stranded timer is a bug), and after the
+// namespaces are deleted every buffer must be back in the pool.
 //
 // Built by Fuzz/run.sh against Netstack and NetWire compiled as static
 // libraries with the same sanitizers (-enable-testing so @testable reaches
@@ -85,6 +86,11 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         rounds &+= 1
     }
     while (try? udp.receive()).flatMap({ $0 }) != nil {}
+    // Two idle minutes later nothing may still hold a packet: reassembly
+    // has expired, every resolution has succeeded or failed.
+    if stack.shard.pool.outstanding != 0 {
+        fatalError("stranded: \(stack.shard.pool.outstanding) packet buffers held after 120 idle virtual seconds")
+    }
     for ns in [a, r, b] { stack.deleteNamespace(ns) }
     stack.poll(now: end)
     if stack.shard.pool.outstanding != 0 {

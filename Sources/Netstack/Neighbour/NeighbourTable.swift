@@ -555,12 +555,17 @@ public final class NeighbourTable {
     public func expire(now: Instant, into sink: inout some NeighbourSink & ~Copyable) {
         var next = Instant.distantFuture
         if now >= earliest {
+            // A fired timer can re-enter the table through the sink (a failed
+            // entry's queued packet becomes an ICMP error that resolves its
+            // own source, creating an entry in a slot already passed), so
+            // `arm` lowers `earliest` from scratch while the loop runs.
+            earliest = .distantFuture
             for slot in slots.indices {
                 guard let e = slots[slot], let t = e.timer else { continue }
                 if t <= now { timerFired(slot: slot, now: now, sink: &sink) }
                 if let t2 = slots[slot]?.timer { next = min(next, t2) }
             }
-            earliest = next
+            earliest = min(earliest, next)
         }
         if now >= nextReachableRandomise {
             defaultReachableTime = defaultParameters.randomisedReachableTime(random: random.next())
