@@ -140,6 +140,9 @@ extension NetworkNamespace {
         switch q.proto {
         case IPProtocol.udp.rawValue:
             udpError(error, local: .v4(q.src), localPort: q.sport, remote: .v4(q.dst), remotePort: q.dport)
+        case IPProtocol.tcp.rawValue:
+            tcpError(error, local: .v4(q.src), localPort: q.sport, remote: .v4(q.dst), remotePort: q.dport,
+                     sequence: UInt32(q.echoID) << 16 | UInt32(q.echoSeq))
         case IPProtocol.icmp.rawValue:
             pingError(error, identifier: q.echoID, remote: .v4(q.dst))
         default:

@@ -143,6 +143,9 @@ extension NetworkNamespace {
         switch q.proto {
         case IPProtocol.udp.rawValue:
             udpError(error, local: .v6(q.src), localPort: q.w0, remote: .v6(q.dst), remotePort: q.w1)
+        case IPProtocol.tcp.rawValue:
+            tcpError(error, local: .v6(q.src), localPort: q.w0, remote: .v6(q.dst), remotePort: q.w1,
+                     sequence: UInt32(q.w2) << 16 | UInt32(q.w3))
         case IPProtocol.icmpv6.rawValue:
             // Only about our echo requests (type 128 in the quote's first word).
             if q.w0 >> 8 == UInt16(ICMPv6Type.echoRequest) {

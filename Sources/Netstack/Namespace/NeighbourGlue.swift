@@ -167,6 +167,7 @@ extension NetworkNamespace: NeighbourAddressLookup {
         if ndTable.nextDeadline <= now { ndTable.expire(now: now, into: &sink) }
         expireFragments(now: now)
         dadExpire(now: now)
+        tcpRunTimers(now: now)
         // Not "progress" for the stack loop: frames the timers send mark
         // their rings pending, which is what keeps the loop going.
         return false

@@ -85,6 +85,8 @@ public final class NetworkNamespace {
     /// Sockets (the namespace's part of the socket hash tables).
     public internal(set) var udpSockets: [UDPSocket] = []
     public internal(set) var pingSockets: [PingSocket] = []
+    /// TCP: connection and listener tables, bound ports, tcp sysctls.
+    public let tcp = TCPNamespaceState()
     /// IPv4 identification counters per destination (ip_idents).
     var ipIdents: [IPv4Address: UInt16] = [:]
     /// Learned path MTUs (route exceptions).

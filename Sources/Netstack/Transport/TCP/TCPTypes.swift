@@ -167,11 +167,6 @@ public struct TCPReceiveResult: Sendable, Equatable {
     }
 }
 
-extension Errno {
-    /// EPIPE: write after shutdown(SHUT_WR) or after the connection closed.
-    public static let EPIPE = Errno(rawValue: 32)
-}
-
 /// RFC 6528 initial sequence numbers and RFC 7323 §7.1 timestamp offsets:
 /// a keyed hash of the 4-tuple plus a clock, so ISNs are unpredictable to
 /// off-path attackers yet increase for a given 4-tuple.
