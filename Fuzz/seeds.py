@@ -50,6 +50,17 @@ def router_frames():
     echo = struct.pack('>BBHHH', 8, 0, 0, 1, 1) + b'x' * 16
     echo = echo[:2] + struct.pack('>H', csum(echo)) + echo[4:]
     udp = struct.pack('>HHHH', 4000, 7, 8 + 4, 0) + b'ping'
+    def tcp(pseudo, flags, seq=1000, ack=0, payload=b'', opts=b''):
+        hl = 20 + len(opts)
+        h = struct.pack('>HHIIBBHHH', 40000, 7, seq, ack, (hl // 4) << 4, flags, 64240, 0, 0) + opts + payload
+        c = csum(pseudo(len(h)) + h)
+        return h[:16] + struct.pack('>H', c) + h[18:]
+    ph4 = lambda n: bytes(a4) + bytes(r4) + struct.pack('>BBH', 0, 6, n)
+    ph6 = lambda n: a6 + r6 + struct.pack('>IxxxB', n, 6)
+    synopts = bytes([2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7])
+    syn4 = tcp(ph4, 0x02, opts=synopts)
+    data4 = tcp(ph4, 0x18, seq=1001, ack=1, payload=b'hello')
+    syn6 = tcp(ph6, 0x02, opts=synopts)
     eth4, eth6 = mac + peer + b'\x08\x00', mac + peer + b'\x86\xdd'
     out = [
         mac[:0] + b'\xff' * 6 + peer + b'\x08\x06' + struct.pack('>HHBBH6s4s6s4s', 1, 0x0800, 6, 4, 1, peer, bytes(a4), b'\0' * 6, bytes(r4)),
@@ -62,6 +73,9 @@ def router_frames():
         eth6 + ipv6(a6, r6, 58, struct.pack('>BBHHH', 128, 0, 0, 1, 1) + b'y' * 8),
         eth6 + ipv6(a6, b6, 58, struct.pack('>BBHHH', 128, 0, 0, 1, 1) + b'y' * 8, hops=1),
         eth6 + ipv6(a6, r6, 44, struct.pack('>BBHI', 17, 0, 1, 7) + udp),
+        eth4 + ipv4(a4, r4, 6, syn4),
+        eth4 + ipv4(a4, r4, 6, data4),
+        eth6 + ipv6(a6, r6, 6, syn6),
     ]
     return out
 

@@ -1,6 +1,7 @@
 // libFuzzer target for the whole receive path: arbitrary frames arrive on a
 // router namespace's devices (IPv4 and IPv6, forwarding on, a UDP socket
-// bound, ping and reassembly reachable), then virtual time runs long enough
+// and a TCP listener on port 7 whose connections are accepted and read,
+// ping and reassembly reachable), then virtual time runs long enough
 // for every queue and timer to drain (fragment reassembly 60 s, neighbour
 // resolution, ICMP rate limits). Nothing may trap; after the drain no
 // packet may still be held (a stranded timer is a bug), and after the
@@ -53,6 +54,14 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let (stack, a, r, b) = makeRouter()
     let udp = r.udpSocket()
     try? udp.bind(nil, port: 7)
+    let listener = r.tcpSocket(ipv6: true)
+    try? listener.bind(nil, port: 7)
+    try? listener.listen(backlog: 8)
+    var accepted: [TCPSocket] = []
+    func serve() {
+        while let c = (try? listener.accept()) ?? nil, accepted.count < 64 { accepted.append(c) }
+        for c in accepted { _ = try? c.receive(max: 4096) }
+    }
     let devices = [r.device(named: "e0")!, r.device(named: "e1")!]
     var i = 0
     var now = Instant.zero
@@ -74,6 +83,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         if selector & 4 != 0 {
             now = now + .milliseconds(Int64(selector >> 3) &* 10)
             stack.poll(now: now)
+            serve()
         }
     }
     // Drain: run every timer for two minutes of virtual time, bounded.
@@ -85,7 +95,11 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         stack.poll(now: now)
         rounds &+= 1
     }
+    serve()
     while (try? udp.receive()).flatMap({ $0 }) != nil {}
+    for c in accepted { c.close() }
+    listener.close()
+    stack.poll(now: now)
     // Two idle minutes later nothing may still hold a packet: reassembly
     // has expired, every resolution has succeeded or failed.
     if stack.shard.pool.outstanding != 0 {
