@@ -228,6 +228,9 @@ public final class SysctlTable {
         return r.isEmpty ? nil : r
     }
 
+    func extraValue(_ ns: NetworkNamespace, _ name: String) -> String? { extras[ObjectIdentifier(ns)]?[name] }
+    func storeExtra(_ ns: NetworkNamespace, _ name: String, _ value: String) { setExtra(ns, name, value) }
+
     private func extra(_ ns: NetworkNamespace, _ name: String, _ initial: String) -> String {
         extras[ObjectIdentifier(ns)]?[name] ?? initial
     }
@@ -235,7 +238,7 @@ public final class SysctlTable {
         extras[ObjectIdentifier(ns), default: [:]][name] = value
     }
 
-    private func intEntry(_ name: String, _ get: @escaping () -> Int, _ set: @escaping (Int) -> Void,
+    func intEntry(_ name: String, _ get: @escaping () -> Int, _ set: @escaping (Int) -> Void,
                           _ range: ClosedRange<Int>? = nil) -> Entry {
         Entry(name: name, get: { String(get()) }, set: { s in
             guard let v = Self.parseInt(s) else { return .EINVAL }
@@ -245,7 +248,7 @@ public final class SysctlTable {
         })
     }
 
-    private func extraInt(_ ns: NetworkNamespace, _ name: String, _ initial: Int, _ range: ClosedRange<Int>? = nil,
+    func extraInt(_ ns: NetworkNamespace, _ name: String, _ initial: Int, _ range: ClosedRange<Int>? = nil,
                           readOnly: Bool = false) -> Entry {
         Entry(name: name, get: { self.extra(ns, name, String(initial)) }, set: { s in
             if readOnly { return .EACCES }
@@ -349,7 +352,7 @@ public final class SysctlTable {
             }
         }
         // net.core (netdev_max_backlog and netdev_budget exist in init_net only).
-        e.append(extraInt(ns, "net.core.somaxconn", 4096, 0...Int(Int32.max)))
+        e.append(intEntry("net.core.somaxconn", { ns.tcp.somaxconn }, { ns.tcp.somaxconn = $0 }, 0...Int(Int32.max)))
         e.append(extraInt(ns, "net.core.rmem_default", 212_992, 2304...Int(Int32.max)))
         e.append(extraInt(ns, "net.core.rmem_max", 4_194_304, 2304...Int(Int32.max)))
         e.append(extraInt(ns, "net.core.wmem_default", 212_992, 4608...Int(Int32.max)))
@@ -406,6 +409,7 @@ public final class SysctlTable {
             ns.config.pingGroupRange = high < low ? (1, 0) : (Int64(low), Int64(high))
             return nil
         }))
+        tcpEntries(ns, into: &e)
         // net.ipv4.conf.{all,default,DEV}
         let v4: [(String, ReferenceWritableKeyPath<NetworkNamespace, IPv4DeviceConfig>?, NetDevice?)] =
             [("all", \NetworkNamespace.ipv4All, nil), ("default", \NetworkNamespace.ipv4Default, nil)]
@@ -496,6 +500,116 @@ public final class SysctlTable {
             }
         }
         return e
+    }
+}
+
+// MARK: net.ipv4.tcp_* (net/ipv4/sysctl_net_ipv4.c ipv4_net_table)
+
+extension SysctlTable {
+    /// A key whose value maps (possibly lossily) onto the stack's state.
+    /// The written integer is kept so that `sysctl` shows it back (Linux
+    /// stores `tcp_sack = 5` as 5); when the state was changed some other
+    /// way, the value derived from it is shown instead.
+    private func mirrored(_ ns: NetworkNamespace, _ name: String, _ range: ClosedRange<Int>,
+                          derive: @escaping () -> Int, apply: @escaping (Int) -> Void,
+                          normalise: @escaping (Int) -> Int = { $0 }) -> Entry {
+        Entry(name: name, get: {
+            let d = derive()
+            if let raw = self.extraValue(ns, name).flatMap({ Int($0) }), normalise(raw) == d { return String(raw) }
+            return String(d)
+        }, set: { s in
+            guard let v = Self.parseInt(s), range.contains(v) else { return .EINVAL }
+            self.storeExtra(ns, name, String(v))
+            apply(v)
+            return nil
+        })
+    }
+
+    /// proc_dou8vec_minmax: 0…255 unless narrower.
+    static let u8 = 0...255
+    static let anyInt = Int(Int32.min)...Int(Int32.max)
+
+    /// The congestion control algorithms built in, in registration order
+    /// (tcp_available_congestion_control; reno is always first).
+    static let congestionNames: [(String, TCPCongestionAlgorithm)] = [("reno", .reno), ("cubic", .cubic)]
+
+    func tcpEntries(_ ns: NetworkNamespace, into e: inout [Entry]) {
+        let p = "net.ipv4."
+        // Flags (u8; any non-zero value turns the feature on).
+        func flag(_ key: String, _ kp: WritableKeyPath<TCPConfiguration, Bool>) {
+            e.append(mirrored(ns, p + key, Self.u8, derive: { ns.tcp.configuration[keyPath: kp] ? 1 : 0 },
+                              apply: { ns.tcp.configuration[keyPath: kp] = $0 != 0 }, normalise: { $0 != 0 ? 1 : 0 }))
+        }
+        // Seconds (proc_dointvec_jiffies: any int; a negative time acts as 0).
+        func seconds(_ key: String, _ kp: WritableKeyPath<TCPConfiguration, TimeDelta>) {
+            e.append(mirrored(ns, p + key, Self.anyInt,
+                              derive: { Int(ns.tcp.configuration[keyPath: kp].nanoseconds / 1_000_000_000) },
+                              apply: { ns.tcp.configuration[keyPath: kp] = .seconds(Int64(max($0, 0))) },
+                              normalise: { max($0, 0) }))
+        }
+        func count(_ key: String, _ kp: WritableKeyPath<TCPConfiguration, Int>, _ range: ClosedRange<Int>) {
+            e.append(intEntry(p + key, { ns.tcp.configuration[keyPath: kp] }, { ns.tcp.configuration[keyPath: kp] = $0 }, range))
+        }
+        flag("tcp_sack", \.sack)
+        flag("tcp_timestamps", \.timestamps)
+        flag("tcp_window_scaling", \.windowScaling)
+        flag("tcp_dsack", \.dsack)
+        seconds("tcp_fin_timeout", \.finTimeout)
+        seconds("tcp_keepalive_time", \.keepaliveTime)
+        seconds("tcp_keepalive_intvl", \.keepaliveInterval)
+        count("tcp_keepalive_probes", \.keepaliveProbes, Self.u8)
+        // MAX_TCP_SYNCNT is 127.
+        count("tcp_syn_retries", \.synRetries, 1...127)
+        count("tcp_synack_retries", \.synAckRetries, Self.u8)
+        count("tcp_retries2", \.retries2, Self.u8)
+        e.append(intEntry(p + "tcp_syncookies", { ns.tcp.syncookies }, { ns.tcp.syncookies = $0 }, Self.u8))
+        // Stored only: the stack does not read these yet.
+        e.append(extraInt(ns, p + "tcp_max_syn_backlog", 2048))
+        e.append(extraInt(ns, p + "tcp_ecn", 2, 0...2))
+        e.append(extraInt(ns, p + "tcp_no_metrics_save", 0, Self.u8))
+        // tcp_rmem / tcp_wmem: three ints, each ≥ 1; a shorter write
+        // changes only the leading values (proc_dointvec_minmax on a vector).
+        func memory(_ key: String, _ minimumDefault: Int,
+                    _ initial: WritableKeyPath<TCPConfiguration, Int>, _ maximum: WritableKeyPath<TCPConfiguration, Int>) {
+            let name = p + key, minName = name + "[0]"
+            e.append(Entry(name: name, get: {
+                let c = ns.tcp.configuration
+                return "\(self.extraValue(ns, minName) ?? String(minimumDefault))\t\(c[keyPath: initial])\t\(c[keyPath: maximum])"
+            }, set: { s in
+                guard let v = Self.parseInts(s), v.allSatisfy({ $0 >= 1 }) else { return .EINVAL }
+                self.storeExtra(ns, minName, String(v[0]))
+                if v.count > 1 { ns.tcp.configuration[keyPath: initial] = v[1] }
+                if v.count > 2 { ns.tcp.configuration[keyPath: maximum] = v[2] }
+                return nil
+            }))
+        }
+        memory("tcp_rmem", 4096, \.receiveBufferInitial, \.receiveBufferMax)
+        memory("tcp_wmem", 4096, \.sendBufferInitial, \.sendBufferMax)
+        // tcp_congestion_control: tcp_set_default_congestion_control();
+        // an unknown name is ENOENT (no module to load).
+        e.append(Entry(name: p + "tcp_congestion_control", get: {
+            let a = ns.tcp.configuration.congestionControl
+            return Self.congestionNames.first { $0.1 == a }?.0 ?? "cubic"
+        }, set: { s in
+            let t = s.trimmingBlanks
+            guard let a = Self.congestionNames.first(where: { $0.0 == t })?.1 else { return .ENOENT }
+            ns.tcp.configuration.congestionControl = a
+            return nil
+        }))
+        let names = Self.congestionNames.map(\.0).joined(separator: " ")
+        // Read-only files: procps reports the failed write as EINVAL.
+        e.append(Entry(name: p + "tcp_available_congestion_control", get: { names }, set: { _ in .EINVAL }))
+        e.append(extraString(ns, p + "tcp_allowed_congestion_control", names))
+    }
+
+    /// tcp_allowed_congestion_control: a list of known names.
+    private func extraString(_ ns: NetworkNamespace, _ name: String, _ initial: String) -> Entry {
+        Entry(name: name, get: { self.extraValue(ns, name) ?? initial }, set: { s in
+            let words = s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
+            guard words.allSatisfy({ w in Self.congestionNames.contains { $0.0 == w } }) else { return .ENOENT }
+            self.storeExtra(ns, name, words.joined(separator: " "))
+            return nil
+        })
     }
 }
 
