@@ -568,7 +568,9 @@ extension SysctlTable {
         e.append(extraInt(ns, p + "tcp_ecn", 2, 0...2))
         e.append(extraInt(ns, p + "tcp_no_metrics_save", 0, Self.u8))
         // tcp_rmem / tcp_wmem: three ints, each ≥ 1; a shorter write
-        // changes only the leading values (proc_dointvec_minmax on a vector).
+        // changes only the leading values, and a bad value fails the write
+        // after the values before it were stored (proc_dointvec_minmax on a
+        // vector converts and stores one value at a time).
         func memory(_ key: String, _ minimumDefault: Int,
                     _ initial: WritableKeyPath<TCPConfiguration, Int>, _ maximum: WritableKeyPath<TCPConfiguration, Int>) {
             let name = p + key, minName = name + "[0]"
@@ -576,10 +578,16 @@ extension SysctlTable {
                 let c = ns.tcp.configuration
                 return "\(self.extraValue(ns, minName) ?? String(minimumDefault))\t\(c[keyPath: initial])\t\(c[keyPath: maximum])"
             }, set: { s in
-                guard let v = Self.parseInts(s), v.allSatisfy({ $0 >= 1 }) else { return .EINVAL }
-                self.storeExtra(ns, minName, String(v[0]))
-                if v.count > 1 { ns.tcp.configuration[keyPath: initial] = v[1] }
-                if v.count > 2 { ns.tcp.configuration[keyPath: maximum] = v[2] }
+                let words = s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+                guard !words.isEmpty else { return .EINVAL }
+                for (i, w) in words.prefix(3).enumerated() {
+                    guard let v = Self.parseInt(String(w)), v >= 1 else { return .EINVAL }
+                    switch i {
+                    case 0: self.storeExtra(ns, minName, String(v))
+                    case 1: ns.tcp.configuration[keyPath: initial] = v
+                    default: ns.tcp.configuration[keyPath: maximum] = v
+                    }
+                }
                 return nil
             }))
         }
