@@ -296,7 +296,8 @@ public final class ServeProcess {
         while !c.closing, let end = Self.headerEnd(c.request) {
             let head = String(decoding: c.request[..<end.start], as: UTF8.self)
             c.request.removeFirst(end.after)
-            let lines = head.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" })
+            // CR LF is one Character in Swift.
+            let lines = head.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
                 .map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
             let words = (lines.first ?? "").split(separator: " ").map(String.init)
             let method = words.first ?? ""
