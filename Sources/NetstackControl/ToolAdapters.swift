@@ -6,6 +6,12 @@ import Netstack
 protocol SteppedTool: AnyObject {
     func poll(now: Instant, output: inout ToolOutput) -> ToolState
     func terminate(now: Instant, output: inout ToolOutput)
+    /// Death by a signal it does not catch: the kernel closes its sockets.
+    func killed()
+}
+
+extension SteppedTool {
+    func killed() {}
 }
 
 extension PingProcess: SteppedTool {}
@@ -40,7 +46,10 @@ final class ToolLabProcess: LabProcess {
     func catches(_ signal: LabSignal) -> Bool { catchesInterrupt && signal == .int }
 
     func signal(_ signal: LabSignal, now: Instant, output: inout LabOutput) -> LabProcessState {
-        guard catchesInterrupt, signal == .int else { return .exited(128 + signal.rawValue) }
+        guard catchesInterrupt, signal == .int else {
+            tool.killed()
+            return .exited(128 + signal.rawValue)
+        }
         var o = ToolOutput()
         tool.terminate(now: now, output: &o)
         let s = tool.poll(now: now, output: &o)

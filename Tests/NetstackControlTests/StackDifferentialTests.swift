@@ -13,16 +13,17 @@ struct StackDifferentialTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// Examples whose output is fully determined (04 prints an ECMP choice
-    /// that depends on Linux's per-boot hash key; 06 is listed in the notes
-    /// as a known difference in NUD timing).
+    /// that depends on Linux's per-boot hash key; 06 samples NUD states
+    /// away from every transition, whatever reachable_time Linux draws).
     static let scripts: [String] = [
         "Examples/01-two-hosts.sh", "Examples/02-router.sh", "Examples/03-policy-routing.sh",
-        "Examples/05-fragmentation.sh",
+        "Examples/05-fragmentation.sh", "Examples/06-neighbour-states.sh",
         "Tests/Fixtures/lab/links.sh", "Tests/Fixtures/lab/addrs.sh", "Tests/Fixtures/lab/routes.sh",
         "Tests/Fixtures/lab/rules.sh", "Tests/Fixtures/lab/sysctls.sh", "Tests/Fixtures/lab/ping-errors.sh",
         "Tests/Fixtures/lab/udp.sh", "Tests/Fixtures/lab/ttl.sh", "Tests/Fixtures/lab/neigh.sh",
         "Tests/Fixtures/lab/netns.sh", "Tests/Fixtures/lab/ipv6-router.sh", "Tests/Fixtures/lab/ipv6-hosts.sh",
-        "Tests/Fixtures/lab/ipv6-solicit.sh",
+        "Tests/Fixtures/lab/ipv6-solicit.sh", "Tests/Fixtures/lab/ipv6-linkdown.sh", "Tests/Fixtures/lab/tcp.sh",
+        "Tests/Fixtures/lab/tcp-sysctls.sh",
     ]
 
     /// ping's summary `time NNNms` depends on the host's scheduling as well.

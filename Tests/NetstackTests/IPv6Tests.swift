@@ -244,3 +244,28 @@ let b2 = IPv6Address("2001:db8:2::2")!
         #expect(stack.shard.counters[.icmp6OutRouterSolicits] == 4)
     }
 }
+
+/// Found by the stack fuzzer: a forwarded packet to an unresolvable
+/// neighbour fails; its ICMPv6 address-unreachable goes back to a source
+/// that needs resolving too, from inside the table's timer run. That new
+/// entry's timer must not be lost, or its queued error is held for ever.
+@Suite struct NeighbourTimerReentryTests {
+    @Test func errorToUnresolvedSourceIsNotStranded() throws {
+        let (stack, _, r, _) = try ipv6Router()
+        let dev = try #require(r.device(named: "e0"))
+        // 2001:db8:1:0:f900::2 → 2001:db8:1::8e, both on-link behind e0, nobody answers.
+        let ip = IPv6Repr(source: IPv6Address("2001:db8:1:0:f900::2")!, destination: IPv6Address("2001:db8:1::8e")!,
+                          nextHeader: .udp, payloadLength: 12, hopLimit: 64)
+        var frame = [UInt8](repeating: 0, count: 14 + 40 + 12)
+        for k in 0..<6 { frame[k] = UInt8(truncatingIfNeeded: dev.mac.rawValue >> (40 - 8 * UInt64(k))) }
+        frame[6] = 2; frame[11] = 1; frame[12] = 0x86; frame[13] = 0xDD
+        try frame.withUnsafeMutableBytes { try ip.emit(into: UnsafeMutableRawBufferPointer(rebasing: $0[14..<54])) }
+        r.enqueueReceive(stack.shard.pool.allocate(copying: frame)!, on: dev)
+        settle(stack, limit: .seconds(30))
+        let states = r.ndTable.entries().filter { $0.key.address.isIPv6 && !$0.key.address.description.hasPrefix("fe80") }
+            .map { ($0.key.address.description, $0.state) }
+        #expect(states.count == 2)
+        #expect(states.allSatisfy { $0.1 == .failed })
+        #expect(stack.shard.pool.outstanding == 0)
+    }
+}

@@ -105,6 +105,120 @@ import NetWire
         #expect(table.lookup(device: dev, address: peer)?.state == .reachable)
     }
 
+    /// neigh_add_timer moves `used` up to `confirmed`: with reachable_time
+    /// shorter than delay_first_probe_time a confirmed entry never goes
+    /// STALE but cycles REACHABLE → DELAY → PROBE → REACHABLE (as Linux
+    /// with base_reachable_time_ms=2000 shows).
+    @Test func shortReachableTimeCyclesThroughDelay() {
+        let table = NeighbourTable(family: .ipv4)
+        var work = NeighbourWork()
+        #expect(table.setSysctl("base_reachable_time_ms", value: 2000, device: dev))
+        let reach = table.reachableTime(device: dev)
+        #expect(reach >= .seconds(1) && reach <= .seconds(3))
+        _ = resolve(table, at: t(0), &work)
+        table.update(device: dev, address: peer, linkAddress: mac, state: .reachable, flags: [.override],
+                     now: t(0.001), into: &work)
+        var now = t(0.001)
+        for cycle in 0..<3 {
+            let confirmed = now
+            table.expire(now: confirmed + reach + .milliseconds(1), into: &work)
+            #expect(table.lookup(device: dev, address: peer)?.state == .delay, "cycle \(cycle)")
+            work.clear()
+            table.expire(now: confirmed + reach + .milliseconds(1) + .seconds(5), into: &work)
+            #expect(table.lookup(device: dev, address: peer)?.state == .probe)
+            #expect(work.solicitations.map(\.unicast) == [mac])
+            now = confirmed + reach + .seconds(5) + .milliseconds(2)
+            table.update(device: dev, address: peer, linkAddress: mac, state: .reachable, flags: [.override],
+                         now: now, into: &work)
+            let e = table.lookup(device: dev, address: peer)!
+            #expect(e.state == .reachable && e.used == now && e.confirmed == now)
+        }
+    }
+
+    /// Output through a REACHABLE entry (the cached-header path) does not
+    /// mark it used: it goes STALE on time even with steady traffic.
+    @Test func trafficThroughReachableDoesNotKeepItReachable() {
+        let table = NeighbourTable(family: .ipv4)
+        var work = NeighbourWork()
+        _ = resolve(table, at: t(0), &work)
+        table.update(device: dev, address: peer, linkAddress: mac, state: .reachable, flags: [.override],
+                     now: t(0), into: &work)
+        let reach = table.reachableTime(device: dev)
+        var now = t(1)
+        while now < t(0) + reach {
+            #expect(resolve(table, at: now, &work) == "transmit 02:00:00:00:00:02")
+            table.expire(now: now, into: &work)
+            now = now + .seconds(1)
+        }
+        #expect(table.lookup(device: dev, address: peer)?.used == t(0))
+        table.expire(now: t(0) + reach + .milliseconds(1), into: &work)
+        #expect(table.lookup(device: dev, address: peer)?.state == .stale)
+    }
+
+    /// neigh_proc_update / neigh_copy_dflt_parms: a `default` write reaches
+    /// devices that did not set that leaf; only base_reachable_time writes
+    /// draw reachable_time again.
+    @Test func sysctlWritesFollowDataState() {
+        let table = NeighbourTable(family: .ipv4)
+        let other: Int32 = 3
+        #expect(table.setSysctl("retrans_time_ms", value: 500, device: dev))
+        #expect(table.setSysctl("ucast_solicit", value: 1, device: other))
+        let before = table.reachableTime(device: dev)
+        #expect(table.setSysctl("ucast_solicit", value: 7, device: dev))
+        #expect(table.reachableTime(device: dev) == before)
+        #expect(table.setSysctl("retrans_time", value: 300, device: nil))
+        #expect(table.setSysctl("ucast_solicit", value: 5, device: nil))
+        #expect(table.parameters(device: dev).retransTime == .milliseconds(500))
+        #expect(table.parameters(device: dev).ucastSolicit == 7)
+        #expect(table.parameters(device: other).retransTime == .seconds(3))
+        #expect(table.parameters(device: other).ucastSolicit == 1)
+        #expect(table.parameters(device: 9).ucastSolicit == 5)
+        #expect(!table.setSysctl("no_such_leaf", value: 1, device: nil))
+        #expect(table.setSysctl("base_reachable_time", value: 4, device: dev))
+        let r = table.reachableTime(device: dev)
+        #expect(r >= .seconds(2) && r <= .seconds(6))
+    }
+
+    /// nd_tbl differs from arp_tbl in locktime (0) and in counting its
+    /// deprecated retrans_time in kernel jiffies (HZ 250), not USER_HZ.
+    @Test func ndTableParameterDefaults() {
+        let nd = NeighbourTable(family: .ipv6)
+        let arp = NeighbourTable(family: .ipv4)
+        #expect(nd.defaultParameters.locktime == .zero && arp.defaultParameters.locktime == .seconds(1))
+        #expect(nd.defaultParameters.sysctlValue("retrans_time", family: .ipv6) == 250)
+        #expect(arp.defaultParameters.sysctlValue("retrans_time", family: .ipv4) == 100)
+        #expect(nd.setSysctl("retrans_time", value: 500, device: dev))
+        #expect(nd.parameters(device: dev).retransTime == .seconds(2))
+        #expect(arp.setSysctl("retrans_time", value: 50, device: dev))
+        #expect(arp.parameters(device: dev).retransTime == .milliseconds(500))
+    }
+
+    /// neigh_ifdown takes every entry of the device and its proxy entries;
+    /// neigh_carrier_down keeps PERMANENT and proxy ones. Queued packets
+    /// are dropped as NEIGH_DEAD; other devices and the parameters stay.
+    @Test func flushOnDownAndCarrierDown() {
+        let table = NeighbourTable(family: .ipv4)
+        var work = NeighbourWork()
+        let other: Int32 = 3
+        let perm = IPAddress.v4(IPv4Address(10, 0, 0, 9))
+        #expect(table.setSysctl("ucast_solicit", value: 5, device: dev))
+        _ = table.add(device: dev, address: perm, linkAddress: mac, state: .permanent, flags: [], create: true,
+                      replace: false, exclusive: true, now: t(0), into: &work)
+        _ = table.addProxy(device: dev, address: .v4(IPv4Address(10, 0, 0, 7)), exclusive: true)
+        #expect(resolve(table, at: t(0), &work) == "queued")
+        _ = table.output(ipv4Packet(), device: other, nextHop: peer, now: t(0), into: &work)
+        work.clear()
+        table.flush(device: dev, keepPermanent: true, into: &work)
+        #expect(table.lookup(device: dev, address: peer) == nil)
+        #expect(table.lookup(device: dev, address: perm)?.state == .permanent)
+        #expect(table.proxies.count == 1)
+        #expect(work.outcomes == [.drop(.neighDead)])
+        table.flush(device: dev, keepPermanent: false, into: &work)
+        #expect(table.lookup(device: dev, address: perm) == nil && table.proxies.isEmpty)
+        #expect(table.lookup(device: other, address: peer)?.state == .incomplete)
+        #expect(table.parameters(device: dev).ucastSolicit == 5)
+    }
+
     @Test func delayBackToReachableOnUpperLayerConfirm() {
         let table = NeighbourTable(family: .ipv4)
         var work = NeighbourWork()

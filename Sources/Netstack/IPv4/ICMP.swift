@@ -140,11 +140,32 @@ extension NetworkNamespace {
         switch q.proto {
         case IPProtocol.udp.rawValue:
             udpError(error, local: .v4(q.src), localPort: q.sport, remote: .v4(q.dst), remotePort: q.dport)
+        case IPProtocol.tcp.rawValue:
+            tcpError(error, local: .v4(q.src), localPort: q.sport, remote: .v4(q.dst), remotePort: q.dport,
+                     sequence: UInt32(q.echoID) << 16 | UInt32(q.echoSeq))
         case IPProtocol.icmp.rawValue:
             pingError(error, identifier: q.echoID, remote: .v4(q.dst))
         default:
             break
         }
+    }
+
+    /// The body of an ICMP or ICMPv6 error: type, code, checksum 0, the
+    /// 32-bit info word, then the first `length` bytes of `original` from
+    /// its network header. The packet keeps the original's trace id.
+    func icmpErrorMessage(quoting original: borrowing PacketBuffer, length: Int, type: UInt8, code: UInt8,
+                          info: UInt32) -> PacketBuffer? {
+        guard var p = stack.shard.pool.allocate() else { return nil }
+        let out = p.put(8 &+ length)
+        _ = original.withHeaderBytes(at: .network) { b in
+            out.baseAddress!.advanced(by: 8).copyMemory(from: b.baseAddress!, byteCount: length)
+        }
+        out.setU8(0, type)
+        out.setU8(1, code)
+        out.setBE16(2, 0)
+        out.setBE32(4, info)
+        p.metadata.traceID = original.metadata.traceID
+        return p
     }
 
     /// __icmp_send(): an error about `original` (whose network header is
@@ -177,19 +198,12 @@ extension NetworkNamespace {
                 return
             }
         }
-        let room = 576 - 20 - 8
-        let quoteLength = min(o.total, room)
-        guard var p = stack.shard.pool.allocate() else { return }
-        let out = p.put(8 &+ quoteLength)
-        _ = original.withHeaderBytes(at: .network) { b in
-            out.baseAddress!.advanced(by: 8).copyMemory(from: b.baseAddress!, byteCount: quoteLength)
+        // As much of the original as fits in 576 bytes (RFC 1812 §4.3.2.3).
+        guard var p = icmpErrorMessage(quoting: original, length: min(o.total, 576 - 20 - 8),
+                                       type: type, code: code, info: info) else { return }
+        p.withUnsafeMutableReadableBytes { out in
+            out.setBE16(2, InternetChecksum.checksum(UnsafeRawBufferPointer(out)))
         }
-        out.setU8(0, type)
-        out.setU8(1, code)
-        out.setBE16(2, 0)
-        out.setBE32(4, info)
-        out.setBE16(2, InternetChecksum.checksum(UnsafeRawBufferPointer(out)))
-        p.metadata.traceID = original.metadata.traceID
         trace(p, .icmpError(type: type, code: code))
         count(.icmpOutMsgs)
         switch type {

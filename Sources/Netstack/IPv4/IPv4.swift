@@ -258,6 +258,9 @@ extension NetworkNamespace {
         case IPProtocol.udp.rawValue:
             count(.ipInDelivers)
             udpReceive(q, header: h, on: dev, broadcast: broadcast)
+        case IPProtocol.tcp.rawValue:
+            count(.ipInDelivers)
+            tcpReceive(q, source: .v4(h.source), destination: .v4(h.destination), on: dev)
         default:
             // No raw sockets or TCP yet: protocol unreachable (icmp_send from
             // ip_protocol_deliver_rcu), except for broadcasts.

@@ -15,7 +15,13 @@
 //
 // Router solicitations go out when the link-local address completes DAD
 // on a host. Not here: SLAAC addresses from RA prefixes, MLD reports,
-// optimistic DAD, keep_addr_on_down.
+// optimistic DAD.
+//
+// A device going down loses its IPv6 addresses (addrconf_ifdown): all of
+// them with keep_addr_on_down 0 (the default), else the link-local and
+// loopback ones and those with a finite lifetime; kept ones are tentative
+// again (unless nodad) and redo DAD when the link comes back. The
+// link-local address is made again on NETDEV_UP with carrier.
 import NetWire
 
 /// Per-namespace IPv6 state that is not a table of its own.
@@ -29,6 +35,13 @@ struct IPv6NamespaceState {
 
     /// Router solicitation schedules per device (idev->rs_timer).
     var solicitations: [RouterSolicitationRun] = []
+
+    /// net.ipv6.conf.{all,default,DEV}.keep_addr_on_down (ipv6_devconf;
+    /// kept here until IPv6DeviceConfig holds it). A device takes
+    /// `default`'s value when it is registered.
+    var keepAddrOnDownAll = 0
+    var keepAddrOnDownDefault = 0
+    var keepAddrOnDown: [Int32: Int] = [:]
 
     var nextDeadline: Instant? {
         var best: Instant? = nil
@@ -51,6 +64,104 @@ struct RouterSolicitationRun {
 }
 
 extension NetworkNamespace {
+    // MARK: device configuration
+
+    /// A device registered in this namespace (ipv6_add_dev / inetdev_init):
+    /// its ipv4/ipv6 settings are copies of `default`'s, and mtu6 is the
+    /// device's MTU.
+    func inheritDeviceConfig(_ d: NetDevice) {
+        d.ipv4 = ipv4Default
+        d.ipv6 = ipv6Default
+        d.ipv6.mtu = d.mtu
+        if d.kind == .loopback {
+            // inetdev_init: no IPsec policy on lo; ipv6_add_dev: no DAD.
+            d.ipv4.disablePolicy = 1
+            d.ipv6.acceptDAD = -1
+        }
+        ipv6State.keepAddrOnDown[d.ifindex] = ipv6State.keepAddrOnDownDefault
+    }
+
+    /// net.ipv6.conf.all.keep_addr_on_down.
+    public var ipv6KeepAddrOnDownAll: Int {
+        get { ipv6State.keepAddrOnDownAll }
+        set { ipv6State.keepAddrOnDownAll = newValue }
+    }
+
+    /// net.ipv6.conf.default.keep_addr_on_down.
+    public var ipv6KeepAddrOnDownDefault: Int {
+        get { ipv6State.keepAddrOnDownDefault }
+        set { ipv6State.keepAddrOnDownDefault = newValue }
+    }
+
+    /// net.ipv6.conf.DEV.keep_addr_on_down.
+    public func ipv6KeepAddrOnDown(_ d: NetDevice) -> Int {
+        ipv6State.keepAddrOnDown[d.ifindex] ?? ipv6State.keepAddrOnDownDefault
+    }
+
+    public func setIPv6KeepAddrOnDown(_ d: NetDevice, _ value: Int) {
+        ipv6State.keepAddrOnDown[d.ifindex] = value
+    }
+
+    /// addrconf_ifdown(dev, unregister: false) on NETDEV_DOWN: `all`'s
+    /// keep_addr_on_down decides unless 0, then the device's; > 0 keeps
+    /// permanent (infinite lifetime) addresses that are neither link-local
+    /// nor loopback, marked tentative again unless nodad. The rest go.
+    func ipv6AddressesDown(_ d: NetDevice) {
+        var keep = false
+        if d.ipv6.disableIPv6 == 0 {
+            let k = ipv6State.keepAddrOnDownAll != 0 ? ipv6State.keepAddrOnDownAll : ipv6KeepAddrOnDown(d)
+            keep = k > 0
+        }
+        var removed: [InterfaceAddress] = []
+        var kept: [InterfaceAddress] = []
+        for a in d.addresses {
+            guard case .v6(let address) = a.address else { kept.append(a); continue }
+            if keep && a.validLifetime == nil && !address.isLinkLocal && !address.isLoopback {
+                var a = a
+                if !a.flags.contains(.nodad) { a.flags.insert(.tentative) }
+                kept.append(a)
+            } else {
+                removed.append(a)
+            }
+        }
+        guard !removed.isEmpty || kept != d.addresses else { return }
+        d.addresses = kept
+        ipv6State.dad.removeAll { $0.device == d.ifindex }
+        for a in removed { stack.addressRemoved(a, from: d) }
+    }
+
+    /// net.ipv6.conf.DEV.disable_ipv6 (addrconf_disable_ipv6 →
+    /// dev_disable_change): turning it on is NETDEV_DOWN for IPv6 alone
+    /// (every address goes, keep_addr_on_down notwithstanding, with the
+    /// device's IPv6 routes and ND entries); turning it off is NETDEV_UP
+    /// (the link-local address and multicast route again, when up with
+    /// carrier). Other values than 0/1 count as on.
+    public func setIPv6Disabled(_ d: NetDevice, _ value: Int) {
+        let changed = (d.ipv6.disableIPv6 != 0) != (value != 0)
+        d.ipv6.disableIPv6 = value
+        guard changed else { return }
+        if value != 0 {
+            ipv6AddressesDown(d)
+            routing.tables.removeAll { r in
+                !r.destination.isIPv4 && !r.nextHops.isEmpty && r.nextHops.allSatisfy { $0.device == d.ifindex }
+            }
+            var sink = NamespaceNeighbourSink(ns: self)
+            ndTable.flush(device: d.ifindex, keepPermanent: false, into: &sink)
+            ipv6State.solicitations.removeAll { $0.device == d.ifindex }
+        } else if d.isUp && d.hasCarrier {
+            addAutomaticAddresses(d)
+            dadRun(d)
+        }
+    }
+
+    /// net.ipv6.conf.all.disable_ipv6 (addrconf_disable_change): `default`
+    /// and every device take the value, each device changing as above.
+    public func setIPv6DisabledAll(_ value: Int) {
+        ipv6All.disableIPv6 = value
+        ipv6Default.disableIPv6 = value
+        for d in devices { setIPv6Disabled(d, value) }
+    }
+
     // MARK: DAD
 
     /// inet6_addr_add for a tentative address: the prefix route now, DAD

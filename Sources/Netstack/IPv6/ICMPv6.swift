@@ -143,6 +143,9 @@ extension NetworkNamespace {
         switch q.proto {
         case IPProtocol.udp.rawValue:
             udpError(error, local: .v6(q.src), localPort: q.w0, remote: .v6(q.dst), remotePort: q.w1)
+        case IPProtocol.tcp.rawValue:
+            tcpError(error, local: .v6(q.src), localPort: q.w0, remote: .v6(q.dst), remotePort: q.w1,
+                     sequence: UInt32(q.w2) << 16 | UInt32(q.w3))
         case IPProtocol.icmpv6.rawValue:
             // Only about our echo requests (type 128 in the quote's first word).
             if q.w0 >> 8 == UInt16(ICMPv6Type.echoRequest) {
@@ -224,18 +227,9 @@ extension NetworkNamespace {
                 }
             }
         }
-        let room = 1280 - IPv6Packet.headerLength - 8
-        let quoteLength = min(o.total, room)
-        guard var p = stack.shard.pool.allocate() else { return }
-        let out = p.put(8 &+ quoteLength)
-        _ = original.withHeaderBytes(at: .network) { b in
-            out.baseAddress!.advanced(by: 8).copyMemory(from: b.baseAddress!, byteCount: quoteLength)
-        }
-        out.setU8(0, type)
-        out.setU8(1, code)
-        out.setBE16(2, 0)
-        out.setBE32(4, info)
-        p.metadata.traceID = original.metadata.traceID
+        // As much of the original as fits in the minimum MTU (RFC 4443 §2.4 (c)).
+        guard let p = icmpErrorMessage(quoting: original, length: min(o.total, 1280 - IPv6Packet.headerLength - 8),
+                                       type: type, code: code, info: info) else { return }
         trace(p, .icmpv6Error(type: type, code: code))
         count(.icmp6OutMsgs)
         switch type {

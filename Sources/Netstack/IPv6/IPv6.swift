@@ -367,6 +367,11 @@ extension NetworkNamespace {
             q.pull(offset)
             q.resetTransportHeader()
             udp6Receive(q, header: h, on: dev)
+        case IPProtocol.tcp.rawValue:
+            count(.ip6InDelivers)
+            q.pull(offset)
+            q.resetTransportHeader()
+            tcpReceive(q, source: .v6(h.source), destination: .v6(h.destination), on: dev)
         case IPProtocol.noNextHeader.rawValue:
             count(.ip6InDelivers)
             _ = consume q

@@ -108,6 +108,7 @@ extension NetworkNamespace {
     func nextDeadline(now: Instant) -> Instant? {
         var best: Instant? = min(neighbourDeadline(), ipv4Fragments.nextDeadline, ipv6Fragments.nextDeadline)
         if let t = ipv6State.nextDeadline, t < best! { best = t }
+        if let t = tcpNextDeadline, t < best! { best = t }
         for d in devices where !d.qdisc.bypassesQueue && d.qdisc.count > 0 {
             if let t = d.qdisc.nextDeadline, best.map({ t < $0 }) ?? true { best = t }
         }
@@ -116,5 +117,6 @@ extension NetworkNamespace {
     func shutdown() {
         udpSockets.removeAll()
         pingSockets.removeAll()
+        tcpShutdownAll()
     }
 }

@@ -56,6 +56,34 @@ struct NamespaceNeighbourSink: NeighbourSink {
     }
 }
 
+extension NetworkNamespace {
+    /// NETDEV_DOWN (arp_netdev_event, ndisc_netdev_event → neigh_ifdown):
+    /// every neighbour entry of the device goes, PERMANENT ones too.
+    func neighbourDeviceDown(_ d: NetDevice) {
+        var sink = NamespaceNeighbourSink(ns: self)
+        arpTable.flush(device: d.ifindex, keepPermanent: false, into: &sink)
+        ndTable.flush(device: d.ifindex, keepPermanent: false, into: &sink)
+    }
+
+    /// NETDEV_CHANGE to no carrier (arp_netdev_event with
+    /// arp_evict_nocarrier, ndisc_netdev_event with ndisc_evict_nocarrier,
+    /// both 1 by default → neigh_carrier_down): entries go but PERMANENT
+    /// and proxy ones. Linux does it from linkwatch, a moment later.
+    func neighbourCarrierDown(_ d: NetDevice) {
+        guard d.isUp else { return }
+        var sink = NamespaceNeighbourSink(ns: self)
+        arpTable.flush(device: d.ifindex, keepPermanent: true, into: &sink)
+        ndTable.flush(device: d.ifindex, keepPermanent: true, into: &sink)
+    }
+
+    /// NETDEV_UNREGISTER: entries, proxy entries and parameters go.
+    func neighbourDeviceGone(_ d: NetDevice) {
+        var sink = NamespaceNeighbourSink(ns: self)
+        arpTable.removeDevice(d.ifindex, into: &sink)
+        ndTable.removeDevice(d.ifindex, into: &sink)
+    }
+}
+
 extension NetworkNamespace: NeighbourAddressLookup {
     public func addressType(_ address: IPAddress, device: Int32) -> RouteType {
         if address.isMulticast { return .multicast }
@@ -150,6 +178,7 @@ extension NetworkNamespace: NeighbourAddressLookup {
         if ndTable.nextDeadline <= now { ndTable.expire(now: now, into: &sink) }
         expireFragments(now: now)
         dadExpire(now: now)
+        tcpRunTimers(now: now)
         // Not "progress" for the stack loop: frames the timers send mark
         // their rings pending, which is what keeps the loop going.
         return false

@@ -32,7 +32,8 @@ public struct NamespaceConfig: Sendable, Equatable {
     public var udpRmemMin = 4096
     public var ipv6HopLimit = 64
     public var ipv6FibMultipathHashPolicy = 0
-    public var ipv6IcmpRatelimit = 1000
+    /// 100 ms since Linux 6.x (icmpv6_time; it was 1 s).
+    public var ipv6IcmpRatelimit = 100
     public var ipv6IcmpEchoIgnoreAll = 0
     public init() {}
 
@@ -60,9 +61,20 @@ public final class NetworkNamespace {
     // exclusivity check (swift_beginAccess) would only cost time.
     @exclusivity(unchecked) public var config = NamespaceConfig()
     /// net.ipv4.conf.all / default and net.ipv6.conf.all / default.
+    /// Linux's ipv4_devconf / ipv4_devconf_dflt / ipv6_devconf /
+    /// ipv6_devconf_dflt differ in accept_source_route (default 1) and
+    /// accept_dad (all 0).
     @exclusivity(unchecked) public var ipv4All = IPv4DeviceConfig()
-    public var ipv4Default = IPv4DeviceConfig()
-    @exclusivity(unchecked) public var ipv6All = IPv6DeviceConfig()
+    public var ipv4Default: IPv4DeviceConfig = {
+        var c = IPv4DeviceConfig()
+        c.acceptSourceRoute = 1
+        return c
+    }()
+    @exclusivity(unchecked) public var ipv6All: IPv6DeviceConfig = {
+        var c = IPv6DeviceConfig()
+        c.acceptDAD = 0
+        return c
+    }()
     public var ipv6Default = IPv6DeviceConfig()
 
     /// The ARP and ND neighbour tables (neigh_table arp_tbl / nd_tbl).
@@ -82,6 +94,8 @@ public final class NetworkNamespace {
     /// Sockets (the namespace's part of the socket hash tables).
     public internal(set) var udpSockets: [UDPSocket] = []
     public internal(set) var pingSockets: [PingSocket] = []
+    /// TCP: connection and listener tables, bound ports, tcp sysctls.
+    public let tcp = TCPNamespaceState()
     /// IPv4 identification counters per destination (ip_idents).
     var ipIdents: [IPv4Address: UInt16] = [:]
     /// Learned path MTUs (route exceptions).
@@ -120,6 +134,7 @@ public final class NetworkNamespace {
         nextIfindex = 2
         devices.append(lo)
         reindexDevices()  // observers do not run in init
+        inheritDeviceConfig(lo)
     }
 
     public var loopback: NetDevice { devices[0] }
@@ -183,6 +198,7 @@ public final class NetworkNamespace {
     func insert(_ d: NetDevice) {
         let i = devices.firstIndex { $0.ifindex > d.ifindex } ?? devices.endIndex
         devices.insert(d, at: i)
+        inheritDeviceConfig(d)
     }
 
     /// `ip link add NAME type dummy|veth [peer name P [netns NS]]`.
@@ -219,7 +235,7 @@ public final class NetworkNamespace {
             let d = NetDevice(kind: .veth, ifindex: allocateIfindex(), name: name,
                               mac: mac ?? stack.randomMAC(), namespace: self)
             insert(d)
-            if let m = mtu { d.mtu = m; p.mtu = m }
+            if let m = mtu { d.mtu = m; p.mtu = m; d.ipv6.mtu = m; p.ipv6.mtu = m }
             if let q = txQueueLength { d.txQueueLength = q }
             d.peer = p
             p.peer = d
@@ -250,6 +266,8 @@ public final class NetworkNamespace {
     func remove(_ d: NetDevice) {
         setDown(d)
         d.addresses.removeAll()
+        ipv6State.keepAddrOnDown[d.ifindex] = nil
+        neighbourDeviceGone(d)
         d.receiveRing.removeAll()
         devices.removeAll { $0 === d }
         stack.deviceRemoved(d, from: self)
@@ -291,7 +309,12 @@ public final class NetworkNamespace {
         d.adminFlags.remove(.up)
         d.receiveRing.removeAll()
         stack.deviceStateChanged(d)
-        if let p = d.peer { stack.deviceStateChanged(p) }
+        ipv6AddressesDown(d)
+        neighbourDeviceDown(d)
+        if let p = d.peer {
+            stack.deviceStateChanged(p)
+            p.namespace.neighbourCarrierDown(p)
+        }
     }
 
     public func setMTU(_ d: NetDevice, _ mtu: Int) throws(KernelError) {
@@ -302,6 +325,8 @@ public final class NetworkNamespace {
             throw KernelError(.EINVAL)
         }
         d.mtu = mtu
+        // addrconf_notify NETDEV_CHANGEMTU: mtu6 follows the device.
+        if mtu >= 1280 { d.ipv6.mtu = mtu }
         stack.deviceStateChanged(d)
     }
 

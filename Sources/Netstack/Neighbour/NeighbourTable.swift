@@ -177,8 +177,10 @@ public final class NeighbourTable {
         public var periodicGCRuns = 0, forcedGCRuns = 0, tableFulls = 0, unresolvedDiscards = 0
     }
 
-    public init(family: NeighbourFamily, parameters: NeighbourParameters = NeighbourParameters(),
+    /// `parameters` nil: the family's defaults (`NeighbourParameters.defaults(for:)`).
+    public init(family: NeighbourFamily, parameters: NeighbourParameters? = nil,
                 gc: NeighbourGCParameters = NeighbourGCParameters(), randomSeed: UInt64 = 1, now: Instant = .zero) {
+        let parameters = parameters ?? NeighbourParameters.defaults(for: family)
         self.family = family
         self.defaultParameters = parameters
         self.gc = gc
@@ -194,11 +196,57 @@ public final class NeighbourTable {
         deviceParameters[device] ?? defaultParameters
     }
 
-    /// Sets a device's parameters (net.ipv4.neigh.DEV.*) and re-randomises
-    /// its reachable_time, as a write to base_reachable_time does.
+    /// Sets a device's parameters and re-randomises its reachable_time, as
+    /// a write to base_reachable_time does.
     public func setParameters(_ p: NeighbourParameters, device: Int32) {
         deviceParameters[device] = p
         reachableTimes[device] = p.randomisedReachableTime(random: random.next())
+    }
+
+    /// Leaves each device set itself (neigh_parms->data_state): a write to
+    /// `default` no longer reaches those on that device.
+    var explicitlySet: [Int32: Set<String>] = [:]
+
+    /// A write to net.ipv{4,6}.neigh.DIR.LEAF, DIR being `default` (device
+    /// nil) or a device (neigh_proc_update, neigh_proc_base_reachable_time):
+    /// - base_reachable_time{,_ms} re-randomises that parms' reachable_time
+    ///   at once (other leaves leave it alone);
+    /// - a device's write marks the leaf as its own;
+    /// - a `default` write is copied to every device that has not set the
+    ///   leaf itself (neigh_copy_dflt_parms).
+    /// False for an unknown leaf or a value out of range (EINVAL).
+    public func setSysctl(_ leaf: String, value: Int64, device: Int32?) -> Bool {
+        let key = NeighbourParameters.sysctlVariable(leaf)
+        let rerandomise = key == "base_reachable_time"
+        if let device {
+            var p = parameters(device: device)
+            guard p.setSysctl(leaf, value, family: family) else { return false }
+            let previous = reachableTime(device: device)
+            deviceParameters[device] = p
+            reachableTimes[device] = rerandomise ? p.randomisedReachableTime(random: random.next()) : previous
+            explicitlySet[device, default: []].insert(key)
+            return true
+        }
+        var d = defaultParameters
+        guard d.setSysctl(leaf, value, family: family) else { return false }
+        // Devices without parameters of their own follow `default` (and its
+        // reachable_time); give them their own copy first.
+        defaultParameters = d
+        if rerandomise {
+            // Only the default parms' reachable_time is drawn again; devices
+            // keep theirs (drawn when their parms were made) until the
+            // periodic re-draw. Devices seen so far keep the old value.
+            for k in index.keys where reachableTimes[k.device] == nil {
+                reachableTimes[k.device] = defaultReachableTime
+            }
+            defaultReachableTime = d.randomisedReachableTime(random: random.next())
+        }
+        for (dev, var p) in deviceParameters.sorted(by: { $0.key < $1.key })
+        where !(explicitlySet[dev]?.contains(key) ?? false) {
+            _ = p.setSysctl(leaf, value, family: family)
+            deviceParameters[dev] = p
+        }
+        return true
     }
 
     /// parms->reachable_time now in force on `device`.
@@ -235,9 +283,23 @@ public final class NeighbourTable {
     /// neigh_ifdown / device removal: drop every entry of `device`
     /// (queued packets are dropped with .neighDead).
     public func removeDevice(_ device: Int32, into sink: inout some NeighbourSink & ~Copyable) {
-        for key in index.keys where key.device == device { remove(key, sink: &sink, reason: .neighDead) }
+        for key in index.keys.sorted() where key.device == device { remove(key, sink: &sink, reason: .neighDead) }
+        proxies = proxies.filter { $0.device != device }
         deviceParameters[device] = nil
         reachableTimes[device] = nil
+        explicitlySet[device] = nil
+    }
+
+    /// neigh_ifdown (NETDEV_DOWN, `keepPermanent` false) and
+    /// neigh_carrier_down (`keepPermanent` true): the device's entries go,
+    /// their queued packets dropped with .neighDead; its parameters stay.
+    public func flush(device: Int32, keepPermanent: Bool, into sink: inout some NeighbourSink & ~Copyable) {
+        for key in index.keys.sorted() where key.device == device {
+            if keepPermanent, let s = index[key], slots[s]?.state.contains(.permanent) == true { continue }
+            remove(key, sink: &sink, reason: .neighDead)
+        }
+        // pneigh_ifdown_and_unlock.
+        if !keepPermanent { proxies = proxies.filter { $0.device != device } }
     }
 
     // MARK: output (neigh_resolve_output)
@@ -261,7 +323,12 @@ public final class NeighbourTable {
             }
         }
         var e = slots[slot]!
-        e.used = now
+        // A connected entry sends through its cached header (neigh_output →
+        // neigh_hh_output / neigh_connected_output), which leaves `used`
+        // alone; only neigh_resolve_output's neigh_event_send marks it used.
+        // So steady traffic does not keep an entry REACHABLE: it goes STALE
+        // when reachable_time runs out, and the next packet moves it to DELAY.
+        if e.state.isDisjoint(with: .connected) { e.used = now }
         if e.state.isDisjoint(with: [.reachable, .permanent, .noarp, .delay, .probe]) {
             // __neigh_event_send
             let p = parameters(device: device)
@@ -270,7 +337,7 @@ public final class NeighbourTable {
                     e.probes = p.ucastSolicit
                     e.state = .incomplete
                     e.updated = now
-                    arm(&e, now + max(p.retransTime, .milliseconds(10)))
+                    addTimer(&e, now + max(p.retransTime, .milliseconds(10)))
                     slots[slot] = e
                     enqueue(packet, slot: slot, parameters: p, sink: &sink)
                     probe(slot: slot, sink: &sink)
@@ -284,7 +351,7 @@ public final class NeighbourTable {
             if e.state == .stale {
                 e.state = .delay
                 e.updated = now
-                arm(&e, now + p.delayFirstProbeTime)
+                addTimer(&e, now + p.delayFirstProbeTime)
             } else {
                 slots[slot] = e
                 enqueue(packet, slot: slot, parameters: p, sink: &sink)
@@ -308,7 +375,7 @@ public final class NeighbourTable {
             e.probes = p.ucastSolicit
             e.state = .incomplete
             e.updated = now
-            arm(&e, now + max(p.retransTime, .milliseconds(10)))
+            addTimer(&e, now + max(p.retransTime, .milliseconds(10)))
             slots[slot] = e
             probe(slot: slot, sink: &sink)
             return
@@ -316,7 +383,7 @@ public final class NeighbourTable {
         if e.state == .stale {
             e.state = .delay
             e.updated = now
-            arm(&e, now + p.delayFirstProbeTime)
+            addTimer(&e, now + p.delayFirstProbeTime)
         }
         slots[slot] = e
     }
@@ -397,7 +464,7 @@ public final class NeighbourTable {
                 disarm(&e)
                 if new.contains(.probe) { e.probes = 0 }
                 if !new.isDisjoint(with: .inTimer) {
-                    arm(&e, now + (new.contains(.reachable) ? reachableTime(device: device) : .zero))
+                    addTimer(&e, now + (new.contains(.reachable) ? reachableTime(device: device) : .zero))
                 }
                 e.state = new
             }
@@ -488,12 +555,17 @@ public final class NeighbourTable {
     public func expire(now: Instant, into sink: inout some NeighbourSink & ~Copyable) {
         var next = Instant.distantFuture
         if now >= earliest {
+            // A fired timer can re-enter the table through the sink (a failed
+            // entry's queued packet becomes an ICMP error that resolves its
+            // own source, creating an entry in a slot already passed), so
+            // `arm` lowers `earliest` from scratch while the loop runs.
+            earliest = .distantFuture
             for slot in slots.indices {
                 guard let e = slots[slot], let t = e.timer else { continue }
                 if t <= now { timerFired(slot: slot, now: now, sink: &sink) }
                 if let t2 = slots[slot]?.timer { next = min(next, t2) }
             }
-            earliest = next
+            earliest = min(earliest, next)
         }
         if now >= nextReachableRandomise {
             defaultReachableTime = defaultParameters.randomisedReachableTime(random: random.next())
@@ -608,8 +680,10 @@ public final class NeighbourTable {
         for slot in slots.indices {
             guard let e = slots[slot], !e.state.contains(.permanent), !e.flags.contains(.externLearned),
                   e.timer == nil else { continue }
+            // neigh_periodic_work: a confirmation counts as use here too.
+            if e.used < e.confirmed && e.confirmed <= now { slots[slot]!.used = e.confirmed }
             let p = parameters(device: e.key.device)
-            if e.state.contains(.failed) || now >= e.used + p.gcStaleTime {
+            if e.state.contains(.failed) || now >= slots[slot]!.used + p.gcStaleTime {
                 remove(e.key, sink: &sink, reason: .neighDead)
             }
         }
@@ -658,6 +732,16 @@ public final class NeighbourTable {
         index[key] = nil
         freeSlots.append(slot)
         statistics.destroys &+= 1
+    }
+
+    /// neigh_add_timer: arming a timer from an event (not from the timer
+    /// itself, which re-arms with mod_timer) first moves `used` up to
+    /// `confirmed`. So a confirmation that makes an entry REACHABLE also
+    /// counts as use: when reachable_time runs out within
+    /// delay_first_probe_time of it, the entry goes DELAY, not STALE.
+    func addTimer(_ e: inout NeighbourEntry, _ deadline: Instant) {
+        if e.used < e.confirmed { e.used = e.confirmed }
+        arm(&e, deadline)
     }
 
     func arm(_ e: inout NeighbourEntry, _ deadline: Instant) {

@@ -108,6 +108,14 @@ public struct NeighbourParameters: Hashable, Sendable {
 
     public init() {}
 
+    /// arp_tbl's and nd_tbl's parms: the same but for locktime, which
+    /// nd_tbl leaves at 0.
+    public static func defaults(for family: NeighbourFamily) -> NeighbourParameters {
+        var p = NeighbourParameters()
+        if family == .ipv6 { p.locktime = .zero }
+        return p
+    }
+
     /// The names under net.ipv{4,6}.neigh.DEV/ (neigh_sysctl_template).
     public static let sysctlNames = [
         "anycast_delay", "app_solicit", "base_reachable_time", "base_reachable_time_ms",
@@ -116,9 +124,27 @@ public struct NeighbourParameters: Hashable, Sendable {
         "retrans_time_ms", "ucast_solicit", "unres_qlen", "unres_qlen_bytes",
     ]
 
+    /// The parameter a sysctl leaf writes (NEIGH_VAR index): the pairs
+    /// base_reachable_time{,_ms}, retrans_time{,_ms} and unres_qlen{,_bytes}
+    /// are one variable each.
+    public static func sysctlVariable(_ leaf: String) -> String {
+        switch leaf {
+        case "base_reachable_time_ms": "base_reachable_time"
+        case "retrans_time_ms": "retrans_time"
+        case "unres_qlen_bytes": "unres_qlen"
+        default: leaf
+        }
+    }
+
     /// The sysctl's value as `sysctl` prints it (USER_HZ = 100 for the
     /// jiffies-valued files), nil for an unknown name.
-    public func sysctlValue(_ name: String) -> Int64? {
+    /// nd_tbl's deprecated retrans_time is in kernel jiffies
+    /// (ndisc_ifinfo_sysctl_change: neigh_proc_dointvec), not USER_HZ; the
+    /// Linux this mirrors runs with CONFIG_HZ=250.
+    public static let kernelHZ: Int64 = 250
+
+    public func sysctlValue(_ name: String, family: NeighbourFamily = .ipv4) -> Int64? {
+        if family == .ipv6 && name == "retrans_time" { return retransTime.nanoseconds * Self.kernelHZ / 1_000_000_000 }
         func ticks(_ t: TimeDelta) -> Int64 { t.nanoseconds / 10_000_000 }
         func secs(_ t: TimeDelta) -> Int64 { t.nanoseconds / 1_000_000_000 }
         func ms(_ t: TimeDelta) -> Int64 { t.nanoseconds / 1_000_000 }
@@ -146,8 +172,12 @@ public struct NeighbourParameters: Hashable, Sendable {
 
     /// Sets a sysctl; false for an unknown name or a negative value
     /// (the kernel answers EINVAL).
-    public mutating func setSysctl(_ name: String, _ value: Int64) -> Bool {
+    public mutating func setSysctl(_ name: String, _ value: Int64, family: NeighbourFamily = .ipv4) -> Bool {
         guard value >= 0, value <= Int64(Int32.max) else { return false }
+        if family == .ipv6 && name == "retrans_time" {
+            retransTime = .milliseconds(value * 1000 / Self.kernelHZ)
+            return true
+        }
         let v = Int(value)
         switch name {
         case "anycast_delay": anycastDelay = .milliseconds(value * 10)

@@ -23,6 +23,8 @@ public struct Errno: RawRepresentable, Error, Hashable, Sendable, CustomStringCo
     public static let ENODEV = Errno(rawValue: 19)
     public static let EINVAL = Errno(rawValue: 22)
     public static let ENOSPC = Errno(rawValue: 28)
+    /// EPIPE: write after shutdown(SHUT_WR) or after the connection closed.
+    public static let EPIPE = Errno(rawValue: 32)
     public static let ERANGE = Errno(rawValue: 34)
     public static let EPROTO = Errno(rawValue: 71)
     public static let ENOTSOCK = Errno(rawValue: 88)
@@ -68,6 +70,7 @@ public struct Errno: RawRepresentable, Error, Hashable, Sendable, CustomStringCo
         case 19: "No such device"
         case 22: "Invalid argument"
         case 28: "No space left on device"
+        case 32: "Broken pipe"
         case 34: "Numerical result out of range"
         case 71: "Protocol error"
         case 88: "Socket operation on non-socket"

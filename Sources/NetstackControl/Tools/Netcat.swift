@@ -1,6 +1,17 @@
-// `nc -u` (netcat-openbsd 1.219, Debian's default `nc`) as a process stepped
-// in virtual time over the stack's UDP sockets. Userspace counterpart:
-// netcat.c (main, local_listen, remote_connect, udptest, readwrite).
+// `nc` (netcat-openbsd 1.219, Debian's default `nc`) as a process stepped
+// in virtual time over the stack's TCP and UDP sockets. Userspace
+// counterpart: netcat.c (main, local_listen, remote_connect,
+// timeout_connect, udptest, readwrite).
+//
+// TCP client: `nc [-v] [-z] [-N] [-w S] [-q S] [-s SRC] [-p PORT] HOST
+// PORT[-PORT] [PORT…]` connects to each port in turn (-w bounds the
+// connect), reports "Connection to HOST PORT port [tcp/SERVICE] succeeded!"
+// with -v, and (without -z) sends its standard input and prints what
+// arrives until the peer closes; -N shuts the write side down after the
+// input. Exit status 0 when any connection succeeded.
+// TCP listener: `nc -l [-k] [-s ADDR] [-p PORT] | nc -l [ADDR] PORT`
+// listens (SO_REUSEADDR, SO_REUSEPORT, backlog 1), serves one connection
+// at a time the same way, and exits after the first unless -k.
 //
 // Client: `nc -u [-s SRC] [-p PORT] [-w S] [-q S] [-z] HOST PORT` connects
 // the socket, sends its standard input as one datagram (nothing when
@@ -10,7 +21,7 @@
 // Listener: `nc -u -l [-k] [-W N] [ADDR] PORT` (or `-p PORT`) prints each
 // datagram's bytes (nothing added) and, without -k, connects to the first
 // sender (so other senders are then refused by the kernel) and sends its
-// own input there. TCP is not supported.
+// own input there.
 import Netstack
 import NetWire
 
@@ -31,6 +42,17 @@ public final class NetcatProcess {
     private var started = false
     public private(set) var exitStatus: Int32?
     private var socket: UDPSocket?
+    // TCP
+    private var noSendShutdown = false   // -N
+    private var tcpListener: TCPSocket?
+    private var tcpConn: TCPSocket?
+    private var connectDeadline: Instant?
+    private var ports: [(UInt16, String)] = []
+    private var portIndex = 0
+    private var anyConnected = false
+    private var inputSent = 0
+    private var inputDone = false
+    private var netEOF = false
     private var lastActivity = Instant.zero
     private var eofAt = Instant.zero
     private var netClosed = false
@@ -69,6 +91,7 @@ public final class NetcatProcess {
                 case "l": listen = true
                 case "k": keep = true
                 case "u": udp = true
+                case "N": noSendShutdown = true
                 case "z": scan = true
                 case "v": verbose = true
                 case "s": sourceAddress = a
@@ -122,7 +145,13 @@ public final class NetcatProcess {
         if let s = exitStatus { return .exited(s) }
         var wake: Instant? = probeAt
         func consider(_ t: Instant) { if wake.map({ t < $0 }) ?? true { wake = t } }
-        if !listen {
+        if !udp {
+            if let d = connectDeadline, d != .distantFuture { consider(d) }
+            if tcpConn != nil && connectDeadline == nil {
+                if let w = idleTimeout { consider(lastActivity + .seconds(Int64(w))) }
+                if inputDone, let q = quitAfterEOF { consider(eofAt + .seconds(Int64(q))) }
+            }
+        } else if !listen {
             if let w = idleTimeout { consider(lastActivity + .seconds(Int64(w))) }
             if let q = quitAfterEOF { consider(eofAt + .seconds(Int64(q))) }
         }
@@ -136,9 +165,17 @@ public final class NetcatProcess {
         exit(130)
     }
 
+    /// Killed by a signal: its sockets close as the process's files do.
+    public func killed() {
+        guard exitStatus == nil else { return }
+        exit(128)
+    }
+
     private func exit(_ status: Int32) {
         exitStatus = status
         socket?.close()
+        tcpConn?.close()
+        tcpListener?.close()
     }
 
     private func failNow(_ message: String, _ output: inout ToolOutput) {
@@ -148,8 +185,8 @@ public final class NetcatProcess {
 
     private func start(now: Instant, output: inout ToolOutput) {
         if let f = pendingFailure { return failNow(f, &output) }
-        guard udp else { return failNow("nc: TCP is not supported by this stack; use -u", &output) }
         lastActivity = now
+        if !udp { return tcpStart(now: now, output: &output) }
         eofAt = now
         if listen {
             // nc -l [ADDR] PORT, or -p PORT.
@@ -223,6 +260,7 @@ public final class NetcatProcess {
     }
 
     private func step(now: Instant, output: inout ToolOutput) {
+        if !udp { return tcpStep(now: now, output: &output) }
         guard let s = socket else { return }
         if let p = probeAt {
             guard now >= p else { return }
@@ -241,6 +279,239 @@ public final class NetcatProcess {
         if netClosed { exit(0); return }
         if let w = idleTimeout, now >= lastActivity + .seconds(Int64(w)) { exit(0); return }
         if let q = quitAfterEOF, now >= eofAt + .seconds(Int64(q)) { exit(0); return }
+    }
+
+    // MARK: TCP
+
+    private func tcpStart(now: Instant, output: inout ToolOutput) {
+        if listen {
+            var host: String? = sourceAddress
+            var port = sourcePort
+            switch operands.count {
+            case 0: break
+            case 1: if let p = Self.port(operands[0]) { port = p } else { return failNow(Self.portError(operands[0]), &output) }
+            default:
+                host = operands[0]
+                if let p = Self.port(operands[1]) { port = p } else { return failNow(Self.portError(operands[1]), &output) }
+            }
+            guard let port else { return failNow("nc: missing port number", &output) }
+            var address: IPAddress?
+            if let h = host {
+                switch resolve(h, port: String(port)) {
+                case .failure(let m): return failNow(m, &output)
+                case .success(let a): address = a
+                }
+            }
+            // getaddrinfo(NULL, AI_PASSIVE) gives 0.0.0.0 first; -6 gives ::.
+            let v6 = address?.isIPv6 ?? (family == 6)
+            let s = namespace.tcpSocket(ipv6: v6)
+            s.reuseAddress = true
+            s.reusePort = true
+            tcpListener = s
+            do {
+                try s.bind(address.flatMap { $0.isUnspecified ? nil : $0 }, port: port)
+                try s.listen(backlog: 1)
+            } catch let e {
+                return failNow(e == .EADDRINUSE ? "nc: Address already in use" : "nc: bind failed: \(e.message)", &output)
+            }
+            if verbose {
+                let shown = address.map { "\($0)" } ?? (v6 ? "::" : "0.0.0.0")
+                output.stderr += "Listening on \(shown) \(port)\n"
+            }
+            return
+        }
+        guard operands.count >= 2 else {
+            return failNow(operands.isEmpty ? Self.usage : "nc: missing port number", &output)
+        }
+        hostText = operands[0]
+        for text in operands.dropFirst() {
+            // build_ports(): PORT or LOW-HIGH.
+            let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.count == 2 {
+                guard let lo = Self.port(String(parts[0])) else { return failNow(Self.portError(String(parts[0])), &output) }
+                guard let hi = Self.port(String(parts[1])) else { return failNow(Self.portError(String(parts[1])), &output) }
+                for p in min(lo, hi)...max(lo, hi) { ports.append((p, String(p))) }
+            } else {
+                guard let p = Self.port(text) else { return failNow(Self.portError(text), &output) }
+                ports.append((p, text))
+            }
+        }
+        switch resolve(hostText, port: ports[0].1) {
+        case .failure(let m): return failNow(m, &output)
+        case .success: break
+        }
+        tcpNextConnect(now: now, output: &output)
+    }
+
+    /// remote_connect() for the next port; exits when the list is done.
+    private func tcpNextConnect(now: Instant, output: inout ToolOutput) {
+        while portIndex < ports.count {
+            let (port, text) = ports[portIndex]
+            portText = text
+            guard case .success(let dst) = resolve(hostText, port: text) else { exit(1); return }
+            let s = namespace.tcpSocket(ipv6: dst.isIPv6)
+            tcpConn = s
+            if sourceAddress != nil || sourcePort != nil {
+                var src: IPAddress?
+                if let t = sourceAddress {
+                    guard let a = IPAddress(t), a.isIPv6 == dst.isIPv6 else {
+                        return failNow("nc: getaddrinfo: Name or service not known", &output)
+                    }
+                    src = a
+                }
+                s.reuseAddress = true
+                do { try s.bind(src, port: sourcePort ?? 0) } catch let e {
+                    return failNow("nc: bind failed: \(e.message)", &output)
+                }
+            }
+            do throws(Errno) {
+                try s.connect(dst, port: port)
+            } catch {
+                if error == .EINPROGRESS {
+                    connectDeadline = idleTimeout.map { now + .seconds(Int64($0)) } ?? .distantFuture
+                    return
+                }
+                tcpConnectFailed(error, output: &output)
+                continue
+            }
+        }
+        exit(anyConnected ? 0 : 1)
+    }
+
+    private func tcpConnectFailed(_ e: Errno, output: inout ToolOutput) {
+        if verbose { output.stderr += "nc: connect to \(hostText) port \(portText) (tcp) failed: \(e.message)\n" }
+        tcpConn?.close()
+        tcpConn = nil
+        connectDeadline = nil
+        portIndex += 1
+    }
+
+    private func tcpStep(now: Instant, output: inout ToolOutput) {
+        var rounds = 0
+        while exitStatus == nil && rounds < 64 {
+            rounds += 1
+            if let l = tcpListener, tcpConn == nil {
+                guard let c = try? l.accept() else { return }
+                tcpConn = c
+                lastActivity = now
+                if verbose, let a = c.remoteAddress {
+                    output.stderr += "Connection received on \(a) \(c.remotePort)\n"
+                }
+                continue
+            }
+            guard let c = tcpConn else { return }
+            if let deadline = connectDeadline {
+                if let e = c.error {
+                    tcpConnectFailed(e, output: &output)
+                    tcpNextConnect(now: now, output: &output)
+                    continue
+                }
+                if !c.isConnected {
+                    if now >= deadline {
+                        tcpConnectFailed(.ETIMEDOUT, output: &output)
+                        tcpNextConnect(now: now, output: &output)
+                        continue
+                    }
+                    return
+                }
+                connectDeadline = nil
+                anyConnected = true
+                lastActivity = now
+                if verbose {
+                    output.stderr += "Connection to \(hostText) \(portText) port [tcp/\(Self.service(ports[portIndex].0))] succeeded!\n"
+                }
+                if scan {
+                    c.close()
+                    tcpConn = nil
+                    portIndex += 1
+                    tcpNextConnect(now: now, output: &output)
+                    continue
+                }
+            }
+            if !tcpReadWrite(c, now: now, output: &output) { return }
+        }
+    }
+
+    /// One pass of readwrite(): input to the network, the network to
+    /// stdout. True when the connection is finished (and was closed).
+    private func tcpReadWrite(_ c: TCPSocket, now: Instant, output: inout ToolOutput) -> Bool {
+        // The input is there at once; it goes as the send buffer allows.
+        // A listener that already served a connection has no input left.
+        var writeFailed = false
+        while !inputDone {
+            if inputSent >= input.count {
+                inputDone = true
+                eofAt = now
+                if noSendShutdown { try? c.shutdown(.write) }
+                break
+            }
+            let r: Result<Int, Errno> = input[inputSent...].withUnsafeBytes { b in
+                do throws(Errno) { return .success(try c.send(b)) } catch { return .failure(error) }
+            }
+            switch r {
+            case .success(let n):
+                inputSent += n
+                lastActivity = now
+                continue
+            case .failure(let e) where e == .EAGAIN:
+                break
+            case .failure:
+                writeFailed = true
+                inputDone = true
+            }
+            break
+        }
+        var n = 0
+        while !netEOF && n < 4096 {
+            n += 1
+            do throws(Errno) {
+                let chunk = try c.receive(max: 65536)
+                if chunk.isEmpty { netEOF = true; break }
+                output.stdout += String(decoding: chunk, as: UTF8.self)
+                lastActivity = now
+            } catch {
+                if error == .EAGAIN { break }
+                netEOF = true
+            }
+        }
+        var finished = (netEOF && inputDone) || writeFailed
+        if let w = idleTimeout, now >= lastActivity + .seconds(Int64(w)) { finished = true }
+        if inputDone, let q = quitAfterEOF, now >= eofAt + .seconds(Int64(q)) { finished = true }
+        guard finished else { return false }
+        c.close()
+        tcpConn = nil
+        if listen {
+            if keep {
+                // The next client gets no input: it went to the first.
+                netEOF = false
+                return true
+            }
+            exit(0)
+            return true
+        }
+        portIndex += 1
+        netEOF = false
+        tcpNextConnect(now: now, output: &output)
+        return true
+    }
+
+    /// getservbyport(): the names /etc/services gives the common TCP ports.
+    static func service(_ port: UInt16) -> String {
+        switch port {
+        case 7: "echo"
+        case 9: "discard"
+        case 13: "daytime"
+        case 21: "ftp"
+        case 22: "ssh"
+        case 23: "telnet"
+        case 25: "smtp"
+        case 53: "domain"
+        case 80: "http"
+        case 110: "pop3"
+        case 143: "imap2"
+        case 443: "https"
+        default: "*"
+        }
     }
 
     /// Prints every queued datagram; true when any arrived.

@@ -1,12 +1,16 @@
-// `ss` (iproute2 6.1) for UDP sockets: `ss -u [-a|-l] [-n] [-4|-6] [-H] [-p]`.
-// Kernel counterpart: net/ipv4/udp_diag.c (the sock_diag dump ss reads);
+// `ss` (iproute2 6.1) for TCP and UDP sockets: `ss [-t] [-u] [-a|-l] [-n]
+// [-4|-6] [-H] [-p] [state STATE]… [sport = :PORT] [dport = :PORT]`.
+// Kernel counterparts: net/ipv4/udp_diag.c, tcp_diag.c / inet_diag.c (the
+// sock_diag dumps ss reads: listeners with Recv-Q = accept queue and
+// Send-Q = backlog, then the established hash, TIME-WAIT included);
 // the columns are laid out as misc/ss.c lays them out when stdout is not
 // a terminal ("compact output"): each column as wide as its widest cell
 // (header included) plus its left delimiter, addresses right-aligned.
 //
-// Always numeric (no service names). Sockets are listed IPv4 then IPv6,
-// each by local port; Linux walks its UDP hash, whose slot order is the
-// port rotated by a per-namespace random mix, so the order may differ.
+// Always numeric (no service names). Sockets are listed UDP then TCP (TCP
+// listeners first), IPv4 then IPv6, each by local port; Linux walks its
+// hashes, whose slot order depends on a per-namespace random mix, so the
+// order of several rows may differ.
 import Netstack
 import NetWire
 
@@ -15,7 +19,25 @@ public enum SocketStatistics {
     public static func run(_ argv: [String], namespace ns: NetworkNamespace) -> CommandResult {
         var udp = false, tcp = false, all = false, listening = false, header = true
         var v4 = false, v6 = false
-        for a in argv.dropFirst() {
+        var states: Set<String> = []
+        var sport: UInt16?, dport: UInt16?
+        var args = Array(argv.dropFirst())[...]
+        while let a = args.popFirst() {
+            if a == "state" {
+                let name = args.popFirst() ?? ""
+                guard let set = stateNames[name] else { return .failure("ss: wrong state name: \(name)", status: 255) }
+                states.formUnion(set)
+                continue
+            }
+            if a == "sport" || a == "dport" {
+                var v = args.popFirst() ?? ""
+                if v == "=" || v == "eq" || v == "==" { v = args.popFirst() ?? "" }
+                guard v.hasPrefix(":"), let p = UInt16(v.dropFirst()) else {
+                    return .failure("ss: filters are not supported here: \(a) \(v)", status: 255)
+                }
+                if a == "sport" { sport = p } else { dport = p }
+                continue
+            }
             if a.hasPrefix("--") {
                 switch a {
                 case "--udp": udp = true
@@ -49,9 +71,11 @@ public enum SocketStatistics {
         }
         if !udp && !tcp { udp = true; tcp = true }
         // State filter: UDP's default is ESTAB only; -l LISTEN|UNCONN; -a all.
-        let showEstablished = all || !listening
-        let showUnconnected = all || listening
-        let stateColumn = all || listening   // more than one state in the filter
+        let showEstablished = states.isEmpty ? (all || !listening) : states.contains("ESTAB")
+        let showUnconnected = states.isEmpty ? (all || listening) : states.contains("UNCONN")
+        // The State column shows when the filter holds more than one state
+        // (TCP's default, connected states, is several).
+        let stateColumn = states.isEmpty ? (all || listening || tcp) : states.count > 1
         let netidColumn = udp && tcp         // more than one table
         if !v4 && !v6 { v4 = true; v6 = true }
 
@@ -63,6 +87,7 @@ public enum SocketStatistics {
         let sockets = (udp ? ns.udpSockets : []).filter { s in
             s.localPort != 0 && !s.isClosed && (s.isIPv6 ? v6 : v4)
                 && (s.isConnected ? showEstablished : showUnconnected)
+                && (sport.map { $0 == s.localPort } ?? true) && (dport.map { $0 == s.remotePort } ?? true)
         }
         let ordered = sockets.enumerated().sorted { x, y in
             if x.element.isIPv6 != y.element.isIPv6 { return !x.element.isIPv6 }
@@ -79,7 +104,70 @@ public enum SocketStatistics {
                          pad6(s.receiveQueueBytes), pad6(0),
                          local + ":", String(s.localPort), peer + ":", s.isConnected ? String(s.remotePort) : "*", "", ""])
         }
+        if tcp {
+            // tcp_diag: listeners, then the established hash.
+            func wanted(_ state: String) -> Bool {
+                if !states.isEmpty { return states.contains(state) }
+                if all { return true }
+                if listening { return state == "LISTEN" }
+                return !["LISTEN", "TIME-WAIT", "SYN-RECV", "CLOSE"].contains(state)
+            }
+            var listeners: [TCPSocket] = []
+            var connections: [TCPSocket] = []
+            for s in ns.tcp.sockets {
+                guard (s.isIPv6 ? v6 : v4) else { continue }
+                if s.isListening { listeners.append(s) } else if let c = s.connection, c.state != .closed { connections.append(s) }
+            }
+            let order: (TCPSocket, TCPSocket) -> Bool = { x, y in
+                if x.isIPv6 != y.isIPv6 { return !x.isIPv6 }
+                if x.localPort != y.localPort { return x.localPort < y.localPort }
+                return x.remotePort < y.remotePort
+            }
+            for s in listeners.sorted(by: order) where wanted("LISTEN") && (sport.map { $0 == s.localPort } ?? true)
+                && dport == nil {
+                let v6only = s.isIPv6 && (s.localAddress != nil || s.v6Only)
+                var local = address(s.localAddress, v6: s.isIPv6, v6only: v6only)
+                if s.boundDevice != 0, let d = ns.device(index: s.boundDevice) { local += "%" + d.name }
+                rows.append([netidColumn ? "tcp" : nil, stateColumn ? "LISTEN" : nil,
+                             pad6(s.acceptQueueLength), pad6(s.backlog),
+                             local + ":", String(s.localPort), address(nil, v6: s.isIPv6, v6only: v6only) + ":", "*", "", ""])
+            }
+            for s in connections.sorted(by: order) {
+                guard let c = s.connection else { continue }
+                let state = c.state.description
+                guard wanted(state), sport.map({ $0 == c.local.port }) ?? true,
+                      dport.map({ $0 == c.remote.port }) ?? true else { continue }
+                var local = endpoint(c.local.address, mapped: s.isIPv6)
+                if s.boundDevice != 0, let d = ns.device(index: s.boundDevice) { local += "%" + d.name }
+                rows.append([netidColumn ? "tcp" : nil, stateColumn ? state : nil,
+                             pad6(s.receiveQueueBytes), pad6(s.sendQueueBytes),
+                             local + ":", String(c.local.port), endpoint(c.remote.address, mapped: s.isIPv6) + ":",
+                             String(c.remote.port), "", ""])
+            }
+        }
         return CommandResult(stdout: render(rows))
+    }
+
+    /// The `state` filter's names (ss's sstate_namel and its groups).
+    static let stateNames: [String: Set<String>] = [
+        "established": ["ESTAB"], "syn-sent": ["SYN-SENT"], "syn-recv": ["SYN-RECV"],
+        "fin-wait-1": ["FIN-WAIT-1"], "fin-wait-2": ["FIN-WAIT-2"], "time-wait": ["TIME-WAIT"],
+        "closed": ["CLOSE", "UNCONN"], "close-wait": ["CLOSE-WAIT"], "last-ack": ["LAST-ACK"],
+        "listening": ["LISTEN", "UNCONN"], "closing": ["CLOSING"],
+        "all": ["ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "CLOSE", "UNCONN",
+                "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING"],
+        "connected": ["ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "LAST-ACK", "CLOSING"],
+        "synchronized": ["ESTAB", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "LAST-ACK", "CLOSING"],
+        "bucket": ["SYN-RECV", "TIME-WAIT"], "big": ["ESTAB", "SYN-SENT", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE",
+                                                    "UNCONN", "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING"],
+    ]
+
+    /// A connection's address; an IPv4 peer of an IPv6 socket is v4-mapped.
+    static func endpoint(_ a: IPAddress, mapped: Bool) -> String {
+        switch a {
+        case .v4(let x): return mapped ? "[::ffff:\(x)]" : x.description
+        case .v6(let x): return "[\(x)]"
+        }
     }
 
     static let usage = "Usage: ss [ OPTIONS ]\n       ss [ OPTIONS ] [ FILTER ]\n"

@@ -27,7 +27,7 @@ public final class SysctlTable {
         var err = ""
         var status: Int32 = 0
         var valuesOnly = false, namesOnly = false, quiet = false, write = false, all = false
-        var ignoreUnknown = false, binary = false
+        var ignoreUnknown = false, binary = false, deprecated = false
         var operands: [String] = []
         var i = 1
         while i < argv.count {
@@ -42,6 +42,7 @@ public final class SysctlTable {
                 case "--write": write = true
                 case "--ignore": ignoreUnknown = true
                 case "--binary": binary = true
+                case "--deprecated": deprecated = true
                 default:
                     return .failure("sysctl: unrecognized option '\(a)'\n" + Self.usage)
                 }
@@ -73,8 +74,13 @@ public final class SysctlTable {
         func show(_ name: String, _ value: String) {
             if namesOnly { out += name + end } else if valuesOnly { out += value + end } else { out += "\(name) = \(value)\(end)" }
         }
+        // Listings leave out the deprecated jiffies-valued neigh files
+        // unless --deprecated (procps' DEPRECATED list); naming one reads it.
+        func listed(_ name: String) -> Bool {
+            deprecated || !Self.deprecatedLeaves.contains(where: { name.hasSuffix("." + $0) })
+        }
         if all {
-            for name in names(in: ns) { if let v = read(name, in: ns) { show(name, v) } }
+            for name in names(in: ns) where listed(name) { if let v = read(name, in: ns) { show(name, v) } }
             return CommandResult(stdout: out, stderr: err, status: status)
         }
         if operands.isEmpty {
@@ -112,7 +118,7 @@ public final class SysctlTable {
                 if let v = read(name, in: ns) {
                     show(name, v)
                 } else {
-                    let under = names(in: ns).filter { $0.hasPrefix(name + ".") }
+                    let under = names(in: ns).filter { $0.hasPrefix(name + ".") && listed($0) }
                     if under.isEmpty {
                         if !ignoreUnknown { err += "sysctl: cannot stat \(Self.path(name)): No such file or directory\n"; status = 1 }
                     } else {
@@ -123,6 +129,8 @@ public final class SysctlTable {
         }
         return CommandResult(stdout: out, stderr: err, status: status)
     }
+
+    static let deprecatedLeaves = ["base_reachable_time", "retrans_time"]
 
     static let usage = """
 
@@ -220,6 +228,9 @@ public final class SysctlTable {
         return r.isEmpty ? nil : r
     }
 
+    func extraValue(_ ns: NetworkNamespace, _ name: String) -> String? { extras[ObjectIdentifier(ns)]?[name] }
+    func storeExtra(_ ns: NetworkNamespace, _ name: String, _ value: String) { setExtra(ns, name, value) }
+
     private func extra(_ ns: NetworkNamespace, _ name: String, _ initial: String) -> String {
         extras[ObjectIdentifier(ns)]?[name] ?? initial
     }
@@ -227,7 +238,7 @@ public final class SysctlTable {
         extras[ObjectIdentifier(ns), default: [:]][name] = value
     }
 
-    private func intEntry(_ name: String, _ get: @escaping () -> Int, _ set: @escaping (Int) -> Void,
+    func intEntry(_ name: String, _ get: @escaping () -> Int, _ set: @escaping (Int) -> Void,
                           _ range: ClosedRange<Int>? = nil) -> Entry {
         Entry(name: name, get: { String(get()) }, set: { s in
             guard let v = Self.parseInt(s) else { return .EINVAL }
@@ -237,7 +248,7 @@ public final class SysctlTable {
         })
     }
 
-    private func extraInt(_ ns: NetworkNamespace, _ name: String, _ initial: Int, _ range: ClosedRange<Int>? = nil,
+    func extraInt(_ ns: NetworkNamespace, _ name: String, _ initial: Int, _ range: ClosedRange<Int>? = nil,
                           readOnly: Bool = false) -> Entry {
         Entry(name: name, get: { self.extra(ns, name, String(initial)) }, set: { s in
             if readOnly { return .EACCES }
@@ -283,6 +294,32 @@ public final class SysctlTable {
         for d in ns.devices { d.ipv4.forwarding = v }
     }
 
+    /// Keys whose handler is ipv4_doint_and_flush: a `default` write is not
+    /// copied to devices (they take `default` only when created).
+    static let ipv4FlushingKeys: Set<String> = [
+        "disable_xfrm", "disable_policy", "promote_secondaries", "route_localnet", "drop_unicast_in_l2_multicast",
+    ]
+
+    /// net.ipv4.conf keys each device wrote itself (in_device->cnf.state),
+    /// per namespace and ifindex.
+    private var ipv4Explicit: [ObjectIdentifier: [Int32: Set<String>]] = [:]
+
+    /// devinet_conf_proc: a device's write marks the key as its own; a
+    /// `default` write is copied to every device that has not
+    /// (devinet_copy_dflt_conf). IPv6 has no such copy.
+    private func ipv4ConfWritten(_ ns: NetworkNamespace, label: String, device: NetDevice?, key: String,
+                                 apply: (NetDevice) -> Void) {
+        if let d = device {
+            ipv4Explicit[ObjectIdentifier(ns), default: [:]][d.ifindex, default: []].insert(key)
+        } else if label == "default" {
+            guard !Self.ipv4FlushingKeys.contains(key) else { return }
+            for d in ns.devices {
+                if ipv4Explicit[ObjectIdentifier(ns)]?[d.ifindex]?.contains(key) ?? false { continue }
+                apply(d)
+            }
+        }
+    }
+
     /// conf.all.forwarding for IPv6: addrconf_fixup_forwarding().
     private func ipv6ForwardAll(_ ns: NetworkNamespace, _ v: Int) {
         ns.ipv6All.forwarding = v
@@ -296,27 +333,26 @@ public final class SysctlTable {
             e.append(intEntry(name, { ns.config[keyPath: kp] }, { ns.config[keyPath: kp] = $0 }, range))
         }
         // net.ipv4.neigh.{default,DEV}.* and net.ipv6.neigh.* (neigh_sysctl_register).
+        // The `default` directory (and the table-wide gc_* files in it)
+        // exists in init_net only: neigh_sysctl_register(NULL, …) runs once.
         for (family, table) in [("ipv4", ns.arpTable), ("ipv6", ns.ndTable)] {
-            var dirs: [(String, Int32?)] = [("default", nil)]
+            var dirs: [(String, Int32?)] = ns === ns.stack.initial ? [("default", nil)] : []
             for d in ns.devices { dirs.append((d.name, d.ifindex)) }
             for (dir, index) in dirs {
                 for leaf in NeighbourParameters.sysctlNames {
                     let name = "net.\(family).neigh.\(dir).\(leaf)"
                     e.append(Entry(name: name, get: {
                         let p = index.map { table.parameters(device: $0) } ?? table.defaultParameters
-                        return p.sysctlValue(leaf).map { String($0) } ?? "0"
+                        return p.sysctlValue(leaf, family: table.family).map { String($0) } ?? "0"
                     }, set: { text in
                         guard let v = Self.parseInt(text) else { return .EINVAL }
-                        var p = index.map { table.parameters(device: $0) } ?? table.defaultParameters
-                        guard p.setSysctl(leaf, Int64(v)) else { return .EINVAL }
-                        if let i = index { table.setParameters(p, device: i) } else { table.defaultParameters = p }
-                        return nil
+                        return table.setSysctl(leaf, value: Int64(v), device: index) ? nil : .EINVAL
                     }))
                 }
             }
         }
         // net.core (netdev_max_backlog and netdev_budget exist in init_net only).
-        e.append(extraInt(ns, "net.core.somaxconn", 4096, 0...Int(Int32.max)))
+        e.append(intEntry("net.core.somaxconn", { ns.tcp.somaxconn }, { ns.tcp.somaxconn = $0 }, 0...Int(Int32.max)))
         e.append(extraInt(ns, "net.core.rmem_default", 212_992, 2304...Int(Int32.max)))
         e.append(extraInt(ns, "net.core.rmem_max", 4_194_304, 2304...Int(Int32.max)))
         e.append(extraInt(ns, "net.core.wmem_default", 212_992, 4608...Int(Int32.max)))
@@ -373,6 +409,7 @@ public final class SysctlTable {
             ns.config.pingGroupRange = high < low ? (1, 0) : (Int64(low), Int64(high))
             return nil
         }))
+        tcpEntries(ns, into: &e)
         // net.ipv4.conf.{all,default,DEV}
         let v4: [(String, ReferenceWritableKeyPath<NetworkNamespace, IPv4DeviceConfig>?, NetDevice?)] =
             [("all", \NetworkNamespace.ipv4All, nil), ("default", \NetworkNamespace.ipv4Default, nil)]
@@ -387,7 +424,10 @@ public final class SysctlTable {
                 if let p = nsPath { ns[keyPath: p][keyPath: kp] = v } else { dev!.ipv4[keyPath: kp] = v }
             }
             for (k, kp) in Self.ipv4ConfKeys {
-                e.append(intEntry(prefix + k, { get(kp) }, { put(kp, $0) }))
+                e.append(intEntry(prefix + k, { get(kp) }, { v in
+                    put(kp, v)
+                    self.ipv4ConfWritten(ns, label: label, device: dev, key: k) { $0.ipv4[keyPath: kp] = v }
+                }))
             }
             if label == "all" {
                 e.append(intEntry(prefix + "forwarding", { ns.ipv4All.forwarding }, { self.ipv4ForwardAll(ns, $0) }))
@@ -395,8 +435,22 @@ public final class SysctlTable {
                 e.append(intEntry(prefix + "forwarding", { get(\.forwarding) }, { put(\.forwarding, $0) }))
             }
             for (k, initial) in Self.ipv4ConfExtras {
-                let value = (k == "disable_xfrm" && dev?.kind == .loopback) ? 1 : initial
-                e.append(extraInt(ns, prefix + k, value, readOnly: k == "mc_forwarding"))
+                if dev?.kind == .loopback && k == "disable_xfrm" {
+                    e.append(extraInt(ns, prefix + k, 1))
+                } else if dev != nil && !Self.ipv4FlushingKeys.contains(k) && k != "mc_forwarding" {
+                    // A device's value is its own once written, else `default`'s
+                    // (inherited at creation, copied on each default write).
+                    let dflt = "net.ipv4.conf.default." + k
+                    e.append(Entry(name: prefix + k, get: {
+                        self.extra(ns, prefix + k, self.extra(ns, dflt, String(initial)))
+                    }, set: { text in
+                        guard let v = Self.parseInt(text) else { return .EINVAL }
+                        self.setExtra(ns, prefix + k, String(v))
+                        return nil
+                    }))
+                } else {
+                    e.append(extraInt(ns, prefix + k, initial, readOnly: k == "mc_forwarding"))
+                }
             }
         }
         // net.ipv6
@@ -422,19 +476,148 @@ public final class SysctlTable {
             e.append(intEntry(prefix + "hop_limit", { get(\.hopLimit) }, { put(\.hopLimit, $0) }, 1...255))
             let maxMTU = dev.map { max($0.mtu, 1280) } ?? 65575
             e.append(intEntry(prefix + "mtu", { get(\.mtu) }, { put(\.mtu, $0) }, 1280...maxMTU))
+            switch (label, dev) {
+            case ("all", _):
+                e.append(intEntry(prefix + "keep_addr_on_down", { ns.ipv6KeepAddrOnDownAll },
+                                  { ns.ipv6KeepAddrOnDownAll = $0 }))
+            case (_, let d?):
+                e.append(intEntry(prefix + "keep_addr_on_down", { ns.ipv6KeepAddrOnDown(d) },
+                                  { ns.setIPv6KeepAddrOnDown(d, $0) }))
+            default:
+                e.append(intEntry(prefix + "keep_addr_on_down", { ns.ipv6KeepAddrOnDownDefault },
+                                  { ns.ipv6KeepAddrOnDownDefault = $0 }))
+            }
             if label == "all" {
                 e.append(intEntry(prefix + "forwarding", { ns.ipv6All.forwarding }, { self.ipv6ForwardAll(ns, $0) }))
-                e.append(intEntry(prefix + "disable_ipv6", { ns.ipv6All.disableIPv6 }, { v in
-                    ns.ipv6All.disableIPv6 = v
-                    ns.ipv6Default.disableIPv6 = v
-                    for d in ns.devices { d.ipv6.disableIPv6 = v }
-                }))
+                e.append(intEntry(prefix + "disable_ipv6", { ns.ipv6All.disableIPv6 }, { ns.setIPv6DisabledAll($0) }))
             } else {
                 e.append(intEntry(prefix + "forwarding", { get(\.forwarding) }, { put(\.forwarding, $0) }))
-                e.append(intEntry(prefix + "disable_ipv6", { get(\.disableIPv6) }, { put(\.disableIPv6, $0) }))
+                if let d = dev {
+                    e.append(intEntry(prefix + "disable_ipv6", { d.ipv6.disableIPv6 }, { ns.setIPv6Disabled(d, $0) }))
+                } else {
+                    e.append(intEntry(prefix + "disable_ipv6", { get(\.disableIPv6) }, { put(\.disableIPv6, $0) }))
+                }
             }
         }
         return e
+    }
+}
+
+// MARK: net.ipv4.tcp_* (net/ipv4/sysctl_net_ipv4.c ipv4_net_table)
+
+extension SysctlTable {
+    /// A key whose value maps (possibly lossily) onto the stack's state.
+    /// The written integer is kept so that `sysctl` shows it back (Linux
+    /// stores `tcp_sack = 5` as 5); when the state was changed some other
+    /// way, the value derived from it is shown instead.
+    private func mirrored(_ ns: NetworkNamespace, _ name: String, _ range: ClosedRange<Int>,
+                          derive: @escaping () -> Int, apply: @escaping (Int) -> Void,
+                          normalise: @escaping (Int) -> Int = { $0 }) -> Entry {
+        Entry(name: name, get: {
+            let d = derive()
+            if let raw = self.extraValue(ns, name).flatMap({ Int($0) }), normalise(raw) == d { return String(raw) }
+            return String(d)
+        }, set: { s in
+            guard let v = Self.parseInt(s), range.contains(v) else { return .EINVAL }
+            self.storeExtra(ns, name, String(v))
+            apply(v)
+            return nil
+        })
+    }
+
+    /// proc_dou8vec_minmax: 0…255 unless narrower.
+    static let u8 = 0...255
+    static let anyInt = Int(Int32.min)...Int(Int32.max)
+
+    /// The congestion control algorithms built in, in registration order
+    /// (tcp_available_congestion_control; reno is always first).
+    static let congestionNames: [(String, TCPCongestionAlgorithm)] = [("reno", .reno), ("cubic", .cubic)]
+
+    func tcpEntries(_ ns: NetworkNamespace, into e: inout [Entry]) {
+        let p = "net.ipv4."
+        // Flags (u8; any non-zero value turns the feature on).
+        func flag(_ key: String, _ kp: WritableKeyPath<TCPConfiguration, Bool>) {
+            e.append(mirrored(ns, p + key, Self.u8, derive: { ns.tcp.configuration[keyPath: kp] ? 1 : 0 },
+                              apply: { ns.tcp.configuration[keyPath: kp] = $0 != 0 }, normalise: { $0 != 0 ? 1 : 0 }))
+        }
+        // Seconds (proc_dointvec_jiffies: any int; a negative time acts as 0).
+        func seconds(_ key: String, _ kp: WritableKeyPath<TCPConfiguration, TimeDelta>) {
+            e.append(mirrored(ns, p + key, Self.anyInt,
+                              derive: { Int(ns.tcp.configuration[keyPath: kp].nanoseconds / 1_000_000_000) },
+                              apply: { ns.tcp.configuration[keyPath: kp] = .seconds(Int64(max($0, 0))) },
+                              normalise: { max($0, 0) }))
+        }
+        func count(_ key: String, _ kp: WritableKeyPath<TCPConfiguration, Int>, _ range: ClosedRange<Int>) {
+            e.append(intEntry(p + key, { ns.tcp.configuration[keyPath: kp] }, { ns.tcp.configuration[keyPath: kp] = $0 }, range))
+        }
+        flag("tcp_sack", \.sack)
+        flag("tcp_timestamps", \.timestamps)
+        flag("tcp_window_scaling", \.windowScaling)
+        flag("tcp_dsack", \.dsack)
+        seconds("tcp_fin_timeout", \.finTimeout)
+        seconds("tcp_keepalive_time", \.keepaliveTime)
+        seconds("tcp_keepalive_intvl", \.keepaliveInterval)
+        count("tcp_keepalive_probes", \.keepaliveProbes, Self.u8)
+        // MAX_TCP_SYNCNT is 127.
+        count("tcp_syn_retries", \.synRetries, 1...127)
+        count("tcp_synack_retries", \.synAckRetries, Self.u8)
+        count("tcp_retries2", \.retries2, Self.u8)
+        e.append(intEntry(p + "tcp_syncookies", { ns.tcp.syncookies }, { ns.tcp.syncookies = $0 }, Self.u8))
+        // Stored only: the stack does not read these yet.
+        e.append(extraInt(ns, p + "tcp_max_syn_backlog", 2048))
+        e.append(extraInt(ns, p + "tcp_ecn", 2, 0...2))
+        e.append(extraInt(ns, p + "tcp_no_metrics_save", 0, Self.u8))
+        // tcp_rmem / tcp_wmem: three ints, each ≥ 1; a shorter write
+        // changes only the leading values, and a bad value fails the write
+        // after the values before it were stored (proc_dointvec_minmax on a
+        // vector converts and stores one value at a time).
+        func memory(_ key: String, _ minimumDefault: Int,
+                    _ initial: WritableKeyPath<TCPConfiguration, Int>, _ maximum: WritableKeyPath<TCPConfiguration, Int>) {
+            let name = p + key, minName = name + "[0]"
+            e.append(Entry(name: name, get: {
+                let c = ns.tcp.configuration
+                return "\(self.extraValue(ns, minName) ?? String(minimumDefault))\t\(c[keyPath: initial])\t\(c[keyPath: maximum])"
+            }, set: { s in
+                let words = s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+                guard !words.isEmpty else { return .EINVAL }
+                for (i, w) in words.prefix(3).enumerated() {
+                    guard let v = Self.parseInt(String(w)), v >= 1 else { return .EINVAL }
+                    switch i {
+                    case 0: self.storeExtra(ns, minName, String(v))
+                    case 1: ns.tcp.configuration[keyPath: initial] = v
+                    default: ns.tcp.configuration[keyPath: maximum] = v
+                    }
+                }
+                return nil
+            }))
+        }
+        memory("tcp_rmem", 4096, \.receiveBufferInitial, \.receiveBufferMax)
+        memory("tcp_wmem", 4096, \.sendBufferInitial, \.sendBufferMax)
+        // tcp_congestion_control: tcp_set_default_congestion_control();
+        // an unknown name is ENOENT (no module to load).
+        e.append(Entry(name: p + "tcp_congestion_control", get: {
+            let a = ns.tcp.configuration.congestionControl
+            return Self.congestionNames.first { $0.1 == a }?.0 ?? "cubic"
+        }, set: { s in
+            let t = s.trimmingBlanks
+            guard let a = Self.congestionNames.first(where: { $0.0 == t })?.1 else { return .ENOENT }
+            ns.tcp.configuration.congestionControl = a
+            return nil
+        }))
+        let names = Self.congestionNames.map(\.0).joined(separator: " ")
+        // Read-only files: procps reports the failed write as EINVAL.
+        e.append(Entry(name: p + "tcp_available_congestion_control", get: { names }, set: { _ in .EINVAL }))
+        e.append(extraString(ns, p + "tcp_allowed_congestion_control", names))
+    }
+
+    /// tcp_allowed_congestion_control: a list of known names.
+    private func extraString(_ ns: NetworkNamespace, _ name: String, _ initial: String) -> Entry {
+        Entry(name: name, get: { self.extraValue(ns, name) ?? initial }, set: { s in
+            let words = s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
+            guard words.allSatisfy({ w in Self.congestionNames.contains { $0.0 == w } }) else { return .ENOENT }
+            self.storeExtra(ns, name, words.joined(separator: " "))
+            return nil
+        })
     }
 }
 

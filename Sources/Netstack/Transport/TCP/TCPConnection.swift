@@ -1,0 +1,568 @@
+// TCPConnection: one connection's transmission control block and its
+// RFC 9293 state machine, sans-IO.
+// Kernel counterparts: struct tcp_sock (include/linux/tcp.h);
+// tcp_rcv_state_process(), tcp_rcv_synsent_state_process(),
+// tcp_validate_incoming(), tcp_ack(), tcp_data_queue() (net/ipv4/tcp_input.c);
+// tcp_close(), tcp_shutdown() (net/ipv4/tcp.c).
+//
+// RFCs: 9293 (state machine, §3.10 event processing), 5961 (challenge ACKs
+// for in-window RST/SYN and out-of-range ACKs, rate-limited as Linux's
+// tcp_invalid_ratelimit), 7323 (window scale, timestamps, PAWS), 2018 + 2883
+// (SACK, D-SACK), 6298 (RTO), 6675/8985/6937 (SACK recovery, RACK-TLP, PRR;
+// see TCPRecovery.swift), 1122 §4.2.3 (delayed ACK, SWS avoidance, Nagle).
+//
+// Where Linux differs from the RFCs this follows Linux: the acceptability
+// test's left edge is rcv_wup (the window last advertised), not rcv_nxt; an
+// RST in TIME-WAIT ends it (tcp_rfc1337 = 0); the RTO floor applies to the
+// variance term (RTO ≥ SRTT + 200 ms), not to the RTO; a FIN arriving in
+// ESTABLISHED is ACKed with the delayed-ACK timer (pingpong), expecting the
+// application's own FIN to carry the ACK.
+//
+// Why a final class: a connection is shared by identity — the demux hash
+// table, the socket, the accept queue and the timer wheel all refer to the
+// same TCB — and it owns unsafe ring storage that must be freed exactly once
+// (deinit). The cost is one retain per segment dispatched to it; all work
+// inside is on stored properties of that one object. Its stored state is
+// about 1.2 KiB (tested: ≤ 2 KiB when idle, rings freed).
+//
+// Ownership (DESIGN.md §8.5): a connection belongs to one shard and is only
+// touched from that shard's run-to-completion loop, never concurrently and
+// never re-entrantly (no method holds an inout access to a property across
+// a call that touches the same property), so its mutable stored properties
+// are `@exclusivity(unchecked)`: the runtime checks would cost more than the
+// protocol work on the per-segment path. Every access is short (read,
+// compute, write back); keep it so when editing.
+import NetWire
+
+/// Linux's congestion-avoidance states (enum tcp_ca_state).
+public enum TCPCongestionState: UInt8, Sendable {
+    case open, disorder, cwr, recovery, loss
+}
+
+/// What the retransmit timer is armed for (icsk_pending).
+enum TCPRetransmitTimer: UInt8 {
+    case none, retransmit, probe0, lossProbe, reorder
+}
+
+public final class TCPConnection {
+    // MARK: identity and configuration
+    public let local: TCPEndpoint
+    public let remote: TCPEndpoint
+    @exclusivity(unchecked) public var configuration: TCPConfiguration
+    @exclusivity(unchecked) public internal(set) var state: TCPState
+    /// sk_err: why the connection failed (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
+    @exclusivity(unchecked) public internal(set) var error: Errno?
+    /// sk_err_soft: the last ICMP error seen while synchronized; a timeout
+    /// reports it instead of ETIMEDOUT.
+    @exclusivity(unchecked) public internal(set) var softError: Errno?
+    /// close() was called: no application holds the socket any more.
+    @exclusivity(unchecked) public internal(set) var isOrphaned = false
+
+    // MARK: send sequence space (RFC 9293 §3.3.1)
+    @exclusivity(unchecked) public internal(set) var iss: TCPSeqNumber
+    @exclusivity(unchecked) public internal(set) var sndUna: TCPSeqNumber
+    /// The highest sequence sent (Linux never rewinds snd_nxt; retransmissions
+    /// go through the loss marks of the retransmission queue).
+    @exclusivity(unchecked) public internal(set) var sndNxt: TCPSeqNumber
+    /// The peer's window in bytes, scaled.
+    @exclusivity(unchecked) public internal(set) var sndWnd = 0
+    @exclusivity(unchecked) var sndWl1 = TCPSeqNumber(0)
+    @exclusivity(unchecked) var sndWl2 = TCPSeqNumber(0)
+    @exclusivity(unchecked) var maxWindow = 0
+    /// Nagle's "last small segment sent" (snd_sml, Minshall's variant).
+    @exclusivity(unchecked) var sndSml: TCPSeqNumber
+    /// Payload bytes per segment we send (mss_cache).
+    @exclusivity(unchecked) public internal(set) var mss = 536
+    @exclusivity(unchecked) public internal(set) var sndWscale: UInt8 = 0
+
+    // MARK: receive sequence space
+    @exclusivity(unchecked) public internal(set) var irs = TCPSeqNumber(0)
+    @exclusivity(unchecked) public internal(set) var rcvNxt = TCPSeqNumber(0)
+    /// rcv_wup and rcv_wnd: the window last advertised starts at rcv_wup.
+    @exclusivity(unchecked) var rcvWup = TCPSeqNumber(0)
+    @exclusivity(unchecked) var rcvWnd = 0
+    /// The window grows towards the buffer as data arrives (rcv_ssthresh).
+    @exclusivity(unchecked) var rcvSsthresh = 0
+    /// The peer's segment size as seen (icsk_ack.rcv_mss).
+    @exclusivity(unchecked) var rcvMss = 536
+    @exclusivity(unchecked) public internal(set) var rcvWscale: UInt8 = 0
+
+    // MARK: negotiated options
+    @exclusivity(unchecked) public internal(set) var sackPermitted = false
+    @exclusivity(unchecked) public internal(set) var timestampsEnabled = false
+    @exclusivity(unchecked) public internal(set) var windowScalingEnabled = false
+    @exclusivity(unchecked) var tsRecent: UInt32 = 0
+    @exclusivity(unchecked) var tsRecentStamp = Instant.zero
+    @exclusivity(unchecked) var tsOffset: UInt32
+
+    // MARK: RTT and RTO (tcp_rtt_estimator; all µs; srtt scaled by 8, mdev by 4)
+    @exclusivity(unchecked) var srttUs: Int64 = 0
+    @exclusivity(unchecked) var mdevUs: Int64 = 0
+    @exclusivity(unchecked) var mdevMaxUs: Int64 = 0
+    @exclusivity(unchecked) var rttvarUs: Int64 = 0
+    @exclusivity(unchecked) var rttSeq = TCPSeqNumber(0)
+    @exclusivity(unchecked) var minRttUs: Int64 = .max
+    @exclusivity(unchecked) public internal(set) var rto: TimeDelta
+    /// icsk_backoff, icsk_retransmits.
+    @exclusivity(unchecked) public internal(set) var backoff = 0
+    @exclusivity(unchecked) var retransmits = 0
+    /// retrans_stamp: when the oldest unacknowledged retransmitted data was
+    /// first sent; the give-up clock of tcp_retries2 starts there.
+    @exclusivity(unchecked) var retransStamp: Instant?
+    /// When the first SYN went out (PAWS check of the SYN-ACK).
+    @exclusivity(unchecked) var synFirstSentAt: Instant?
+    /// Undo state (tcp_init_undo): the episode's start, its retransmissions
+    /// not yet proven spurious by a D-SACK, the window before it.
+    @exclusivity(unchecked) var undoMarker: TCPSeqNumber?
+    @exclusivity(unchecked) var undoRetrans = 0
+    /// F-RTO in progress (tp->frto), and "send new data, not retransmissions,
+    /// this round" (REXMIT_NEW).
+    @exclusivity(unchecked) var frto = false
+    @exclusivity(unchecked) var frtoSendNew = false
+    /// The ACK being processed delivered data never retransmitted (FLAG_ORIG_SACK_ACKED).
+    @exclusivity(unchecked) var originalDataDelivered = false
+    @exclusivity(unchecked) var priorSsthresh = 0
+
+    // MARK: congestion control and loss recovery
+    @exclusivity(unchecked) public internal(set) var window: TCPCongestionWindow
+    @exclusivity(unchecked) var cc: TCPCongestionControl
+    @exclusivity(unchecked) public internal(set) var congestionState: TCPCongestionState = .open
+    @exclusivity(unchecked) var highSeq = TCPSeqNumber(0)
+    @exclusivity(unchecked) var priorCwnd = 0
+    @exclusivity(unchecked) var prrDelivered = 0
+    @exclusivity(unchecked) var prrOut = 0
+    @exclusivity(unchecked) var dupAcks = 0
+    @exclusivity(unchecked) var isCwndLimited = false
+    @exclusivity(unchecked) var maxPacketsOut = 0
+    @exclusivity(unchecked) var packetsOut = 0
+    @exclusivity(unchecked) var sackedOut = 0
+    @exclusivity(unchecked) var lostOut = 0
+    @exclusivity(unchecked) var retransOut = 0
+    /// The highest SACKed sequence (for reordering detection).
+    @exclusivity(unchecked) var highestSacked = TCPSeqNumber(0)
+    /// RACK (RFC 8985 §6): the most recently sent delivered segment.
+    @exclusivity(unchecked) var rackXmit = Instant.zero
+    @exclusivity(unchecked) var rackEndSeq = TCPSeqNumber(0)
+    @exclusivity(unchecked) var rackRttUs: Int64 = 0
+    @exclusivity(unchecked) var rackAdvanced = false
+    @exclusivity(unchecked) var reorderingSeen = false
+    /// TLP (RFC 8985 §7): a probe is due / outstanding up to this sequence.
+    @exclusivity(unchecked) var tlpDue = false
+    @exclusivity(unchecked) var tlpHighSeq: TCPSeqNumber?
+    /// The probe was a retransmission (tlp_retrans), not new data.
+    @exclusivity(unchecked) var tlpRetransmitted = false
+    /// The ACK being processed carried a D-SACK.
+    @exclusivity(unchecked) var dsackInThisAck = false
+    /// Retransmit-queue index hint for the next lost record to resend.
+    @exclusivity(unchecked) var retransmitHint = 0
+    /// Lifetime statistics (tcp_info).
+    @exclusivity(unchecked) public internal(set) var totalRetransmits = 0
+    @exclusivity(unchecked) public internal(set) var segmentsOut = 0
+    @exclusivity(unchecked) public internal(set) var segmentsIn = 0
+    /// MIB counts not yet flushed to the shard.
+    @exclusivity(unchecked) public internal(set) var pendingCounters = TCPCounterSet()
+
+    // MARK: reassembly and SACK generation
+    /// Out-of-order ranges held in the receive ring, sorted, disjoint, all
+    /// after rcv_nxt (Linux's out_of_order_queue, ranges only).
+    @exclusivity(unchecked) var outOfOrder: [TCPSackBlock] = []
+    /// The SACK blocks to report, most recent first (tp->selective_acks).
+    @exclusivity(unchecked) var recentSacks = TCPSackBlocks()
+    /// A D-SACK to report once (tp->duplicate_sack).
+    @exclusivity(unchecked) var dsack: TCPSackBlock?
+    /// The peer's FIN, when it arrived ahead of data still missing.
+    @exclusivity(unchecked) var peerFinSeq: TCPSeqNumber?
+    @exclusivity(unchecked) public internal(set) var peerFinReceived = false
+
+    // MARK: ACK scheduling (icsk_ack)
+    @exclusivity(unchecked) var ackNow = false
+    @exclusivity(unchecked) var quickAcks = 0
+    @exclusivity(unchecked) var ato = TimeDelta.zero
+    @exclusivity(unchecked) var pingpong = false
+    @exclusivity(unchecked) var lastReceived = Instant.zero
+    @exclusivity(unchecked) var lastOutOfWindowAck: Instant?
+
+    // MARK: timers (Instant.distantFuture = not armed)
+    @exclusivity(unchecked) var retransmitDeadline = Instant.distantFuture
+    @exclusivity(unchecked) var retransmitKind = TCPRetransmitTimer.none
+    @exclusivity(unchecked) var delackDeadline = Instant.distantFuture
+    @exclusivity(unchecked) var keepaliveDeadline = Instant.distantFuture
+    /// TIME-WAIT or FIN-WAIT-2 (orphaned) expiry.
+    @exclusivity(unchecked) var lingerDeadline = Instant.distantFuture
+    @exclusivity(unchecked) var probesOut = 0
+    @exclusivity(unchecked) var zeroWindowProbeDue = false
+    @exclusivity(unchecked) var keepaliveProbeDue = false
+
+    // MARK: control flags
+    /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) must be (re)sent.
+    @exclusivity(unchecked) var synDue = false
+    @exclusivity(unchecked) var synTransmissions: UInt8 = 0
+    /// Rebuilt from a SYN cookie: the handshake gives no RTT sample.
+    @exclusivity(unchecked) var fromSynCookie = false
+    /// shutdown(SHUT_WR) or close() asked for a FIN; `finSent` once sent.
+    @exclusivity(unchecked) public internal(set) var finQueued = false
+    @exclusivity(unchecked) var finSent = false
+    @exclusivity(unchecked) var pendingReset: TCPResetSegment?
+    let activeOpen: Bool
+    @exclusivity(unchecked) var lastSent = Instant.zero
+
+    // MARK: buffers
+    @exclusivity(unchecked) var sendRing = TCPByteRing()
+    /// The sequence number of the send ring's first byte.
+    @exclusivity(unchecked) var sendRingSeq: TCPSeqNumber
+    @exclusivity(unchecked) var recvRing = TCPByteRing()
+    @exclusivity(unchecked) var sent = TCPSentQueue()
+
+    deinit {
+        sendRing.release()
+        recvRing.release()
+    }
+
+    // MARK: opening
+
+    /// An active open (connect(2)): the connection starts in SYN-SENT with
+    /// its SYN due. `iss` and `timestampOffset` come from `TCPSecrets`.
+    public init(connectFrom local: TCPEndpoint, to remote: TCPEndpoint, iss: TCPSeqNumber,
+                timestampOffset: UInt32 = 0, configuration: TCPConfiguration = TCPConfiguration(), now: Instant) {
+        precondition(local.address.isIPv6 == remote.address.isIPv6, "TCPConnection: mixed address families")
+        self.local = local
+        self.remote = remote
+        self.configuration = configuration
+        self.state = .synSent
+        self.iss = iss
+        self.sndUna = iss
+        self.sndNxt = iss + 1
+        self.sndSml = iss
+        self.sendRingSeq = iss + 1
+        self.tsOffset = timestampOffset
+        self.rto = configuration.initialRTO
+        self.window = TCPCongestionWindow(cwnd: configuration.initialCongestionWindow)
+        self.cc = TCPCongestionControl(configuration.congestionControl)
+        self.activeOpen = true
+        self.rcvWscale = configuration.receiveWindowScale
+        self.rcvWnd = initialReceiveWindow(mss: Int(configuration.advertisedMSS))
+        self.rcvSsthresh = rcvWnd
+        sent.append(TCPSentSegment(start: iss, end: iss + 1, sentAt: now, flags: .syn))
+        packetsOut = 1
+        synDue = true
+        lastReceived = now
+    }
+
+    /// An active open with the ISN and timestamp offset drawn from `secrets`
+    /// (RFC 6528; secure_tcp_seq / secure_tcp_ts_off).
+    public convenience init(connectFrom local: TCPEndpoint, to remote: TCPEndpoint, secrets: TCPSecrets,
+                            configuration: TCPConfiguration = TCPConfiguration(), now: Instant) {
+        let iss = secrets.initialSequenceNumber(local: local, remote: remote, now: now)
+        let offset = configuration.timestamps ? secrets.timestampOffset(local: local.address, remote: remote.address) : 0
+        self.init(connectFrom: local, to: remote, iss: iss, timestampOffset: offset, configuration: configuration, now: now)
+    }
+
+    /// TCP_QUICKACK: ACK every segment at once for a while (tcp_enter_quickack_mode).
+    public func enterQuickAckMode() {
+        enterQuickAck()
+        if delackDeadline != .distantFuture { ackNow = true }
+    }
+
+    /// A passive open: the connection a listener creates for an acceptable
+    /// SYN (`TCPListener.receive`), in SYN-RECEIVED with its SYN-ACK due.
+    convenience init(acceptFrom syn: TCPSegment, options: TCPOptions, local: TCPEndpoint, remote: TCPEndpoint,
+                     iss: TCPSeqNumber, timestampOffset: UInt32, configuration: TCPConfiguration, now: Instant) {
+        self.init(acceptSynSequence: syn.sequenceNumber, window: syn.windowSize, options: options, local: local,
+                  remote: remote, iss: iss, timestampOffset: timestampOffset, configuration: configuration, now: now)
+    }
+
+    /// The passive open from the SYN's values (also rebuilt from a SYN cookie).
+    init(acceptSynSequence synSeq: TCPSeqNumber, window synWindow: UInt16, options: TCPOptions, local: TCPEndpoint,
+         remote: TCPEndpoint, iss: TCPSeqNumber, timestampOffset: UInt32, configuration: TCPConfiguration, now: Instant) {
+        self.local = local
+        self.remote = remote
+        self.configuration = configuration
+        self.state = .synReceived
+        self.iss = iss
+        self.sndUna = iss
+        self.sndNxt = iss + 1
+        self.sndSml = iss
+        self.sendRingSeq = iss + 1
+        self.tsOffset = timestampOffset
+        self.rto = configuration.initialRTO
+        self.window = TCPCongestionWindow(cwnd: configuration.initialCongestionWindow)
+        self.cc = TCPCongestionControl(configuration.congestionControl)
+        self.activeOpen = false
+        sent.append(TCPSentSegment(start: iss, end: iss + 1, sentAt: now, flags: .syn))
+        packetsOut = 1
+        acceptSyn(sequence: synSeq, window: synWindow, options: options, now: now)
+        synDue = true
+        lastReceived = now
+    }
+
+    /// Records the peer's SYN: its ISN, window and options (the SYN's half
+    /// of option negotiation; tcp_openreq_init / tcp_rcv_synsent_state_process).
+    func acceptSyn(_ syn: TCPSegment, options: TCPOptions, now: Instant) {
+        acceptSyn(sequence: syn.sequenceNumber, window: syn.windowSize, options: options, now: now)
+    }
+
+    func acceptSyn(sequence: TCPSeqNumber, window synWindow: UInt16, options: TCPOptions, now: Instant) {
+        irs = sequence
+        rcvNxt = irs + 1
+        rcvWup = rcvNxt
+        sndWnd = Int(synWindow)                // never scaled in a SYN
+        sndWl1 = sequence
+        maxWindow = sndWnd
+        let c = configuration
+        if c.windowScaling, let ws = options.windowScale {
+            sndWscale = min(ws, 14)
+            rcvWscale = c.receiveWindowScale
+            windowScalingEnabled = true
+        } else {
+            windowScalingEnabled = false
+            sndWscale = 0
+            rcvWscale = 0
+        }
+        sackPermitted = c.sack && options.sackPermitted
+        if c.timestamps, let ts = options.timestamps {
+            timestampsEnabled = true
+            tsRecent = ts.value
+            tsRecentStamp = now
+        } else {
+            timestampsEnabled = false
+        }
+        var peerMSS = Int(options.maximumSegmentSize ?? 0)
+        if peerMSS == 0 { peerMSS = local.address.isIPv6 ? 1220 : 536 }   // RFC 9293 §3.7.1 defaults
+        let ourMSS = Int(c.advertisedMSS)
+        mss = max(min(peerMSS, ourMSS) &- (timestampsEnabled ? 12 : 0), 48)
+        rcvMss = min(ourMSS, 536)
+        if state == .synReceived || !activeOpen {
+            rcvWnd = initialReceiveWindow(mss: ourMSS &- (timestampsEnabled ? 12 : 0))
+            rcvSsthresh = rcvWnd
+        }
+    }
+
+    /// tcp_select_initial_window(): about half of tcp_rmem[1] (Linux's
+    /// default scaling ratio), in whole segments: 64240 for MSS 1460, 65160
+    /// for 1448.
+    func initialReceiveWindow(mss: Int) -> Int {
+        let space = min(configuration.receiveBufferInitial / 2, 65_535, configuration.receiveBufferMax)
+        let m = max(mss, 1)
+        return max(space / m * m, m)
+    }
+
+    // MARK: application calls
+
+    /// Bytes the application may still queue (sk_stream_wspace).
+    public var sendSpace: Int { max(sendLimit &- sendRing.count, 0) }
+
+    /// Unacknowledged plus unsent bytes held (SIOCOUTQ).
+    public var sendQueueBytes: Int { sendRing.count }
+    /// Bytes ready to read (SIOCINQ).
+    public var readableBytes: Int { recvRing.count }
+
+    /// The send buffer grows with the congestion window, as
+    /// tcp_sndbuf_expand() does (about twice the window, in payload terms).
+    var sendLimit: Int {
+        let c = configuration
+        return min(max(c.sendBufferInitial, 3 &* window.cwnd &* mss), c.sendBufferMax)
+    }
+
+    /// send(2): queues what fits of `bytes`; returns how many were taken
+    /// (0 when the buffer is full: EAGAIN for a non-blocking socket).
+    public func send(_ bytes: UnsafeRawBufferPointer, now: Instant) throws(Errno) -> Int {
+        if let error { throw error }
+        switch state {
+        case .established, .closeWait, .synSent, .synReceived:
+            if finQueued { throw .EPIPE }
+        default:
+            throw .EPIPE
+        }
+        let n = min(bytes.count, sendSpace)
+        guard n > 0 else { return 0 }
+        if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count, limit: Int.max) { return 0 }
+        if packetsOut == 0 && sendRing.count == 0 && state == .established && now - lastSent > rto {
+            // tcp_cwnd_restart() (tcp_slow_start_after_idle = 1): halve the
+            // window per RTO of idleness, down to the initial window.
+            let idle = now - lastSent
+            cc.onRestartAfterIdle(idle: idle)
+            let restart = min(window.cwnd, configuration.initialCongestionWindow)
+            var delta = idle - rto
+            while delta > .zero && window.cwnd > restart {
+                window.cwnd >>= 1
+                delta = delta - rto
+            }
+            window.cwnd = max(window.cwnd, restart)
+        }
+        sendRing.write(UnsafeRawBufferPointer(rebasing: bytes[0..<n]), at: sendRing.count)
+        sendRing.count &+= n
+        return n
+    }
+
+    /// recv(2): copies in-order bytes out. Returns 0 at end of stream (the
+    /// peer's FIN, all read); throws EAGAIN when nothing is there yet, and
+    /// the connection's error after a reset. A read that opens the window
+    /// enough schedules a window update (check `wantsOutput`). `now` is for
+    /// receive-buffer autotuning (tcp_rcv_space_adjust), not done yet.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, now: Instant) throws(Errno) -> Int {
+        let n = min(buffer.count, recvRing.count)
+        if n == 0 {
+            if peerFinReceived { return 0 }
+            if let error { throw error }
+            if state == .closed { return 0 }
+            throw .EAGAIN
+        }
+        let before = advertisableWindow()
+        recvRing.copy(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]), from: 0)
+        recvRing.consume(n)
+        if recvRing.count == 0 && outOfOrder.isEmpty { recvRing.release() }
+        // tcp_cleanup_rbuf(): announce a window that at least doubled.
+        if state.isSynchronized, !peerFinReceived {
+            let remaining = max((rcvWup + rcvWnd) - rcvNxt, 0)
+            let after = advertisableWindow()
+            if after > before, after >= 2 &* remaining, after >= rcvMss { ackNow = true }
+        }
+        return n
+    }
+
+    /// shutdown(SHUT_WR): a FIN follows the queued data.
+    public func shutdownWrite() {
+        switch state {
+        case .established:
+            finQueued = true
+            state = .finWait1
+        case .closeWait:
+            finQueued = true
+            state = .lastAck
+        case .synSent, .synReceived:
+            finQueued = true
+        default:
+            break
+        }
+    }
+
+    /// close(2): FIN after the queued data, or RST when unread data would be
+    /// lost (tcp_close's data_was_unread, RFC 2525 §2.17).
+    @discardableResult
+    public func close(now: Instant) -> TCPEvents {
+        isOrphaned = true
+        switch state {
+        case .closed, .timeWait:
+            return []
+        case .synSent:
+            return enterClosed(now: now)
+        case .synReceived, .established, .closeWait:
+            if recvRing.count > 0 || !outOfOrder.isEmpty {
+                pendingCounters.bump(.abortOnClose)
+                pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
+                return enterClosed(now: now).union(.output)
+            }
+            shutdownWrite()
+            if state == .synReceived { state = .finWait1 }
+            return .output
+        case .finWait2:
+            armLinger(configuration.finTimeout, now: now)
+            return []
+        default:
+            return []
+        }
+    }
+
+    /// SO_LINGER with zero timeout / tcp_disconnect(): RST if synchronized.
+    @discardableResult
+    public func abort(now: Instant) -> TCPEvents {
+        switch state {
+        case .synReceived, .established, .finWait1, .finWait2, .closeWait:
+            pendingCounters.bump(.abortOnLinger)
+            pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
+            return enterClosed(now: now).union(.output)
+        case .closed:
+            return []
+        default:
+            return enterClosed(now: now)
+        }
+    }
+
+    /// Moves to CLOSED and frees what the TCB holds.
+    func enterClosed(now: Instant) -> TCPEvents {
+        switch state {
+        case .established, .closeWait: pendingCounters.bump(.estabResets)
+        case .synSent, .synReceived: pendingCounters.bump(.attemptFails)
+        default: break
+        }
+        state = .closed
+        sendRing.release()
+        if isOrphaned || error != nil { recvRing.release(); outOfOrder = [] }
+        sent.removeAll()
+        packetsOut = 0; sackedOut = 0; lostOut = 0; retransOut = 0
+        retransmitDeadline = .distantFuture
+        retransmitKind = .none
+        delackDeadline = .distantFuture
+        keepaliveDeadline = .distantFuture
+        lingerDeadline = .distantFuture
+        ackNow = false
+        synDue = false
+        return .closed
+    }
+
+    /// tcp_reset(): the peer reset the connection.
+    func resetByPeer(now: Instant) -> TCPEvents {
+        switch state {
+        case .synSent: error = .ECONNREFUSED
+        case .closeWait: error = .EPIPE
+        case .closed, .timeWait: break
+        default: error = .ECONNRESET
+        }
+        return enterClosed(now: now).union(.failed)
+    }
+
+    // MARK: helpers
+
+    @inline(__always) var packetsInFlight: Int { packetsOut &- sackedOut &- lostOut &+ retransOut }
+
+    func tsValue(_ now: Instant) -> UInt32 {
+        UInt32(truncatingIfNeeded: now.nanoseconds / 1_000_000) &+ tsOffset
+    }
+
+    var pseudoHeader: PseudoHeader {
+        switch (local.address, remote.address) {
+        case let (.v4(s), .v4(d)): .ipv4(source: s, destination: d)
+        case let (.v6(s), .v6(d)): .ipv6(source: s, destination: d)
+        default: preconditionFailure("TCPConnection: mixed address families")
+        }
+    }
+
+    /// Free receive space past rcv_nxt the window could announce.
+    func advertisableWindow() -> Int {
+        min(max(configuration.receiveBufferMax &- recvRing.count, 0), rcvSsthresh)
+    }
+
+    /// tcp_send_challenge_ack() / tcp_send_dupack() behind
+    /// tcp_oow_rate_limited(): at most one per tcp_invalid_ratelimit.
+    func rateLimitedAck(now: Instant, challenge: Bool = true) {
+        if let last = lastOutOfWindowAck, now - last < configuration.invalidRateLimit, now >= last {
+            pendingCounters.bump(challenge ? .ackSkippedChallenge : .ackSkippedSeq)
+            return
+        }
+        lastOutOfWindowAck = now
+        if challenge { pendingCounters.bump(.challengeAck) }
+        ackNow = true
+    }
+
+    /// Enters TIME-WAIT (tcp_time_wait): buffers go, the 2MSL timer starts.
+    func enterTimeWait(now: Instant) -> TCPEvents {
+        state = .timeWait
+        sendRing.release()
+        sent.removeAll()
+        packetsOut = 0; sackedOut = 0; lostOut = 0; retransOut = 0
+        retransmitDeadline = .distantFuture
+        retransmitKind = .none
+        keepaliveDeadline = .distantFuture
+        armLinger(configuration.timeWaitLength, now: now)
+        return .timeWait
+    }
+
+    func armLinger(_ d: TimeDelta, now: Instant) { lingerDeadline = now + d }
+}
+
+/// A reset the connection owes (sent by `nextSegment`): RST|ACK for an
+/// abort, or a bare RST answering an unacceptable ACK.
+struct TCPResetSegment {
+    var sequence: TCPSeqNumber
+    var acknowledgment: TCPSeqNumber?
+}

@@ -1,0 +1,83 @@
+// TCP MIB counters a connection bumps (Tcp* and TcpExt* of
+// /proc/net/snmp and /proc/net/netstat, as `nstat` names them), held in
+// the TCB until the shard collects them with `flushCounters(into:)`.
+// Kernel counterparts: TCP_INC_STATS / NET_INC_STATS call sites in
+// net/ipv4/tcp_input.c, tcp_output.c, tcp_timer.c.
+//
+// The connection counts what passes through it: InSegs for every segment
+// given to `receive`, OutSegs for every segment `nextSegment` writes,
+// RetransSegs, OutRsts. The demux counts segments that reach no
+// connection (and the RSTs `TCPReset` writes for them).
+
+/// The counters a connection keeps.
+public enum TCPCounter: Int, CaseIterable, Sendable {
+    case inSegs, outSegs, retransSegs, outRsts, estabResets, attemptFails
+    case timeouts, lossProbes, fastRetrans, slowStartRetrans, sackRecovery
+    case challengeAck, synChallenge, ackSkippedChallenge, ackSkippedSeq, pawsEstab
+    case delayedAcks, dsackOldSent, dsackOfoSent, dsackRecv, ofoQueue
+    case winProbe, keepAlive, synRetrans
+    case abortOnData, abortOnClose, abortOnTimeout, abortOnLinger
+    case fullUndo, lossUndo, dsackUndo, lossProbeRecovery
+
+    /// The shard MIB this counter feeds.
+    public var mib: MIBCounter {
+        switch self {
+        case .inSegs: .tcpInSegs
+        case .outSegs: .tcpOutSegs
+        case .retransSegs: .tcpRetransSegs
+        case .outRsts: .tcpOutRsts
+        case .estabResets: .tcpEstabResets
+        case .attemptFails: .tcpAttemptFails
+        case .timeouts: .tcpExtTCPTimeouts
+        case .lossProbes: .tcpExtTCPLossProbes
+        case .fastRetrans: .tcpExtTCPFastRetrans
+        case .slowStartRetrans: .tcpExtTCPSlowStartRetrans
+        case .sackRecovery: .tcpExtTCPSackRecovery
+        case .challengeAck: .tcpExtTCPChallengeACK
+        case .synChallenge: .tcpExtTCPSYNChallenge
+        case .ackSkippedChallenge: .tcpExtTCPACKSkippedChallenge
+        case .ackSkippedSeq: .tcpExtTCPACKSkippedSeq
+        case .pawsEstab: .tcpExtPAWSEstab
+        case .delayedAcks: .tcpExtDelayedACKs
+        case .dsackOldSent: .tcpExtTCPDSACKOldSent
+        case .dsackOfoSent: .tcpExtTCPDSACKOfoSent
+        case .dsackRecv: .tcpExtTCPDSACKRecv
+        case .ofoQueue: .tcpExtTCPOFOQueue
+        case .winProbe: .tcpExtTCPWinProbe
+        case .keepAlive: .tcpExtTCPKeepAlive
+        case .synRetrans: .tcpExtTCPSynRetrans
+        case .abortOnData: .tcpExtTCPAbortOnData
+        case .abortOnClose: .tcpExtTCPAbortOnClose
+        case .abortOnTimeout: .tcpExtTCPAbortOnTimeout
+        case .abortOnLinger: .tcpExtTCPAbortOnLinger
+        case .fullUndo: .tcpExtTCPFullUndo
+        case .lossUndo: .tcpExtTCPLossUndo
+        case .dsackUndo: .tcpExtTCPDSACKUndo
+        case .lossProbeRecovery: .tcpExtTCPLossProbeRecovery
+        }
+    }
+}
+
+/// Pending counts, inline (no allocation): 32 × 4 bytes.
+public struct TCPCounterSet: Sendable {
+    @usableFromInline var slots = InlineArray<32, UInt32>(repeating: 0)
+
+    public init() {}
+
+    @inlinable @inline(__always)
+    mutating func bump(_ c: TCPCounter, _ n: UInt32 = 1) { slots[c.rawValue] &+= n }
+
+    public subscript(c: TCPCounter) -> UInt32 { slots[c.rawValue] }
+}
+
+extension TCPConnection {
+    /// Adds the counts gathered since the last flush to the shard's MIBs
+    /// and zeroes them.
+    public func flushCounters(into counters: borrowing Counters) {
+        for c in TCPCounter.allCases {
+            let n = pendingCounters.slots[c.rawValue]
+            if n != 0 { counters.add(c.mib, UInt64(n)) }
+        }
+        pendingCounters = TCPCounterSet()
+    }
+}

@@ -1,0 +1,253 @@
+// TCP: the values the protocol core shares — states, endpoints, the sysctls
+// a connection reads, the events it reports, and the RFC 6528 ISN generator.
+// Kernel counterparts: include/net/tcp_states.h (TCP_ESTABLISHED…), struct
+// netns_ipv4's sysctl_tcp_* fields, include/net/tcp.h constants (TCP_RTO_MIN,
+// TCP_TIMEWAIT_LEN, TCP_DELACK_MIN…), net/core/secure_seq.c.
+//
+// The core is sans-IO (DESIGN.md §4): a `TCPConnection` is fed segments and
+// timer expiries with `now`, and hands back segments through
+// `nextSegment(into:now:)`. Namespaces, demux and sockets sit above it.
+import NetWire
+
+/// RFC 9293 §3.3.2 connection states (Linux's TCP_* states, LISTEN apart:
+/// see `TCPListener`).
+public enum TCPState: UInt8, Sendable, CustomStringConvertible {
+    case closed, synSent, synReceived, established, finWait1, finWait2, closing, timeWait, closeWait, lastAck
+
+    /// The names `ss` prints.
+    public var description: String {
+        switch self {
+        case .closed: "CLOSE"
+        case .synSent: "SYN-SENT"
+        case .synReceived: "SYN-RECV"
+        case .established: "ESTAB"
+        case .finWait1: "FIN-WAIT-1"
+        case .finWait2: "FIN-WAIT-2"
+        case .closing: "CLOSING"
+        case .timeWait: "TIME-WAIT"
+        case .closeWait: "CLOSE-WAIT"
+        case .lastAck: "LAST-ACK"
+        }
+    }
+
+    /// Synchronized states (RFC 9293 §3.5.3): every state past the handshake.
+    @inlinable public var isSynchronized: Bool {
+        switch self {
+        case .closed, .synSent, .synReceived: false
+        default: true
+        }
+    }
+}
+
+/// One end of a connection.
+public struct TCPEndpoint: Hashable, Sendable, CustomStringConvertible {
+    public var address: IPAddress
+    public var port: UInt16
+    public init(_ address: IPAddress, _ port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+    public var description: String {
+        switch address {
+        case .v4: "\(address):\(port)"
+        case .v6: "[\(address)]:\(port)"
+        }
+    }
+}
+
+/// The congestion control algorithm of one socket (TCP_CONGESTION).
+public enum TCPCongestionAlgorithm: Sendable, Equatable {
+    case reno, cubic
+}
+
+/// The sysctls (and socket options) a connection reads. Defaults are
+/// Linux 6.x's (`sysctl net.ipv4.tcp_*`, include/net/tcp.h).
+public struct TCPConfiguration: Sendable, Equatable {
+    /// tcp_sack, tcp_timestamps (1 = with random per-connection offset),
+    /// tcp_window_scaling.
+    public var sack = true
+    public var timestamps = true
+    public var windowScaling = true
+    /// tcp_dsack.
+    public var dsack = true
+    /// The MSS we advertise: the route's MTU minus IP and TCP headers
+    /// (tcp_mss_clamp / advmss); 1460 for a 1500-byte IPv4 path.
+    public var advertisedMSS: UInt16 = 1460
+    /// tcp_rmem[1] (initial receive space) and tcp_rmem[2] (the most the
+    /// receive buffer grows to). The window scale is chosen so that the
+    /// maximum fits, as tcp_select_initial_window() does: 32 MiB (the
+    /// default since Linux 6.x, and the oracle kernel's) → 10; the older
+    /// 6 MiB → 7.
+    public var receiveBufferInitial = 131_072
+    public var receiveBufferMax = 33_554_432
+    /// tcp_wmem[1], tcp_wmem[2].
+    public var sendBufferInitial = 16_384
+    public var sendBufferMax = 4_194_304
+    /// TCP_INIT_CWND.
+    public var initialCongestionWindow = 10
+    public var congestionControl: TCPCongestionAlgorithm = .cubic
+    /// TCP_RTO_MIN, TCP_TIMEOUT_INIT, TCP_RTO_MAX.
+    public var minimumRTO: TimeDelta = .milliseconds(200)
+    public var initialRTO: TimeDelta = .seconds(1)
+    public var maximumRTO: TimeDelta = .seconds(120)
+    /// tcp_syn_retries, tcp_synack_retries, tcp_retries2.
+    public var synRetries = 6
+    public var synAckRetries = 5
+    public var retries2 = 15
+    /// tcp_fin_timeout (FIN-WAIT-2 of an orphaned socket) and TCP_TIMEWAIT_LEN.
+    public var finTimeout: TimeDelta = .seconds(60)
+    public var timeWaitLength: TimeDelta = .seconds(60)
+    /// SO_KEEPALIVE and tcp_keepalive_time/intvl/probes.
+    public var keepalive = false
+    public var keepaliveTime: TimeDelta = .seconds(7200)
+    public var keepaliveInterval: TimeDelta = .seconds(75)
+    public var keepaliveProbes = 9
+    /// TCP_NODELAY, TCP_CORK.
+    public var noDelay = false
+    public var cork = false
+    /// TCP_DELACK_MIN, TCP_DELACK_MAX (TCP_ATO_MIN is the minimum too).
+    public var delayedAckMinimum: TimeDelta = .milliseconds(40)
+    public var delayedAckMaximum: TimeDelta = .milliseconds(200)
+    /// tcp_invalid_ratelimit: the least time between two challenge ACKs or
+    /// out-of-window duplicate ACKs of one connection (RFC 5961 §7).
+    public var invalidRateLimit: TimeDelta = .milliseconds(500)
+    /// tcp_recovery & 1: RACK loss detection (RFC 8985); tcp_early_retrans
+    /// ≥ 3: tail loss probes.
+    public var rack = true
+    public var tailLossProbe = true
+    /// tcp_frto = 2: F-RTO, SACK-enhanced (RFC 5682 §3): after a timeout,
+    /// send new data first; if never-retransmitted data is then ACKed, the
+    /// timeout was spurious and is undone.
+    public var frto = true
+
+    public init() {}
+
+    /// The receive window scale tcp_select_initial_window() picks: the
+    /// least shift for which 65535 << shift covers the largest buffer.
+    public var receiveWindowScale: UInt8 {
+        guard windowScaling else { return 0 }
+        var shift: UInt8 = 0
+        while shift < 14 && (65_535 << Int(shift)) < receiveBufferMax { shift &+= 1 }
+        return shift
+    }
+}
+
+/// What a call into a connection changed, for the socket layer to act on
+/// (wake readers/writers, report errors, free the TCB).
+public struct TCPEvents: OptionSet, Sendable, Hashable {
+    public var rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+    /// The handshake completed (connect() returns; accept() can take it).
+    public static let connected = TCPEvents(rawValue: 1 << 0)
+    /// New in-order bytes can be read.
+    public static let readable = TCPEvents(rawValue: 1 << 1)
+    /// Send-buffer space was freed.
+    public static let writable = TCPEvents(rawValue: 1 << 2)
+    /// The peer's FIN arrived: reads return end of file once drained.
+    public static let peerClosed = TCPEvents(rawValue: 1 << 3)
+    /// The connection failed; `error` says why (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
+    public static let failed = TCPEvents(rawValue: 1 << 4)
+    /// The connection reached CLOSED: the TCB can be unhashed and freed.
+    public static let closed = TCPEvents(rawValue: 1 << 5)
+    /// The connection entered TIME-WAIT.
+    public static let timeWait = TCPEvents(rawValue: 1 << 6)
+    /// There are segments to send: call `nextSegment(into:now:)`.
+    public static let output = TCPEvents(rawValue: 1 << 7)
+}
+
+/// The outcome of feeding one segment to a connection.
+public struct TCPReceiveResult: Sendable, Equatable {
+    public var events: TCPEvents
+    /// Why the segment was discarded, if it was (Linux SKB_DROP_REASON_*);
+    /// nil when it was consumed.
+    public var dropReason: DropReason?
+    public init(events: TCPEvents = [], dropReason: DropReason? = nil) {
+        self.events = events
+        self.dropReason = dropReason
+    }
+}
+
+/// RFC 6528 initial sequence numbers and RFC 7323 §7.1 timestamp offsets:
+/// a keyed hash of the 4-tuple plus a clock, so ISNs are unpredictable to
+/// off-path attackers yet increase for a given 4-tuple.
+/// Kernel counterpart: secure_tcp_seq() and secure_tcp_ts_off()
+/// (net/core/secure_seq.c): SipHash-2-4 over the addresses and ports, plus
+/// the time in 64 ns units (ktime_get_real_ns() >> 6).
+public struct TCPSecrets: Sendable, Equatable {
+    public var k0: UInt64
+    public var k1: UInt64
+    public var tsK0: UInt64
+    public var tsK1: UInt64
+
+    public init(k0: UInt64, k1: UInt64, tsK0: UInt64, tsK1: UInt64) {
+        self.k0 = k0; self.k1 = k1; self.tsK0 = tsK0; self.tsK1 = tsK1
+    }
+
+    /// Secrets drawn from the shard's generator (a lab seeds it; the host
+    /// seeds it from the OS).
+    public init(random: inout Random) {
+        self.init(k0: random.next(), k1: random.next(), tsK0: random.next(), tsK1: random.next())
+    }
+
+    /// The ISN for a connection from `local` to `remote` opened at `now`.
+    public func initialSequenceNumber(local: TCPEndpoint, remote: TCPEndpoint, now: Instant) -> TCPSeqNumber {
+        var h = SipHasher(k0: k0, k1: k1)
+        h.add(local.address)
+        h.add(remote.address)
+        h.add(UInt64(local.port) << 16 | UInt64(remote.port))
+        let hash = UInt32(truncatingIfNeeded: h.finish())
+        let clock = UInt32(truncatingIfNeeded: UInt64(bitPattern: now.nanoseconds) >> 6)
+        return TCPSeqNumber(rawValue: hash &+ clock)
+    }
+
+    /// The per-connection offset added to the millisecond timestamp clock.
+    public func timestampOffset(local: IPAddress, remote: IPAddress) -> UInt32 {
+        var h = SipHasher(k0: tsK0, k1: tsK1)
+        h.add(local)
+        h.add(remote)
+        return UInt32(truncatingIfNeeded: h.finish())
+    }
+}
+
+/// SipHash-2-4 (Aumasson & Bernstein) over whole 64-bit words, enough for
+/// hashing addresses and ports. Not a general-purpose byte hasher.
+@usableFromInline
+struct SipHasher {
+    var v0: UInt64, v1: UInt64, v2: UInt64, v3: UInt64
+    var words: UInt64 = 0
+
+    init(k0: UInt64, k1: UInt64) {
+        v0 = k0 ^ 0x736f_6d65_7073_6575
+        v1 = k1 ^ 0x646f_7261_6e64_6f6d
+        v2 = k0 ^ 0x6c79_6765_6e65_7261
+        v3 = k1 ^ 0x7465_6462_7974_6573
+    }
+
+    @inline(__always)
+    mutating func round() {
+        v0 &+= v1; v1 = (v1 << 13) | (v1 >> 51); v1 ^= v0; v0 = (v0 << 32) | (v0 >> 32)
+        v2 &+= v3; v3 = (v3 << 16) | (v3 >> 48); v3 ^= v2
+        v0 &+= v3; v3 = (v3 << 21) | (v3 >> 43); v3 ^= v0
+        v2 &+= v1; v1 = (v1 << 17) | (v1 >> 47); v1 ^= v2; v2 = (v2 << 32) | (v2 >> 32)
+    }
+
+    mutating func add(_ m: UInt64) {
+        v3 ^= m; round(); round(); v0 ^= m
+        words &+= 1
+    }
+
+    mutating func add(_ address: IPAddress) {
+        switch address {
+        case .v4(let a): add(UInt64(a.rawValue))
+        case .v6(let a): add(a.high); add(a.low)
+        }
+    }
+
+    mutating func finish() -> UInt64 {
+        let b = (words &* 8) << 56
+        v3 ^= b; round(); round(); v0 ^= b
+        v2 ^= 0xff
+        round(); round(); round(); round()
+        return v0 ^ v1 ^ v2 ^ v3
+    }
+}

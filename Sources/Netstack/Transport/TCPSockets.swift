@@ -1,0 +1,675 @@
+// TCP sockets: the namespace's connection tables and the BSD-like calls
+// over the sans-IO protocol core (Transport/TCP).
+// Kernel counterparts: net/ipv4/inet_hashtables.c (established and
+// listening hashes, __inet_lookup, __inet_hash_connect),
+// net/ipv4/inet_connection_sock.c (inet_csk_get_port, inet_csk_bind_conflict,
+// inet_csk_find_open_port, the accept queue: inet_csk_accept,
+// inet_csk_listen_start/stop), net/ipv4/af_inet.c (inet_stream_connect,
+// inet_shutdown), net/ipv4/tcp.c (tcp_poll, tcp_recvmsg's MSG_PEEK,
+// tcp_close with SO_LINGER).
+//
+// Tables (per namespace, `TCPNamespaceState`):
+// - `established`: every connection by its 4-tuple, SYN-RECV children and
+//   TIME-WAIT included (Linux's ehash holds request socks and tw socks too).
+//   A dictionary keyed by `TCPFlowKey`: one hash per segment.
+// - `listeners`: a short array scanned with inet_lhash2's scoring (exact
+//   address beats wildcard, a bound device adds).
+// - `ports`: the bind hash (port → sockets holding it), for bind conflicts
+//   and ephemeral port choice.
+//
+// Differences from Linux, on purpose or not yet done:
+// - A SYN creates the full TCPConnection at once (see TCPListener.swift);
+//   the SYN queue is the count of children in SYN-RECV. A SYN is dropped
+//   (ListenOverflows, ListenDrops) while the accept queue is over the
+//   backlog; a completed handshake always joins the accept queue.
+// - Timers: the namespace keeps the earliest connection deadline and, when
+//   it passes, scans the established table (O(connections) per expiry, no
+//   per-connection timer records). A timer wheel can replace it later.
+// - SO_REUSEPORT groups: the first best-scoring listener takes the SYN (no
+//   flow-hash selection within the group).
+// - bind conflicts follow inet_csk_bind_conflict's main rules (overlapping
+//   address and device; SO_REUSEADDR on both unless one listens;
+//   SO_REUSEPORT on both; SO_REUSEADDR over TIME-WAIT), not its fast paths.
+// - connect() takes a port no socket holds (Linux may share a port between
+//   connections to different peers).
+import NetWire
+
+/// A connection's 4-tuple, as the established hash keys it.
+struct TCPFlowKey: Hashable {
+    var local: TCPEndpoint
+    var remote: TCPEndpoint
+}
+
+/// shutdown(2)'s `how`.
+public enum TCPShutdown: Sendable {
+    case read, write, both
+}
+
+/// What poll(2) would report for a socket (tcp_poll).
+public struct TCPReadiness: OptionSet, Sendable, Hashable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// POLLIN: data, end of stream, an error, or (listening) a connection to accept.
+    public static let readable = TCPReadiness(rawValue: 1 << 0)
+    /// POLLOUT: connected with send-buffer space.
+    public static let writable = TCPReadiness(rawValue: 1 << 1)
+    /// POLLERR: sk_err is set.
+    public static let error = TCPReadiness(rawValue: 1 << 2)
+    /// POLLHUP: both directions shut down, or the connection is closed.
+    public static let hangup = TCPReadiness(rawValue: 1 << 3)
+    /// POLLRDHUP: the peer's FIN arrived (or shutdown(SHUT_RD)).
+    public static let readHangup = TCPReadiness(rawValue: 1 << 4)
+}
+
+/// The namespace's TCP tables and sysctls (struct netns_ipv4's tcp part
+/// plus the namespace's share of tcp_hashinfo).
+public final class TCPNamespaceState {
+    /// net.ipv4.tcp_syncookies (0 off, 1 when the SYN queue overflows, 2 always).
+    public var syncookies = 1
+    /// net.core.somaxconn: the largest listen backlog.
+    public var somaxconn = 4096
+    /// The tcp_* sysctls new sockets start from.
+    public var configuration = TCPConfiguration()
+
+    var established: [TCPFlowKey: TCPSocket] = [:]
+    var listeners: [TCPSocket] = []
+    var ports: [UInt16: [TCPSocket]] = [:]
+    /// The earliest deadline of any connection (may be early: a scan then
+    /// finds nothing due and recomputes it).
+    var timerDeadline = Instant.distantFuture
+    var secrets: TCPSecrets?
+
+    init() {}
+
+    /// Sockets with a local port: listeners, bound sockets, connections
+    /// (TIME-WAIT included), each once.
+    public var sockets: [TCPSocket] {
+        var seen = Set<ObjectIdentifier>()
+        var out: [TCPSocket] = []
+        for (_, b) in ports.sorted(by: { $0.key < $1.key }) {
+            for s in b where seen.insert(ObjectIdentifier(s)).inserted { out.append(s) }
+        }
+        return out
+    }
+}
+
+/// A TCP socket (struct tcp_sock with its struct socket): unbound, bound,
+/// listening, or holding one connection.
+public final class TCPSocket {
+    public unowned let namespace: NetworkNamespace
+    /// AF_INET6 (an IPv6 socket also takes IPv4 peers unless `v6Only`).
+    public let isIPv6: Bool
+    public internal(set) var localAddress: IPAddress?
+    public internal(set) var localPort: UInt16 = 0
+    /// SO_REUSEADDR, SO_REUSEPORT, SO_BINDTODEVICE, IPV6_V6ONLY.
+    public var reuseAddress = false
+    public var reusePort = false
+    public var boundDevice: Int32 = 0
+    public var v6Only = false
+    /// SO_LINGER: nil off; 0 makes close() reset the connection.
+    public var linger: Int?
+    /// The socket's TCP options (TCP_NODELAY, TCP_CORK, SO_KEEPALIVE and
+    /// the keepalive timers, buffer limits). Changing the Nagle/cork/
+    /// keepalive fields applies to a live connection at once.
+    public var configuration: TCPConfiguration {
+        didSet { applyConfiguration() }
+    }
+    /// The connection, once connect() or the listener made one.
+    public internal(set) var connection: TCPConnection?
+    /// The listening half; nil unless listen() was called.
+    var listener: TCPListener?
+    /// listen()'s backlog, capped by somaxconn (sk_max_ack_backlog).
+    public internal(set) var backlog = 0
+    /// Children still in SYN-RECV (the SYN queue).
+    public internal(set) var synQueueLength = 0
+    var acceptQueue: [TCPSocket] = []
+    var acceptHead = 0
+    /// When the SYN queue last overflowed (cookies are checked within 2 minutes of it).
+    var lastOverflow: Instant?
+    /// The listener a child came from, until it is accepted.
+    weak var parent: TCPSocket?
+    var inAcceptQueue = false
+    /// The port came from bind() (SOCK_BINDPORT_LOCK): it stays held when
+    /// the connection ends.
+    var userBound = false
+    var hashed = false
+    var readShutdown = false
+    /// close() was called.
+    public internal(set) var isClosed = false
+    /// An error connect() or a read reports once (sk_err after the TCB is gone).
+    var pendingError: Errno?
+
+    init(namespace: NetworkNamespace, isIPv6: Bool, configuration: TCPConfiguration) {
+        self.namespace = namespace
+        self.isIPv6 = isIPv6
+        self.configuration = configuration
+    }
+
+    public var isListening: Bool { listener != nil && !isClosed }
+    public var state: TCPState? { connection?.state }
+    public var remoteAddress: IPAddress? { connection?.remote.address }
+    public var remotePort: UInt16 { connection?.remote.port ?? 0 }
+    /// connect() completed: the handshake is done (and the connection may since have closed).
+    public var isConnected: Bool {
+        guard let c = connection else { return false }
+        return c.state.isSynchronized || (c.state == .closed && c.error == nil && c.sndUna != c.iss)
+    }
+    /// SO_ERROR without clearing it.
+    public var error: Errno? { pendingError ?? connection?.error }
+    /// Connections waiting in the accept queue.
+    public var acceptQueueLength: Int { acceptQueue.count - acceptHead }
+    /// SIOCINQ: bytes ready to read.
+    public var receiveQueueBytes: Int { connection?.readableBytes ?? 0 }
+    /// What `ss` shows as Send-Q: sent but unacknowledged sequence space
+    /// (SYN and FIN count one) plus bytes not yet sent (write_seq - snd_una).
+    public var sendQueueBytes: Int {
+        guard let c = connection, c.state != .closed, c.state != .timeWait else { return 0 }
+        return max(c.sndNxt - c.sndUna, 0) + c.unsentBytes + (c.finQueued && !c.finSent ? 1 : 0)
+    }
+
+    /// tcp_poll().
+    public var readiness: TCPReadiness {
+        var r: TCPReadiness = []
+        if isListening {
+            if acceptQueueLength > 0 { r.insert(.readable) }
+            return r
+        }
+        guard let c = connection else { return isClosed ? [] : [.writable, .hangup] }
+        if error != nil { r.formUnion([.error, .readable, .writable]) }
+        if c.readableBytes > 0 || c.peerFinReceived || readShutdown { r.insert(.readable) }
+        if c.peerFinReceived || readShutdown { r.insert(.readHangup) }
+        let writeShut = c.finQueued || c.state == .closed || c.state == .timeWait
+        if c.state == .closed || c.state == .timeWait || (writeShut && (c.peerFinReceived || readShutdown)) {
+            r.insert(.hangup)
+        }
+        if c.state.isSynchronized && !writeShut && c.sendSpace > 0 { r.insert(.writable) }
+        if c.state == .closed { r.insert(.readable) }
+        return r
+    }
+
+    // MARK: calls
+
+    /// bind(2). Port 0 picks a free port from ip_local_port_range.
+    public func bind(_ address: IPAddress?, port: UInt16) throws(Errno) {
+        guard !isClosed else { throw .EBADF }
+        guard localPort == 0, connection == nil else { throw .EINVAL }
+        var addr = address
+        if let a = addr, a.isUnspecified { addr = nil }
+        if let a = addr {
+            guard a.isIPv6 == isIPv6 else { throw isIPv6 ? .EINVAL : .EAFNOSUPPORT }
+            guard namespace.isLocal(a) else { throw .EADDRNOTAVAIL }
+        }
+        localAddress = addr
+        if port == 0 {
+            guard let p = namespace.tcpFreePort(for: self) else { localAddress = nil; throw .EADDRINUSE }
+            localPort = p
+        } else {
+            if namespace.tcpBindConflict(self, port: port, listening: false) { localAddress = nil; throw .EADDRINUSE }
+            localPort = port
+            userBound = true
+        }
+        namespace.tcpHoldPort(self)
+    }
+
+    /// listen(2): backlog is capped by net.core.somaxconn (a negative one means the cap).
+    public func listen(backlog: Int = 128) throws(Errno) {
+        guard !isClosed else { throw .EBADF }
+        guard connection == nil else { throw .EINVAL }
+        let t = namespace.tcp
+        let cap = t.somaxconn
+        let b = backlog < 0 || backlog > cap ? cap : backlog
+        if listener != nil { self.backlog = b; return }
+        if localPort == 0 {
+            guard let p = namespace.tcpFreePort(for: self) else { throw .EADDRINUSE }
+            localPort = p
+            namespace.tcpHoldPort(self)
+        } else if namespace.tcpBindConflict(self, port: localPort, listening: true) {
+            throw .EADDRINUSE
+        }
+        self.backlog = b
+        listener = TCPListener(configuration: configuration, secrets: namespace.tcpSecrets())
+        t.listeners.append(self)
+    }
+
+    /// accept(2) without blocking: the oldest established connection, or
+    /// nil (EAGAIN). EINVAL when not listening.
+    public func accept() throws(Errno) -> TCPSocket? {
+        guard isListening else { throw .EINVAL }
+        guard acceptHead < acceptQueue.count else { return nil }
+        let child = acceptQueue[acceptHead]
+        acceptHead += 1
+        if acceptHead == acceptQueue.count { acceptQueue.removeAll(keepingCapacity: true); acceptHead = 0 }
+        child.parent = nil
+        child.inAcceptQueue = false
+        return child
+    }
+
+    /// connect(2), non-blocking: throws EINPROGRESS once the SYN is on its
+    /// way; completion shows in `isConnected`, failure in `error`.
+    public func connect(_ address: IPAddress, port: UInt16) throws(Errno) {
+        guard !isClosed else { throw .EBADF }
+        guard !isListening else { throw .EINVAL }
+        if let c = connection {
+            if c.state == .synSent || c.state == .synReceived { throw .EALREADY }
+            if c.state.isSynchronized { throw .EISCONN }
+            if let e = takeError() { throw e }
+            throw .EISCONN
+        }
+        var remote = address
+        if isIPv6, case .v4 = address { throw .EAFNOSUPPORT }
+        if !isIPv6 && address.isIPv6 { throw .EAFNOSUPPORT }
+        if address.isUnspecified { remote = isIPv6 ? .v6(.loopback) : .v4(.loopback) }
+        try namespace.tcpConnect(self, to: remote, port: port)
+        throw .EINPROGRESS
+    }
+
+    /// SO_ERROR: the pending error, cleared.
+    public func takeError() -> Errno? {
+        if let e = pendingError { pendingError = nil; return e }
+        if let c = connection, let e = c.error {
+            // Reported once: keep the TCB's error for reads, not for SO_ERROR.
+            pendingError = nil
+            if !reportedError { reportedError = true; return e }
+        }
+        return nil
+    }
+    var reportedError = false
+
+    /// send(2) without blocking: how many bytes were queued. EAGAIN when
+    /// the send buffer is full, EPIPE after shutdown(SHUT_WR) or close of
+    /// the connection, ENOTCONN before it is established.
+    @discardableResult
+    public func send(_ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int {
+        guard !isClosed else { throw .EBADF }
+        guard let c = connection else { throw .ENOTCONN }
+        if c.state == .synSent || c.state == .synReceived { throw .EAGAIN }
+        if let e = pendingError { pendingError = nil; throw e }
+        let n = try c.send(bytes, now: namespace.stack.now)
+        namespace.tcpTransmit(self)
+        if n == 0 && bytes.count > 0 { throw .EAGAIN }
+        return n
+    }
+
+    @discardableResult
+    public func send(_ bytes: [UInt8]) throws(Errno) -> Int {
+        let r: Result<Int, Errno> = bytes.withUnsafeBytes { b in
+            do throws(Errno) { return .success(try send(b)) } catch { return .failure(error) }
+        }
+        return try r.get()
+    }
+
+    /// recv(2) without blocking into `buffer`: bytes read, 0 at end of
+    /// stream; EAGAIN when nothing is there yet. `peek` leaves the bytes
+    /// queued (MSG_PEEK).
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, peek: Bool = false) throws(Errno) -> Int {
+        guard !isClosed else { throw .EBADF }
+        guard let c = connection else { throw isListening ? .ENOTCONN : .ENOTCONN }
+        if readShutdown && c.readableBytes == 0 { return 0 }
+        if c.state == .synSent || c.state == .synReceived { throw .EAGAIN }
+        if peek {
+            let n = min(buffer.count, c.readableBytes)
+            if n == 0 { return try c.read(into: buffer, now: namespace.stack.now) }
+            c.recvRing.copy(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]), from: 0)
+            return n
+        }
+        let n = try c.read(into: buffer, now: namespace.stack.now)
+        if c.wantsOutput { namespace.tcpTransmit(self) }
+        return n
+    }
+
+    /// recv(2) of up to `max` bytes as an array: empty at end of stream.
+    public func receive(max: Int = 65536, peek: Bool = false) throws(Errno) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: max)
+        let r: Result<Int, Errno> = out.withUnsafeMutableBytes { b in
+            do throws(Errno) { return .success(try receive(into: b, peek: peek)) } catch { return .failure(error) }
+        }
+        let n = try r.get()
+        out.removeSubrange(n...)
+        return out
+    }
+
+    /// shutdown(2).
+    public func shutdown(_ how: TCPShutdown) throws(Errno) {
+        guard !isClosed else { throw .EBADF }
+        guard let c = connection else {
+            if isListening && how != .write { namespace.tcpStopListening(self); return }
+            throw .ENOTCONN
+        }
+        guard c.state != .closed && c.state != .synSent || how == .read else {
+            if c.state == .synSent { namespace.tcpAbortConnect(self); return }
+            throw .ENOTCONN
+        }
+        if how != .write { readShutdown = true }
+        if how != .read {
+            c.shutdownWrite()
+            namespace.tcpTransmit(self)
+        }
+    }
+
+    /// close(2): FIN after queued data (RST if unread data would be lost,
+    /// or with SO_LINGER 0). The connection lives on, orphaned, until it
+    /// reaches CLOSED (TIME-WAIT included).
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        namespace.tcpClose(self)
+    }
+
+    func applyConfiguration() {
+        guard let c = connection else { return }
+        var k = c.configuration
+        let n = configuration
+        k.noDelay = n.noDelay
+        k.cork = n.cork
+        k.keepalive = n.keepalive
+        k.keepaliveTime = n.keepaliveTime
+        k.keepaliveInterval = n.keepaliveInterval
+        k.keepaliveProbes = n.keepaliveProbes
+        c.configuration = k
+        // TCP_NODELAY / uncorking pushes what Nagle held back.
+        if c.wantsOutput { namespace.tcpTransmit(self) }
+    }
+}
+
+extension NetworkNamespace {
+    /// socket(AF_INET[6], SOCK_STREAM, 0).
+    public func tcpSocket(ipv6: Bool = false) -> TCPSocket {
+        TCPSocket(namespace: self, isIPv6: ipv6, configuration: tcp.configuration)
+    }
+
+    func tcpSecrets() -> TCPSecrets {
+        if let s = tcp.secrets { return s }
+        let s = TCPSecrets(k0: stack.nextRandom(), k1: stack.nextRandom(), tsK0: stack.nextRandom(), tsK1: stack.nextRandom())
+        tcp.secrets = s
+        return s
+    }
+
+    // MARK: ports (inet_csk_get_port)
+
+    func tcpHoldPort(_ s: TCPSocket) {
+        tcp.ports[s.localPort, default: []].append(s)
+    }
+
+    func tcpReleasePort(_ s: TCPSocket) {
+        guard s.localPort != 0, var b = tcp.ports[s.localPort] else { return }
+        b.removeAll { $0 === s }
+        tcp.ports[s.localPort] = b.isEmpty ? nil : b
+    }
+
+    /// Whether two sockets' local addresses overlap (inet_rcv_saddr_equal
+    /// with wildcards): same address, or either a wildcard of a family the
+    /// other's address belongs to (an IPv6 wildcard covers IPv4 unless v6only).
+    func tcpAddressesOverlap(_ a: TCPSocket, _ b: TCPSocket) -> Bool {
+        let fa = a.localAddress?.isIPv6 ?? a.isIPv6
+        let fb = b.localAddress?.isIPv6 ?? b.isIPv6
+        if fa != fb {
+            // Only a dual-stack IPv6 wildcard meets IPv4.
+            if fa, a.localAddress == nil, !a.v6Only { return true }
+            if fb, b.localAddress == nil, !b.v6Only { return true }
+            return false
+        }
+        guard let x = a.localAddress, let y = b.localAddress else { return true }
+        return x == y
+    }
+
+    /// inet_csk_bind_conflict(): whether `s` may not hold `port`.
+    func tcpBindConflict(_ s: TCPSocket, port: UInt16, listening: Bool) -> Bool {
+        guard let bucket = tcp.ports[port] else { return false }
+        for o in bucket where o !== s {
+            guard tcpAddressesOverlap(s, o) else { continue }
+            if s.boundDevice != 0 && o.boundDevice != 0 && s.boundDevice != o.boundDevice { continue }
+            let oTimeWait = o.connection?.state == .timeWait
+            if s.reusePort && o.reusePort { continue }
+            if s.reuseAddress && oTimeWait { continue }
+            if s.reuseAddress && o.reuseAddress && !listening && !o.isListening { continue }
+            if listening && s.reuseAddress && o.reuseAddress && !o.isListening && o.connection != nil { continue }
+            return true
+        }
+        return false
+    }
+
+    /// inet_csk_find_open_port(): a random start in ip_local_port_range,
+    /// then upward, skipping ports in use.
+    func tcpFreePort(for s: TCPSocket) -> UInt16? {
+        let range = config.localPortRange
+        let span = Int(range.upperBound) - Int(range.lowerBound) + 1
+        let start = Int(stack.nextRandom() % UInt64(span))
+        for i in 0..<span {
+            let p = UInt16(Int(range.lowerBound) + (start + i) % span)
+            if tcp.ports[p] == nil { return p }
+        }
+        return nil
+    }
+
+    // MARK: connect (tcp_v4_connect / tcp_v6_connect)
+
+    func tcpConnect(_ s: TCPSocket, to address: IPAddress, port: UInt16) throws(Errno) {
+        let flow = FlowKey(destination: address, source: s.localAddress, oif: s.boundDevice, ipproto: 6,
+                           sourcePort: s.localPort, destinationPort: port)
+        let decision: RouteDecision
+        switch routeOutput(flow) {
+        case .failure(let e):
+            count(address.isIPv6 ? .ip6OutNoRoutes : .ipOutNoRoutes)
+            switch e {
+            case .prohibited: throw .EACCES
+            case .hostUnreachable: throw .EHOSTUNREACH
+            default: throw .ENETUNREACH
+            }
+        case .success(let d): decision = d
+        }
+        switch decision.type {
+        case .unicast, .local: break
+        case .prohibit: throw .EACCES
+        default: throw .ENETUNREACH
+        }
+        let source: IPAddress
+        if let l = s.localAddress { source = l } else {
+            guard let d = decision.source, !d.isUnspecified else { throw .EADDRNOTAVAIL }
+            source = d
+        }
+        if s.localPort == 0 {
+            guard let p = tcpFreePort(for: s) else { throw .EADDRNOTAVAIL }
+            s.localPort = p
+            tcpHoldPort(s)
+        }
+        let local = TCPEndpoint(source, s.localPort)
+        let remote = TCPEndpoint(address, port)
+        guard tcp.established[TCPFlowKey(local: local, remote: remote)] == nil else { throw .EADDRNOTAVAIL }
+        var configuration = s.configuration
+        configuration.advertisedMSS = tcpAdvertisedMSS(to: address, decision: decision)
+        let c = TCPConnection(connectFrom: local, to: remote, secrets: tcpSecrets(), configuration: configuration,
+                              now: stack.now)
+        s.connection = c
+        tcpHash(s)
+        count(.tcpActiveOpens)
+        tcpTransmit(s)
+    }
+
+    /// The MSS to advertise: the path MTU less the IP and TCP headers
+    /// (tcp_mss_clamp / advmss), no more than a pool slot carries.
+    func tcpAdvertisedMSS(to address: IPAddress, decision: RouteDecision) -> UInt16 {
+        let ipHeader = address.isIPv6 ? 40 : 20
+        var mtu = 1500
+        if let d = device(index: decision.nextHop.device) {
+            mtu = decision.type == .local ? loopback.mtu : pathMTU(to: address, decision: decision, device: d)
+        }
+        let slot = stack.shard.pool.slotSize - stack.shard.pool.defaultHeadroom - TCPSegment.maximumHeaderLength
+        return UInt16(clamping: max(min(mtu - ipHeader - 20, slot), 88))
+    }
+
+    func tcpHash(_ s: TCPSocket) {
+        guard let c = s.connection else { return }
+        tcp.established[TCPFlowKey(local: c.local, remote: c.remote)] = s
+        s.hashed = true
+        tcpNoteDeadline(c)
+    }
+
+    func tcpUnhash(_ s: TCPSocket) {
+        guard s.hashed, let c = s.connection else { return }
+        let key = TCPFlowKey(local: c.local, remote: c.remote)
+        if tcp.established[key] === s { tcp.established[key] = nil }
+        s.hashed = false
+    }
+
+    @inline(__always) func tcpNoteDeadline(_ c: TCPConnection) {
+        let d = c.nextDeadline
+        if d < tcp.timerDeadline { tcp.timerDeadline = d }
+    }
+
+    // MARK: close
+
+    func tcpClose(_ s: TCPSocket) {
+        if s.listener != nil {
+            tcpStopListening(s)
+            tcpReleasePort(s)
+            return
+        }
+        guard let c = s.connection else {
+            tcpReleasePort(s)
+            return
+        }
+        let now = stack.now
+        let events = s.linger == 0 ? c.abort(now: now) : c.close(now: now)
+        tcpEvents(s, events)
+        if c.state == .closed { tcpDestroy(s) }
+    }
+
+    /// inet_csk_listen_stop(): established children waiting for accept()
+    /// are reset; handshakes in progress are dropped.
+    func tcpStopListening(_ s: TCPSocket) {
+        tcp.listeners.removeAll { $0 === s }
+        s.listener = nil
+        let now = stack.now
+        for child in s.acceptQueue[s.acceptHead...] {
+            child.parent = nil
+            child.inAcceptQueue = false
+            child.isClosed = true
+            if let c = child.connection {
+                tcpEvents(child, c.abort(now: now))
+                if c.state == .closed { tcpDestroy(child) }
+            }
+        }
+        s.acceptQueue = []
+        s.acceptHead = 0
+        for (_, child) in tcp.established where child.parent === s {
+            child.parent = nil
+            child.isClosed = true
+            if let c = child.connection { _ = c.abort(now: now) }
+            tcpDestroy(child)
+        }
+        s.synQueueLength = 0
+    }
+
+    /// A connect() in SYN-SENT abandoned (shutdown, close).
+    func tcpAbortConnect(_ s: TCPSocket) {
+        guard let c = s.connection else { return }
+        tcpEvents(s, c.abort(now: stack.now))
+    }
+
+    /// The TCB is gone for good: out of the tables, its port freed.
+    func tcpDestroy(_ s: TCPSocket) {
+        tcpUnhash(s)
+        tcpReleasePort(s)
+    }
+
+    // MARK: events and output
+
+    /// Acts on what a call into a connection reported: handshake
+    /// completion (a child joins its listener's accept queue), closing
+    /// (unhash; a closed orphan is freed), output.
+    func tcpEvents(_ s: TCPSocket, _ events: TCPEvents) {
+        guard let c = s.connection else { return }
+        if events.contains(.connected), let p = s.parent, !s.inAcceptQueue {
+            p.synQueueLength -= 1
+            count(.tcpPassiveOpens)
+            if p.isListening {
+                p.acceptQueue.append(s)
+                s.inAcceptQueue = true
+            }
+        }
+        if events.contains(.output) || c.wantsOutput { tcpTransmit(s) }
+        c.flushCounters(into: stack.shard.counters)
+        if events.contains(.closed) || c.state == .closed {
+            if let p = s.parent, !s.inAcceptQueue {
+                // A handshake that failed: the request is gone.
+                p.synQueueLength -= 1
+                s.parent = nil
+                s.isClosed = true
+            }
+            if s.isClosed || !s.hashed {
+                tcpDestroy(s)
+            } else {
+                tcpUnhash(s)
+                if !s.userBound { tcpReleasePort(s) }
+            }
+            return
+        }
+        tcpNoteDeadline(c)
+    }
+
+    /// Sends every segment the connection has due (tcp_write_xmit and
+    /// friends), each in a buffer from the shard pool with headroom for
+    /// the IP and link headers.
+    func tcpTransmit(_ s: TCPSocket) {
+        guard let c = s.connection else { return }
+        let now = stack.now
+        var n = 0
+        while n < 4096, c.wantsOutput {
+            n += 1
+            guard var p = stack.shard.pool.allocate() else { break }
+            let room = p.tailroom
+            let out = p.put(room)
+            guard let len = c.nextSegment(into: out, now: now) else { break }
+            p.trim(to: len)
+            p.resetTransportHeader()
+            tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
+                           destinationPort: c.remote.port, boundDevice: s.boundDevice)
+        }
+        c.flushCounters(into: stack.shard.counters)
+        tcpNoteDeadline(c)
+    }
+
+    func tcpSendSegment(_ p: consuming PacketBuffer, from src: IPAddress, to dst: IPAddress, sourcePort: UInt16,
+                        destinationPort: UInt16, boundDevice: Int32) {
+        switch (src, dst) {
+        case (.v4(let a), .v4(let b)):
+            ipv4SendLocal(p, source: a, destination: b, proto: .tcp, dontFragment: config.ipNoPMTUDisc == 0,
+                          boundDevice: boundDevice, sourcePort: sourcePort, destinationPort: destinationPort)
+        case (.v6(let a), .v6(let b)):
+            ipv6SendLocal(p, source: a, destination: b, proto: .tcp, boundDevice: boundDevice,
+                          sourcePort: sourcePort, destinationPort: destinationPort)
+        default:
+            drop(p, .notSpecified)
+        }
+    }
+
+    // MARK: timers
+
+    /// Runs every connection timer that is due (see the header: a scan of
+    /// the established table when the earliest deadline passes).
+    func tcpRunTimers(now: Instant) {
+        guard tcp.timerDeadline <= now else { return }
+        tcp.timerDeadline = .distantFuture
+        let due = tcp.established.values.filter { $0.connection.map { $0.nextDeadline <= now } ?? false }
+        for s in due {
+            guard let c = s.connection else { continue }
+            tcpEvents(s, c.timerFired(now: now))
+        }
+        var next = Instant.distantFuture
+        for s in tcp.established.values {
+            if let d = s.connection?.nextDeadline, d < next { next = d }
+        }
+        tcp.timerDeadline = next
+    }
+
+    var tcpNextDeadline: Instant? {
+        tcp.timerDeadline == .distantFuture ? nil : tcp.timerDeadline
+    }
+
+    func tcpShutdownAll() {
+        tcp.established = [:]
+        tcp.listeners = []
+        tcp.ports = [:]
+        tcp.timerDeadline = .distantFuture
+    }
+}
