@@ -57,15 +57,13 @@ extension NeighbourTable {
             guard let s = index[NeighbourKey(device: device, address: nextHop)] else { return nil }
             line = NeighbourHeaderLine(nextHop: nextHop, slot: s, destination: .zero)
         }
-        // One access to the table's slots (the entry check and the `used`
-        // mark together): each access to a class's stored array costs a
-        // dynamic exclusivity check.
-        let usable: Bool = slots.withUnsafeMutableBufferPointer { b in
+        // One access to the table's slots: each access to a class's stored
+        // array costs a dynamic exclusivity check. A connected entry's
+        // output leaves `used` alone (neigh_hh_output), as `output` does.
+        let usable: Bool = slots.withUnsafeBufferPointer { b in
             guard line.slot < b.count, let e = b[line.slot], e.key.device == device, e.key.address == nextHop,
                   !e.state.isDisjoint(with: .connected), let mac = e.linkAddress else { return false }
             line.destination = mac
-            // What `output` does for a connected entry besides transmitting.
-            b[line.slot]!.used = now
             return true
         }
         guard usable else {
