@@ -384,13 +384,7 @@ extension NetworkNamespace {
             count(.ipOutNoRoutes)
             trace(p, .noRoute(e))
             drop(p, .ipOutnoroutes)
-            switch e {
-            case .networkUnreachable: return .ENETUNREACH
-            case .prohibited: return .EACCES
-            case .blackhole, .invalid: return .EINVAL
-            case .crossDevice: return .EXDEV
-            case .hostUnreachable: return .EHOSTUNREACH
-            }
+            return e.errno
         case .success(let d): decision = d
         }
         traceRoute(p, decision)

@@ -476,13 +476,7 @@ extension NetworkNamespace {
             count(.ip6OutNoRoutes)
             trace(p, .noRoute(e))
             drop(p, .ipOutnoroutes)
-            switch e {
-            case .networkUnreachable: return .ENETUNREACH
-            case .hostUnreachable: return .EHOSTUNREACH
-            case .prohibited: return .EACCES
-            case .blackhole, .invalid: return .EINVAL
-            case .crossDevice: return .EXDEV
-            }
+            return e.errno
         case .success(let d):
             decision = d
         }

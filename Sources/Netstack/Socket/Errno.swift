@@ -118,3 +118,16 @@ public struct KernelError: Error, Hashable, Sendable {
         return "RTNETLINK answers: \(errno.message)"
     }
 }
+
+extension RouteError {
+    /// The errno a socket call gets when its output route lookup fails.
+    public var errno: Errno {
+        switch self {
+        case .networkUnreachable: .ENETUNREACH
+        case .hostUnreachable: .EHOSTUNREACH
+        case .prohibited: .EACCES
+        case .blackhole, .invalid: .EINVAL
+        case .crossDevice: .EXDEV
+        }
+    }
+}

@@ -450,11 +450,7 @@ extension NetworkNamespace {
         switch routeOutput(flow) {
         case .failure(let e):
             count(address.isIPv6 ? .ip6OutNoRoutes : .ipOutNoRoutes)
-            switch e {
-            case .prohibited: throw .EACCES
-            case .hostUnreachable: throw .EHOSTUNREACH
-            default: throw .ENETUNREACH
-            }
+            throw e.errno
         case .success(let d): decision = d
         }
         switch decision.type {

@@ -190,23 +190,7 @@ public final class NetcatProcess {
         eofAt = now
         if listen {
             // nc -l [ADDR] PORT, or -p PORT.
-            var host: String? = sourceAddress
-            var port = sourcePort
-            switch operands.count {
-            case 0: break
-            case 1: if let p = Self.port(operands[0]) { port = p } else { return failNow(Self.portError(operands[0]), &output) }
-            default:
-                host = operands[0]
-                if let p = Self.port(operands[1]) { port = p } else { return failNow(Self.portError(operands[1]), &output) }
-            }
-            guard let port else { return failNow("nc: missing port number", &output) }
-            var address: IPAddress?
-            if let h = host {
-                switch resolve(h, port: String(port)) {
-                case .failure(let m): return failNow(m, &output)
-                case .success(let a): address = a
-                }
-            }
+            guard let (address, port) = listenEndpoint(&output) else { return }
             let v6 = address?.isIPv6 ?? (family == 6)
             let s = namespace.udpSocket(ipv6: v6)
             socket = s
@@ -281,27 +265,34 @@ public final class NetcatProcess {
         if let q = quitAfterEOF, now >= eofAt + .seconds(Int64(q)) { exit(0); return }
     }
 
+    /// `nc -l [ADDR] PORT` or `-l -s ADDR -p PORT`: where to listen, or nil
+    /// after the failure was reported.
+    private func listenEndpoint(_ output: inout ToolOutput) -> (IPAddress?, UInt16)? {
+        var host: String? = sourceAddress
+        var port = sourcePort
+        switch operands.count {
+        case 0: break
+        case 1:
+            guard let p = Self.port(operands[0]) else { failNow(Self.portError(operands[0]), &output); return nil }
+            port = p
+        default:
+            host = operands[0]
+            guard let p = Self.port(operands[1]) else { failNow(Self.portError(operands[1]), &output); return nil }
+            port = p
+        }
+        guard let port else { failNow("nc: missing port number", &output); return nil }
+        guard let h = host else { return (nil, port) }
+        switch resolve(h, port: String(port)) {
+        case .failure(let m): failNow(m, &output); return nil
+        case .success(let a): return (a, port)
+        }
+    }
+
     // MARK: TCP
 
     private func tcpStart(now: Instant, output: inout ToolOutput) {
         if listen {
-            var host: String? = sourceAddress
-            var port = sourcePort
-            switch operands.count {
-            case 0: break
-            case 1: if let p = Self.port(operands[0]) { port = p } else { return failNow(Self.portError(operands[0]), &output) }
-            default:
-                host = operands[0]
-                if let p = Self.port(operands[1]) { port = p } else { return failNow(Self.portError(operands[1]), &output) }
-            }
-            guard let port else { return failNow("nc: missing port number", &output) }
-            var address: IPAddress?
-            if let h = host {
-                switch resolve(h, port: String(port)) {
-                case .failure(let m): return failNow(m, &output)
-                case .success(let a): address = a
-                }
-            }
+            guard let (address, port) = listenEndpoint(&output) else { return }
             // getaddrinfo(NULL, AI_PASSIVE) gives 0.0.0.0 first; -6 gives ::.
             let v6 = address?.isIPv6 ?? (family == 6)
             let s = namespace.tcpSocket(ipv6: v6)
