@@ -5,7 +5,9 @@
 #   2. with --callgrind: instructions per checksum under valgrind (exact,
 #      unaffected by the other engineers' load on this 2-core machine);
 #   3. the ordo-one/benchmark suite (ns and mallocs per operation), and with
-#      --check, a comparison against the checked-in Thresholds/.
+#      --check, a comparison against the checked-in Thresholds/;
+#   4. with --check, ForwardBench on a 100k-route FIB: every packet forwarded
+#      and zero heap allocations over 100,000 forwarded packets (release).
 #
 #   Benchmarks/run.sh [--check] [--callgrind] [--quick]
 set -euo pipefail
@@ -54,5 +56,9 @@ if ((check)); then
     echo
     echo "### Thresholds check (Thresholds/*.json)"
     swift package benchmark thresholds check --target NetWireBenchmarks --no-progress
+    echo
+    echo "### Forwarding: every packet forwarded, 0 heap allocations (ForwardBench, 100k routes)"
+    swift build -c release --product ForwardBench 2>&1 | grep -E "error|warning|Build complete" || true
+    "$bin/ForwardBench" 200000 100000
 fi
 exit $ratio_status

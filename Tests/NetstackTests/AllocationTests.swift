@@ -89,18 +89,8 @@ import NetWire
     /// noqueue → veth to the peer namespace). Returns the mallocs over
     /// 10,000 forwarded packets after warm-up, or -1 when a packet went astray.
     static func countForwardingAllocations() throws -> Int {
-        let stack = Stack(seed: 3)
-        let a = try stack.addNamespace("a"), r = try stack.addNamespace("r"), b = try stack.addNamespace("b")
-        let ra = try r.addLink(name: "ra", kind: .veth, peerName: "ar", peerNamespace: a)
-        let rb = try r.addLink(name: "rb", kind: .veth, peerName: "br", peerNamespace: b)
-        let ar = a.device(named: "ar")!, br = b.device(named: "br")!
-        for (ns, d, addr) in [(r, ra, "10.0.0.1/24"), (r, rb, "10.1.0.1/24"), (a, ar, "10.0.0.2/24"), (b, br, "10.1.0.2/24")] {
-            ns.setUp(ns.loopback)
-            ns.setUp(d)
-            try ns.addAddress(InterfaceAddress(prefix: IPPrefix(addr)!), to: d, now: .zero)
-        }
-        ra.ipv4.forwarding = 1
-        rb.ipv4.forwarding = 1
+        let t = try ForwardFastPathTests.router()
+        let (stack, r, ra, rb, ar, br) = (t.stack, t.r, t.ra, t.rb, t.ar, t.br)
         let gw = IPAddress.v4(IPv4Address(10, 1, 0, 2))
         var sink = r.neighbourSink
         _ = r.arpTable.add(device: rb.ifindex, address: gw, linkAddress: br.mac, state: .permanent, flags: [],

@@ -132,3 +132,7 @@ if otherhost != expected || forwarded != UInt64((totalPackets / rounds) * rounds
     print("ERROR: not every packet was forwarded")
     exit(1)
 }
+if mallocs != 0 {
+    print("ERROR: forwarding allocated on the heap (budget: 0 per packet)")
+    exit(1)
+}
