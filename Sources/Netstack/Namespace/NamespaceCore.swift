@@ -130,7 +130,9 @@ extension NetworkNamespace {
     /// NF_ACCEPT and the packet continues; the traversal is traced.
     @inline(__always)
     func netfilterHook(_ hook: NetfilterHook, _ packet: consuming PacketBuffer) -> PacketBuffer? {
-        trace(packet, .hook(hook))
+        // The id test first: building the event (a large enum) for every
+        // packet cost three copies even when nothing is traced.
+        if packet.metadata.traceID != 0 { trace(packet, .hook(hook)) }
         return packet
     }
 
