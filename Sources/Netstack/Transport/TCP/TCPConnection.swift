@@ -220,15 +220,14 @@ public final class TCPConnection {
 
     // MARK: opening
 
-    /// An active open (connect(2)): the connection starts in SYN-SENT with
-    /// its SYN due. `iss` and `timestampOffset` come from `TCPSecrets`.
-    public init(connectFrom local: TCPEndpoint, to remote: TCPEndpoint, iss: TCPSeqNumber,
-                timestampOffset: UInt32 = 0, configuration: TCPConfiguration = TCPConfiguration(), now: Instant) {
-        precondition(local.address.isIPv6 == remote.address.isIPv6, "TCPConnection: mixed address families")
+    /// What both opens share: the connection with its own SYN (or SYN-ACK)
+    /// outstanding and due, in `state`.
+    private init(opening state: TCPState, local: TCPEndpoint, remote: TCPEndpoint, iss: TCPSeqNumber,
+                 timestampOffset: UInt32, configuration: TCPConfiguration, now: Instant) {
         self.local = local
         self.remote = remote
         self.configuration = configuration
-        self.state = .synSent
+        self.state = state
         self.iss = iss
         self.sndUna = iss
         self.sndNxt = iss + 1
@@ -238,14 +237,24 @@ public final class TCPConnection {
         self.rto = configuration.initialRTO
         self.window = TCPCongestionWindow(cwnd: configuration.initialCongestionWindow)
         self.cc = TCPCongestionControl(configuration.congestionControl)
-        self.activeOpen = true
-        self.rcvWscale = configuration.receiveWindowScale
-        self.rcvWnd = initialReceiveWindow(mss: Int(configuration.advertisedMSS))
-        self.rcvSsthresh = rcvWnd
+        self.activeOpen = state == .synSent
         sent.append(TCPSentSegment(start: iss, end: iss + 1, sentAt: now, flags: .syn))
         packetsOut = 1
         synDue = true
         lastReceived = now
+    }
+
+    /// An active open (connect(2)): the connection starts in SYN-SENT with
+    /// its SYN due. `iss` and `timestampOffset` come from `TCPSecrets`.
+    public convenience init(connectFrom local: TCPEndpoint, to remote: TCPEndpoint, iss: TCPSeqNumber,
+                            timestampOffset: UInt32 = 0, configuration: TCPConfiguration = TCPConfiguration(),
+                            now: Instant) {
+        precondition(local.address.isIPv6 == remote.address.isIPv6, "TCPConnection: mixed address families")
+        self.init(opening: .synSent, local: local, remote: remote, iss: iss, timestampOffset: timestampOffset,
+                  configuration: configuration, now: now)
+        rcvWscale = configuration.receiveWindowScale
+        rcvWnd = initialReceiveWindow(mss: Int(configuration.advertisedMSS))
+        rcvSsthresh = rcvWnd
     }
 
     /// An active open with the ISN and timestamp offset drawn from `secrets`
@@ -272,27 +281,12 @@ public final class TCPConnection {
     }
 
     /// The passive open from the SYN's values (also rebuilt from a SYN cookie).
-    init(acceptSynSequence synSeq: TCPSeqNumber, window synWindow: UInt16, options: TCPOptions, local: TCPEndpoint,
-         remote: TCPEndpoint, iss: TCPSeqNumber, timestampOffset: UInt32, configuration: TCPConfiguration, now: Instant) {
-        self.local = local
-        self.remote = remote
-        self.configuration = configuration
-        self.state = .synReceived
-        self.iss = iss
-        self.sndUna = iss
-        self.sndNxt = iss + 1
-        self.sndSml = iss
-        self.sendRingSeq = iss + 1
-        self.tsOffset = timestampOffset
-        self.rto = configuration.initialRTO
-        self.window = TCPCongestionWindow(cwnd: configuration.initialCongestionWindow)
-        self.cc = TCPCongestionControl(configuration.congestionControl)
-        self.activeOpen = false
-        sent.append(TCPSentSegment(start: iss, end: iss + 1, sentAt: now, flags: .syn))
-        packetsOut = 1
+    convenience init(acceptSynSequence synSeq: TCPSeqNumber, window synWindow: UInt16, options: TCPOptions,
+                     local: TCPEndpoint, remote: TCPEndpoint, iss: TCPSeqNumber, timestampOffset: UInt32,
+                     configuration: TCPConfiguration, now: Instant) {
+        self.init(opening: .synReceived, local: local, remote: remote, iss: iss, timestampOffset: timestampOffset,
+                  configuration: configuration, now: now)
         acceptSyn(sequence: synSeq, window: synWindow, options: options, now: now)
-        synDue = true
-        lastReceived = now
     }
 
     /// Records the peer's SYN: its ISN, window and options (the SYN's half
