@@ -53,6 +53,23 @@ let b2 = IPv6Address("2001:db8:2::2")!
         #expect(b.ndTable.count >= 1)
     }
 
+    /// net.ipv6.icmp.echo_ignore_all: no reply, and the request is consumed
+    /// (consume_skb), not counted as a drop — as IPv4's icmp_echo.
+    @Test func echoIgnoreAllConsumesTheRequest() throws {
+        let (stack, a, _, b) = try ipv6Router()
+        settle(stack, limit: .seconds(3))
+        b.config.ipv6IcmpEchoIgnoreAll = 1
+        let dropsBefore = stack.shard.counters[drop: .notSpecified]
+        let echosBefore = stack.shard.counters[.icmp6InEchos]
+        let s = a.pingSocket(ipv6: true)
+        try s.sendEcho(to: .v6(b2), sequence: 1, dataLength: 56)
+        settle(stack, from: stack.now, limit: .seconds(3))
+        #expect(s.takeReply() == nil)
+        #expect(stack.shard.counters[.icmp6InEchos] == echosBefore + 1)
+        #expect(stack.shard.counters[drop: .notSpecified] == dropsBefore)
+        #expect(stack.shard.pool.outstanding == 0)
+    }
+
     @Test func hopLimitExceededAndNoRoute() throws {
         let (stack, a, _, _) = try ipv6Router()
         settle(stack, limit: .seconds(3))

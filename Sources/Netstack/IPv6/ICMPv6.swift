@@ -39,10 +39,9 @@ extension NetworkNamespace {
         switch m.type {
         case ICMPv6Type.echoRequest:
             count(.icmp6InEchos)
-            if config.ipv6IcmpEchoIgnoreAll != 0 {
-                drop(packet, .notSpecified)
-                return
-            }
+            // icmpv6_rcv consumes an ignored echo (consume_skb), as icmp_echo
+            // does for IPv4: not a drop.
+            if config.ipv6IcmpEchoIgnoreAll != 0 { return }
             icmp6Echo(packet, header: h, on: dev)
         case ICMPv6Type.echoReply:
             count(.icmp6InEchoReplies)
