@@ -497,6 +497,15 @@ public enum TC {
             guard let p = percent(args[i]) else { throw illegal(what) }
             return p
         }
+        /// `PERCENT [CORRELATION]`, the argument at `i` first; a given
+        /// correlation is one that `tc` reports as present.
+        func percentAndCorrelation(_ what: String) throws(CommandFailure) -> (UInt32, UInt32) {
+            let p = try percentArg(what)
+            guard nextIsNumber() else { return (p, 0) }
+            _ = try nextArg()
+            corrPresent = true
+            return (p, try percentArg(what))
+        }
         while i < args.count {
             let a = args[i]
             if matches(a, "limit") {
@@ -570,24 +579,12 @@ public enum TC {
                 r.ecn = true
             } else if matches(a, "reorder") {
                 _ = try nextArg()
-                reorderProbability = try percentArg("reorder")
-                var c: UInt32 = 0
-                if nextIsNumber() {
-                    _ = try nextArg()
-                    corrPresent = true
-                    c = try percentArg("reorder")
-                }
-                r.reorder = (reorderProbability, c)
+                let (p, c) = try percentAndCorrelation("reorder")
+                reorderProbability = p
+                r.reorder = (p, c)
             } else if matches(a, "corrupt") {
                 _ = try nextArg()
-                let p = try percentArg("corrupt")
-                var c: UInt32 = 0
-                if nextIsNumber() {
-                    _ = try nextArg()
-                    corrPresent = true
-                    c = try percentArg("corrupt")
-                }
-                r.corrupt = (p, c)
+                r.corrupt = try percentAndCorrelation("corrupt")
             } else if matches(a, "gap") {
                 _ = try nextArg()
                 guard let g = UInt32(cNumber: args[i]) else { throw illegal("gap") }
