@@ -77,6 +77,7 @@ public enum IPCommand {
                                now: stack.now, into: &sink)
         }
         if matches("rule", min: 2) { return ipRule(rest, options: o.ipOptions, state: &ns.routing, context: ns) }
+        if matches("tuntap", min: 4) || matches("tap", min: 2) { return IPTuntapCommand.run(rest, ns: ns) }
         return .failure("Object \"\(object)\" is unknown, try \"ip help\".", status: 1)
     }
 
@@ -133,7 +134,7 @@ enum IPLinkCommand {
         for d in devices {
             if o.brief {
                 out += pad(LinkPrinter.displayName(d, viewer: ns), 16) + " " + pad(d.operState.name, 14) + " "
-                    + pad(d.mac.description, 17) + " <" + LinkPrinter.flagNames(d).joined(separator: ",") + "> \n"
+                    + (d.hasLinkHeader ? pad(d.mac.description, 17) + " " : "") + "<" + LinkPrinter.flagNames(d).joined(separator: ",") + "> \n"
                 continue
             }
             out += LinkPrinter.header(d, ns: ns, withMode: true, oneline: o.oneline)

@@ -39,7 +39,8 @@ enum LinkPrinter {
         if withMode { s += "mode DEFAULT " }
         s += "group default qlen \(d.txQueueLength)"
         s += oneline ? "\\    " : "\n    "
-        s += "link/\(d.linkTypeName) \(d.mac) brd \(d.broadcastMAC)"
+        // ARPHRD_NONE (TUN): no address to print.
+        s += d.hasLinkHeader ? "link/\(d.linkTypeName) \(d.mac) brd \(d.broadcastMAC)" : "link/none "
         if let p = d.peer, p.namespace !== ns {
             s += p.namespace.name.isEmpty ? " link-netnsid 0" : " link-netns \(p.namespace.name)"
         }
@@ -114,8 +115,10 @@ enum LinkPrinter {
         o["group"] = .string("default")
         o["txqlen"] = .number(d.txQueueLength)
         o["link_type"] = .string(d.linkTypeName)
-        o["address"] = .string(d.mac.description)
-        o["broadcast"] = .string(d.broadcastMAC.description)
+        if d.hasLinkHeader {
+            o["address"] = .string(d.mac.description)
+            o["broadcast"] = .string(d.broadcastMAC.description)
+        }
         if let p = d.peer, p.namespace !== ns { o["link_netnsid"] = .number(0) }
         if stats > 0 { o["stats64"] = statisticsJSON(d.statistics, level: stats) }
         return o

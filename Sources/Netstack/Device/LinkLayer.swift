@@ -11,6 +11,10 @@ extension NetworkNamespace {
         var p = packet
         capture(p, on: dev)
         if stack.isTracing { traceReceive(&p, on: dev) }
+        guard dev.hasLinkHeader else {
+            tunReceive(p, on: dev)
+            return
+        }
         guard p.count >= EthernetFrame.headerLength else {
             dev.statistics.rxLengthErrors &+= 1
             dev.statistics.rxErrors &+= 1
@@ -45,9 +49,40 @@ extension NetworkNamespace {
         }
     }
 
-    /// dev_hard_header + dev_queue_xmit: prepend the Ethernet header and send.
+    /// A TUN device's receive (tun_get_user with IFF_NO_PI): an IP packet
+    /// with no link header; the version nibble gives the protocol.
+    func tunReceive(_ packet: consuming PacketBuffer, on dev: NetDevice) {
+        var p = packet
+        let version: UInt8 = p.isEmpty ? 0 : p.withUnsafeReadableBytes { $0[0] >> 4 }
+        let type: EtherType
+        switch version {
+        case 4: type = .ipv4
+        case 6: type = .ipv6
+        default:
+            // tun_get_user: neither IPv4 nor IPv6 → -EINVAL, rx_dropped.
+            dev.statistics.rxDropped &+= 1
+            drop(p, .invalidProto)
+            return
+        }
+        dev.statistics.rxPackets &+= 1
+        dev.statistics.rxBytes &+= UInt64(p.count)
+        p.metadata.packetType = .host
+        p.metadata.ingressDevice = dev.ifindex
+        p.metadata.networkProtocol = type
+        p.resetMACHeader()
+        p.resetNetworkHeader()
+        if type == .ipv4 { ipv4Receive(p, on: dev) } else { ipv6Receive(p, on: dev) }
+    }
+
+    /// dev_hard_header + dev_queue_xmit: prepend the Ethernet header and send
+    /// (a TUN device has no header_ops: the packet goes as it is).
     func sendFrame(_ packet: consuming PacketBuffer, on dev: NetDevice, destination: MACAddress, type: EtherType) {
         var p = packet
+        guard dev.hasLinkHeader else {
+            p.resetMACHeader()
+            deviceQueueTransmit(p, on: dev)
+            return
+        }
         guard p.headroom >= EthernetFrame.headerLength else {
             drop(p, .nomem)
             return
@@ -124,6 +159,24 @@ extension NetworkNamespace {
             p.metadata = PacketMetadata()
             p.metadata.traceID = trace
             peer.namespace.enqueueReceive(p, on: peer)
+        case .tap, .tun:
+            // tun_net_xmit: no reader attached → dropped; a full ring
+            // (txqueuelen) → dropped; else queued for the host to write.
+            guard dev.hostAttached else {
+                dev.statistics.txDropped &+= 1
+                drop(packet, .devReady)
+                return
+            }
+            dev.statistics.txPackets &+= 1
+            dev.statistics.txBytes &+= length
+            if let rejected = dev.hostTransmitRing.append(packet) {
+                dev.statistics.txPackets &-= 1
+                dev.statistics.txBytes &-= length
+                dev.statistics.txDropped &+= 1
+                drop(rejected, .fullRing)
+                return
+            }
+            stack.hostTransmitPending = true
         }
     }
 

@@ -23,15 +23,25 @@ public enum DeviceKind: Sendable, Equatable {
     case loopback
     case veth
     case dummy
+    /// A TAP device (drivers/net/tun.c, IFF_TAP): Ethernet frames to and
+    /// from a host file descriptor that the stack's host attaches.
+    case tap
+    /// A TUN device (IFF_TUN): IP packets with no link-layer header.
+    case tun
 
-    /// The name `ip -d link` and `ip link add … type` use.
+    /// The name `ip -d link` and `ip link add … type` use (`tun` for both
+    /// TUN and TAP, as the kernel's rtnl_link_ops).
     public var name: String {
         switch self {
         case .loopback: "loopback"
         case .veth: "veth"
         case .dummy: "dummy"
+        case .tap, .tun: "tun"
         }
     }
+
+    /// TUN and TAP: the far side is a host file descriptor.
+    public var isHostPort: Bool { self == .tap || self == .tun }
 }
 
 /// IFF_* device flags (include/uapi/linux/if.h), in Linux's bit positions.
@@ -204,10 +214,49 @@ public final class NetDevice {
             mtu = 1500; minMTU = 0; maxMTU = 0
             adminFlags = [.broadcast, .noARP]
             txQueueLength = 1000
+        case .tap:
+            // tun_net_init for IFF_TAP: ether_setup, max_mtu 65535 - ETH_HLEN.
+            broadcastMAC = .broadcast
+            mtu = 1500; minMTU = 68; maxMTU = 65521
+            adminFlags = [.broadcast, .multicast]
+            txQueueLength = 1000
+        case .tun:
+            // IFF_TUN: ARPHRD_NONE, point-to-point, no ARP, qlen 500.
+            broadcastMAC = .zero
+            mtu = 1500; minMTU = 68; maxMTU = 65535
+            adminFlags = [.pointToPoint, .multicast, .noARP]
+            txQueueLength = 500
         }
-        qdisc = Qdisc.makeDefault(for: QdiscDeviceInfo(txQueueLength: 1000, mtu: UInt32(mtu), noQueue: kind != .dummy ? true : true))
+        qdisc = Qdisc.makeDefault(for: QdiscDeviceInfo(txQueueLength: UInt32(txQueueLength), mtu: UInt32(mtu),
+                                                       noQueue: !kind.isHostPort))
         receiveRing = PacketBatch(capacity: receiveRingCapacity)
+        hostTransmitRing = PacketBatch(capacity: kind.isHostPort ? txQueueLength : 1)
     }
+
+    // MARK: host ports (TUN/TAP)
+
+    /// Whether a host file descriptor is attached (tun_attach): a TUN/TAP
+    /// device has carrier only then. A lab's `ip tuntap add` makes a
+    /// persistent device with nobody attached, as on Linux.
+    public internal(set) var hostAttached = false
+    /// The flags `ip tuntap add` gave (pi, vnet_hdr, multi_queue, owner).
+    public internal(set) var tunTapOptions = TunTapOptions()
+    /// Frames the device transmitted towards its host file descriptor (the
+    /// tun's ptr_ring, txqueuelen long): the host writes them out after each
+    /// poll with `takeHostTransmit`.
+    @exclusivity(unchecked) var hostTransmitRing: PacketBatch
+
+    /// The frames queued for the host side, oldest first (TAP: Ethernet
+    /// frames; TUN: IP packets), handed to `body` and gone from the device.
+    public func takeHostTransmit(_ body: (consuming PacketBuffer) -> Void) {
+        hostTransmitRing.drain(body)
+    }
+
+    /// Whether frames wait for the host side.
+    public var hasHostTransmit: Bool { !hostTransmitRing.isEmpty }
+
+    /// Whether the device carries an Ethernet header (all but TUN).
+    public var hasLinkHeader: Bool { kind != .tun }
 
     public var isUp: Bool { adminFlags.contains(.up) }
     /// Whether the device was ever up: until then it has the `noop` qdisc.
@@ -221,6 +270,7 @@ public final class NetDevice {
         switch kind {
         case .loopback, .dummy: true
         case .veth: isUp && (peer?.isUp ?? false)
+        case .tap, .tun: hostAttached
         }
     }
 
@@ -240,6 +290,7 @@ public final class NetDevice {
         guard isUp else { return .down }
         switch kind {
         case .loopback, .dummy: return .unknown
+        case .tap, .tun: return hasCarrier ? .unknown : .down  // tun sets no operstate of its own
         case .veth:
             if hasCarrier { return .up }
             // rfc2863_policy: LOWERLAYERDOWN when the device named by its
@@ -252,11 +303,17 @@ public final class NetDevice {
     }
 
     /// The link type `ip link` prints after `link/`.
-    public var linkTypeName: String { kind == .loopback ? "loopback" : "ether" }
+    public var linkTypeName: String {
+        switch kind {
+        case .loopback: "loopback"
+        case .tun: "none"
+        default: "ether"
+        }
+    }
 
     /// ARPHRD: whether the device carries Ethernet headers (all kinds here do;
     /// loopback uses an all-zero Ethernet header as Linux's does).
-    public var usesARP: Bool { !adminFlags.contains(.noARP) && kind != .loopback }
+    public var usesARP: Bool { !adminFlags.contains(.noARP) && kind != .loopback && kind != .tun }
 }
 
 /// An interface address (struct in_ifaddr / inet6_ifaddr).

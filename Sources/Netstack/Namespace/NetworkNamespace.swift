@@ -240,8 +240,33 @@ public final class NetworkNamespace {
             d.peer = p
             p.peer = d
             return d
+        case .tap, .tun:
+            return try addTunTap(name: name, kind: kind, options: TunTapOptions(), mac: mac)
         }
     }
+
+    /// `ip tuntap add dev NAME mode tap|tun`: the device, attached to the
+    /// host's TUN/TAP of that name when the stack has a host driver
+    /// (`netstack run`); in a lab, a persistent device with no carrier.
+    @discardableResult
+    public func addTunTap(name: String, kind: DeviceKind, options: TunTapOptions,
+                          mac: MACAddress? = nil) throws(KernelError) -> NetDevice {
+        precondition(kind.isHostPort)
+        guard NetworkNamespace.validName(name) else { throw KernelError(.EINVAL, "Invalid device name") }
+        // TUNSETIFF on a name that is not a free TUN/TAP: EBUSY.
+        guard device(named: name) == nil else { throw KernelError(.EBUSY) }
+        let d = NetDevice(kind: kind, ifindex: allocateIfindex(), name: name,
+                          mac: kind == .tun ? .zero : (mac ?? stack.randomMAC()), namespace: self)
+        d.tunTapOptions = options
+        if let host = stack.hostDriver {
+            try host.attach(d, options: options)
+            d.hostAttached = true
+        }
+        insert(d)
+        return d
+    }
+
+    public func nextFreeDeviceName(prefix: String) -> String { nextFreeName(prefix: prefix) }
 
     func nextFreeName(prefix: String) -> String {
         var i = 0
@@ -264,6 +289,11 @@ public final class NetworkNamespace {
     }
 
     func remove(_ d: NetDevice) {
+        if d.kind.isHostPort, d.hostAttached {
+            stack.hostDriver?.detach(d)
+            d.hostAttached = false
+            d.hostTransmitRing.removeAll()
+        }
         setDown(d)
         d.addresses.removeAll()
         ipv6State.keepAddrOnDown[d.ifindex] = nil

@@ -40,6 +40,13 @@ public final class Stack {
     /// `--pcap DIR`: frames received and transmitted by every device.
     @exclusivity(unchecked) public var capture: PacketCapture?
 
+    /// The host side of TUN/TAP devices (NetstackHost in `netstack run`);
+    /// nil in a lab, where `ip tuntap add` makes a device nobody attaches.
+    public var hostDriver: (any HostDeviceDriver)?
+    /// Set when a TUN/TAP device queued frames for its host side; the host
+    /// clears it after writing them (`takeHostTransmit`).
+    @exclusivity(unchecked) public var hostTransmitPending = false
+
     public init(seed: UInt64 = 1, poolSlots: Int = 8192) {
         shard = Shard(id: 0, pool: PacketPool(slotSize: 2048, count: poolSlots, defaultHeadroom: 128))
         largePool = PacketPool(slotSize: 65536 + 256, count: 64, defaultHeadroom: 128)
@@ -143,6 +150,20 @@ public final class Stack {
         return best
     }
 
+    // MARK: host ports (TUN/TAP)
+
+    /// tun_attach / tun_detach: a host file descriptor now carries (or no
+    /// longer carries) the device's traffic; carrier follows.
+    public func setHostAttached(_ d: NetDevice, _ attached: Bool) {
+        guard d.kind.isHostPort, d.hostAttached != attached else { return }
+        d.hostAttached = attached
+        if !attached {
+            d.hostTransmitRing.removeAll()
+            d.namespace.neighbourCarrierDown(d)
+        }
+        deviceStateChanged(d)
+    }
+
     // MARK: notifications from namespaces (netdev notifier chain)
 
     func deviceStateChanged(_ d: NetDevice) {
@@ -155,4 +176,25 @@ public final class Stack {
     }
     func addressAdded(_ a: InterfaceAddress, on d: NetDevice) { d.namespace.addressAdded(a, on: d) }
     func addressRemoved(_ a: InterfaceAddress, from d: NetDevice) { d.namespace.addressRemoved(a, from: d) }
+}
+
+/// What a host offers for TUN/TAP devices: `ip tuntap add` asks it to open
+/// (or attach to) the host device of that name, `ip link del` to let it go.
+/// Kernel counterpart: the file side of drivers/net/tun.c (TUNSETIFF).
+public protocol HostDeviceDriver: AnyObject {
+    /// Open the host device for `device` (its name, kind and namespace are
+    /// set; it is not yet visible). Throw to refuse: the device is not made.
+    func attach(_ device: NetDevice, options: TunTapOptions) throws(KernelError)
+    /// The device is going away: close its host side.
+    func detach(_ device: NetDevice)
+}
+
+/// `ip tuntap add … [multi_queue] [vnet_hdr] [user U] [group G]`.
+public struct TunTapOptions: Sendable, Equatable {
+    public var multiQueue = false
+    public var vnetHeader = false
+    public var packetInfo = false
+    public var user: UInt32?
+    public var group: UInt32?
+    public init() {}
 }
