@@ -29,7 +29,9 @@ let package = Package(
         .target(name: "NetWire", swiftSettings: strict),
         .target(name: "Netstack", dependencies: ["NetWire"], swiftSettings: strict),
         .target(name: "NetstackControl", dependencies: ["Netstack", "NetWire"], swiftSettings: strict),
-        .target(name: "NetstackHost", dependencies: ["Netstack", "NetWire"], swiftSettings: strict),
+        // The Linux headers Glibc's module leaves out (epoll, signalfd, if_tun).
+        .target(name: "CNetstackHost"),
+        .target(name: "NetstackHost", dependencies: ["Netstack", "NetWire", "CNetstackHost"], swiftSettings: strict),
         .target(name: "NetstackTesting", dependencies: ["Netstack", "NetWire"], swiftSettings: strict),
         .executableTarget(
             name: "netstack",

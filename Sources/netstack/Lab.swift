@@ -147,21 +147,24 @@ struct Lab: ParsableCommand {
         if status != 0 { throw ExitCode(status) }
     }
 
-    private func readScript() -> String? {
-        let fd: Int32 = file == "-" ? 0 : open(file, O_RDONLY)
-        guard fd >= 0 else { return nil }
-        defer { if fd != 0 { close(fd) } }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { return nil }
-            if n == 0 { break }
-            bytes += buffer[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
+    private func readScript() -> String? { readScriptFile(file) }
+}
+
+/// The script's text (`-` reads stdin); nil when it cannot be read.
+func readScriptFile(_ file: String) -> String? {
+    let fd: Int32 = file == "-" ? 0 : open(file, O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { if fd != 0 { close(fd) } }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &buffer, buffer.count)
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 { return nil }
+        if n == 0 { break }
+        bytes += buffer[0..<n]
     }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// Writes straight to fd 1 and 2, unbuffered, so stdout and stderr
@@ -179,7 +182,7 @@ final class WallClock: LabClock {
     private var start: ContinuousClock.Instant?
     private var origin = Instant.zero
 
-    func wait(until instant: Instant, worldNow: Instant) {
+    func wait(until instant: Instant, worldNow: Instant) -> Instant {
         if start == nil {
             start = clock.now
             origin = worldNow
@@ -194,12 +197,13 @@ final class WallClock: LabClock {
             _ = nanosleep(&request, nil)
             left = due - clock.now
         }
+        return instant
     }
 }
 
-private func writeAll(_ fd: Int32, _ text: String) { writeAll(fd, Array(text.utf8)) }
+func writeAll(_ fd: Int32, _ text: String) { writeAll(fd, Array(text.utf8)) }
 
-private func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
     bytes.withUnsafeBufferPointer { buffer in
         var done = 0
         while done < buffer.count {

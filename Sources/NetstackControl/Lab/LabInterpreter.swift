@@ -58,14 +58,30 @@ public final class LabCapture: LabSink {
 /// before every jump of virtual time; a virtual clock returns at once, a
 /// realtime one sleeps until the wall clock has caught up (the realtime
 /// implementation lives with the CLI, the one place that reads clocks).
+/// `netstack run`'s clock also wakes early for events from outside the
+/// world (a frame on a TAP, a control request) and returns the instant
+/// it woke at; the world is then advanced only that far.
 public protocol LabClock: AnyObject {
-    func wait(until instant: Instant, worldNow: Instant)
+    /// Waits until `instant` (or until something outside woke it) and
+    /// returns the instant to advance the world to, `>= worldNow`.
+    func wait(until instant: Instant, worldNow: Instant) -> Instant
+    /// Whether events can come from outside the world (then waiting with
+    /// no timer pending is not a deadlock: the clock waits for them).
+    var hasExternalEvents: Bool { get }
+    /// Set when the run must end (SIGINT/SIGTERM, `netstack stop`): the
+    /// interpreter unwinds with `stopStatus`.
+    var stopStatus: Int32? { get }
+}
+
+extension LabClock {
+    public var hasExternalEvents: Bool { false }
+    public var stopStatus: Int32? { nil }
 }
 
 /// Virtual time: jumps, never waits.
 public final class VirtualLabClock: LabClock {
     public init() {}
-    public func wait(until instant: Instant, worldNow: Instant) {}
+    public func wait(until instant: Instant, worldNow: Instant) -> Instant { instant }
 }
 
 /// Interpreter settings.
@@ -79,6 +95,9 @@ public struct LabOptions {
     /// Scheduler iterations in a row without virtual time moving.
     public var maxStepsPerInstant = 100_000
     public var clock: any LabClock = VirtualLabClock()
+    /// `netstack run`: when the script ends, its background jobs keep
+    /// running (and the world with them) until the clock says stop.
+    public var keepRunningAfterScript = false
     public init() {}
 }
 
@@ -135,6 +154,9 @@ public final class LabInterpreter {
         var status: Int32
         do throws(Unwind) {
             status = try exec(script.body, Context())
+            if options.keepRunningAfterScript {
+                try schedule(waitingFor: "netstack stop") { false }
+            }
         } catch {
             switch error {
             case .exit(let s): status = s
@@ -831,11 +853,13 @@ public final class LabInterpreter {
         while true {
             for job in running { pump(job) }
             if done() { return }
+            if let s = options.clock.stopStatus { throw .exit(s) }
             try countStep()
             var next = world.nextEventTime
             for job in running where job.current != nil {
                 if let w = job.wakeAt { next = next.map { min($0, w) } ?? w }
             }
+            if next == nil && options.clock.hasExternalEvents { next = deadline }
             guard let next else {
                 throw .fatal("`\(what)' would wait forever: no process timer or network event is pending", 124)
             }
@@ -844,16 +868,19 @@ public final class LabInterpreter {
             if target > deadline {
                 throw .fatal("virtual time limit of \(options.timeLimit) exceeded while waiting for `\(what)'", 124)
             }
+            var reached = target
             if target == now {
                 sameInstant += 1
                 if sameInstant > options.maxStepsPerInstant {
                     throw .fatal("`\(what)': \(options.maxStepsPerInstant) scheduling steps at \(now)s without time moving", 124)
                 }
+                // Outside events must not starve behind a busy world.
+                if options.clock.hasExternalEvents { reached = options.clock.wait(until: now, worldNow: now) }
             } else {
                 sameInstant = 0
-                options.clock.wait(until: target, worldNow: now)
+                reached = max(now, options.clock.wait(until: target, worldNow: now))
             }
-            world.advance(until: target)
+            world.advance(until: reached)
         }
     }
 

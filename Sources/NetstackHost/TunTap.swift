@@ -1,0 +1,133 @@
+// TunTapDriver: the host side of the stack's TUN/TAP devices — what the
+// far end of drivers/net/tun.c's file descriptor is for a userspace
+// program. `ip tuntap add dev NAME mode tap` in a `netstack run` script
+// attaches to the host's TAP of that name (TUNSETIFF makes it when it does
+// not exist); frames the kernel sends out of that TAP are read into the
+// stack's device, frames the stack transmits are written back.
+//
+// Batching: after each readiness event up to `readBudget` frames are read
+// per fd straight into pool buffers (no copy, no allocation), and after
+// each poll every queued frame is written out. Closing a TAP the stack
+// made removes it (it was never made persistent); a TAP that existed
+// before is left as it was found.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CNetstackHost
+import Netstack
+
+public final class TunTapDriver: HostDeviceDriver {
+    public struct Port {
+        public let fd: Int32
+        public unowned let device: NetDevice
+        /// Whether the host TAP existed before we attached (then it stays).
+        public let existedBefore: Bool
+    }
+
+    let system: any HostSystem
+    unowned let stack: Stack
+    /// Registers new fds with the event loop; `token` identifies the port.
+    let register: (Int32, UInt64) throws(HostError) -> Void
+    let unregister: (Int32) -> Void
+    public private(set) var ports: [UInt64: Port] = [:]
+    private var nextToken: UInt64 = 1 << 32
+    /// Frames read per fd per readiness event (NAPI's weight).
+    public var readBudget = 64
+    /// Write failures (EAGAIN from a full host queue, EIO when the link
+    /// went away): the frame is dropped and counted on the device.
+    public private(set) var writeErrors: UInt64 = 0
+
+    public init(system: any HostSystem, stack: Stack,
+                register: @escaping (Int32, UInt64) throws(HostError) -> Void,
+                unregister: @escaping (Int32) -> Void) {
+        self.system = system
+        self.stack = stack
+        self.register = register
+        self.unregister = unregister
+    }
+
+    /// Whether `token` is one of ours.
+    public func owns(_ token: UInt64) -> Bool { ports[token] != nil }
+
+    public func attach(_ device: NetDevice, options: TunTapOptions) throws(KernelError) {
+        var flags = Int32(device.kind == .tun ? IFF_TUN : IFF_TAP)
+        if !options.packetInfo { flags |= Int32(IFF_NO_PI) }
+        if options.multiQueue { flags |= Int32(IFF_MULTI_QUEUE) }
+        let existed = system.interfaceExists(device.name)
+        let fd: Int32
+        do throws(HostError) {
+            fd = try system.openTunTap(name: device.name, flags: flags)
+        } catch {
+            throw KernelError(Errno(rawValue: error.errno))
+        }
+        let token = nextToken
+        nextToken += 1
+        do throws(HostError) {
+            try register(fd, token)
+        } catch {
+            system.close(fd)
+            throw KernelError(Errno(rawValue: error.errno))
+        }
+        ports[token] = Port(fd: fd, device: device, existedBefore: existed)
+    }
+
+    public func detach(_ device: NetDevice) {
+        for (token, port) in ports where port.device === device {
+            unregister(port.fd)
+            system.close(port.fd)
+            ports[token] = nil
+        }
+    }
+
+    /// Closes every port (clean shutdown).
+    public func detachAll() {
+        for (_, port) in ports {
+            unregister(port.fd)
+            system.close(port.fd)
+        }
+        ports.removeAll()
+    }
+
+    /// The fd of `token` is readable: read up to `readBudget` frames into
+    /// its device's receive ring. Returns the frames read.
+    @discardableResult
+    public func receive(token: UInt64) -> Int {
+        guard let port = ports[token] else { return 0 }
+        let pool = stack.shard.pool
+        var n = 0
+        while n < readBudget {
+            guard var p = pool.allocate() else {
+                // No buffer: leave the frames in the kernel's queue; the
+                // next wake reads them (level-triggered).
+                break
+            }
+            let room = p.tailroom
+            let got = p.put(room)
+            switch system.read(port.fd, into: got) {
+            case .success(let count) where count > 0:
+                p.trim(to: count)
+                port.device.receive(p)
+                n += 1
+            default:
+                return n  // EAGAIN (or EOF/error): nothing more now
+            }
+        }
+        return n
+    }
+
+    /// Writes every frame the stack queued for its host ports.
+    public func flushTransmit() {
+        guard stack.hostTransmitPending else { return }
+        stack.hostTransmitPending = false
+        for (_, port) in ports where port.device.hasHostTransmit {
+            let fd = port.fd
+            port.device.takeHostTransmit { packet in
+                let ok = packet.withUnsafeReadableBytes { bytes in
+                    if case .success(let n) = system.write(fd, from: bytes), n == bytes.count { return true }
+                    return false
+                }
+                if !ok { writeErrors &+= 1 }
+            }
+        }
+    }
+}

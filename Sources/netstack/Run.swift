@@ -1,0 +1,298 @@
+// `netstack run FILE.sh`: the lab's script language in real time, as a
+// host on the machine (DESIGN.md §1). `ip tuntap add` attaches the stack's
+// devices to host TAP/TUNs; the script's background jobs (`serve`, `nc`…)
+// keep running after the script ends, until SIGINT/SIGTERM or `netstack
+// stop`; `netstack ip|ss|sysctl|ping|tc|nc …` act on the running stack
+// through the control socket.
+//
+// One thread runs everything: the interpreter's scheduler asks `HostClock`
+// to wait for the next deadline, and the clock waits in epoll on the TAP
+// fds, the control socket and a signalfd, waking early when any is ready.
+import ArgumentParser
+import Netstack
+import NetstackControl
+import NetstackHost
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a lab script in real time as a host on TAP/TUN devices, until SIGINT/SIGTERM or `netstack stop`.",
+        discussion: """
+        `ip tuntap add dev NAME mode tap|tun` in the script attaches to (or makes) the host's \
+        TAP/TUN of that name. While it runs, `netstack ip|ss|sysctl|ping|tc|nc|serve …` act on it \
+        through the control socket (--control, or $NETSTACK_CONTROL, default /run/netstack.sock; \
+        mode 0600, served to root and the owner only). A TAP the run made is removed when it ends; \
+        one that existed before is left as it was.
+        """
+    )
+
+    @Argument(help: "The script file (`-` for stdin).")
+    var file: String
+
+    @Option(help: "The control socket's path.")
+    var control: String?
+
+    @Option(help: "Trace packets matching FILTER (e.g. 'icmp'), on stderr.")
+    var trace: String?
+
+    @Option(help: "Write a pcap file per device into DIR.")
+    var pcap: String?
+
+    @Option(help: "Seed for every random choice (MACs, ports, ISN secrets).")
+    var seed: UInt64 = 1
+
+    func run() throws {
+        guard let source = readScriptFile(file) else {
+            writeAll(2, "netstack run: \(file): cannot read the file\n")
+            throw ExitCode(2)
+        }
+        let system = LinuxHostSystem()
+        let sink = TerminalSink()
+        let world: StackLabWorld
+        do throws(LabSetupError) {
+            world = try makeLabWorld(options: LabWorldOptions(trace: trace, pcapDirectory: pcap, seed: seed, realtime: true),
+                                     sink: sink)
+        } catch {
+            writeAll(2, "netstack run: \(error)\n")
+            throw ExitCode(2)
+        }
+        let host: RunHost
+        do throws(HostError) {
+            host = try RunHost(system: system, world: world, controlPath: control ?? defaultControlPath())
+        } catch {
+            writeAll(2, "netstack run: \(error)\n")
+            throw ExitCode(1)
+        }
+        var options = LabOptions()
+        options.scriptName = file == "-" ? "bash" : file
+        options.clock = host.clock
+        options.keepRunningAfterScript = true
+        options.timeLimit = .seconds(10 * 365 * 86400)
+        options.maxSteps = Int.max
+        options.maxStepsPerInstant = Int.max
+        let interpreter = LabInterpreter(world: host.world, sink: sink, options: options)
+        let status = interpreter.run(source: source)
+        host.shutdown()
+        world.flushObservers()
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// Everything `netstack run` owns on the host: the epoll set, the signal
+/// fd, the TUN/TAP driver and the control socket.
+final class RunHost {
+    let system: any HostSystem
+    let poller: Int32
+    let signalFD: Int32
+    let driver: TunTapDriver
+    var control: ControlServer!
+    let world: RunWorld
+    let clock: HostClock
+    static let signalToken: UInt64 = 1
+
+    init(system: any HostSystem, world inner: StackLabWorld, controlPath: String) throws(HostError) {
+        self.system = system
+        poller = try system.pollerCreate()
+        signalFD = try system.signalDescriptor([SIGINT, SIGTERM])
+        try system.pollerAdd(poller, fd: signalFD, token: RunHost.signalToken)
+        let poller = self.poller
+        let register: (Int32, UInt64) throws(HostError) -> Void = { fd, token throws(HostError) in
+            try system.pollerAdd(poller, fd: fd, token: token)
+        }
+        let unregister: (Int32) -> Void = { fd in system.pollerRemove(poller, fd: fd) }
+        driver = TunTapDriver(system: system, stack: inner.stack, register: register, unregister: unregister)
+        inner.stack.hostDriver = driver
+        world = RunWorld(inner: inner, driver: driver)
+        clock = HostClock(system: system)
+        control = try ControlServer(system: system, path: controlPath, register: register, unregister: unregister)
+        world.control = control
+        world.clock = clock
+        clock.host = self
+    }
+
+    /// Handles ready fds; returns whether anything came in from outside.
+    func handle(_ events: [HostEvent]) -> Bool {
+        var woke = false
+        for e in events {
+            if e.token == RunHost.signalToken {
+                if system.readSignal(signalFD) != nil { clock.stop = 0 }
+                woke = true
+            } else if driver.owns(e.token) {
+                if driver.receive(token: e.token) > 0 { woke = true }
+            } else if e.token == control.listenToken {
+                control.acceptClients()
+            } else if control.owns(e.token) {
+                if let request = control.readRequest(e.token) {
+                    world.submit(request, token: e.token)
+                    woke = true
+                }
+            }
+        }
+        return woke
+    }
+
+    func shutdown() {
+        world.finishControlJobs()
+        control.close()
+        driver.detachAll()
+        world.inner.stack.hostDriver = nil
+        system.close(signalFD)
+        system.close(poller)
+    }
+}
+
+/// Real time for the interpreter: virtual instant t is wall time start + t.
+/// Waits in epoll until the deadline, and returns early (at the current
+/// instant) when a frame, a control request or a signal arrived.
+final class HostClock: LabClock {
+    let system: any HostSystem
+    let start: Int64
+    weak var host: RunHost?
+    var stop: Int32?
+
+    init(system: any HostSystem) {
+        self.system = system
+        start = system.monotonicNanoseconds()
+    }
+
+    var hasExternalEvents: Bool { true }
+    var stopStatus: Int32? { stop }
+
+    func current() -> Instant { Instant(nanoseconds: system.monotonicNanoseconds() - start) }
+
+    func wait(until instant: Instant, worldNow: Instant) -> Instant {
+        guard let host else { return instant }
+        var rounds = 0
+        while rounds < 1_000_000 {
+            rounds += 1
+            let now = current()
+            let left = instant.nanoseconds - now.nanoseconds
+            // Round up to whole milliseconds: waking early would only spin.
+            let timeout = left <= 0 ? 0 : Int32(min((left + 999_999) / 1_000_000, 1_000_000))
+            let events = system.pollerWait(host.poller, timeoutMilliseconds: timeout, max: 64)
+            let woke = host.handle(events)
+            let after = current()
+            // Woken from outside: the world moves to the wall clock's
+            // instant (never less, so a reply read now is stamped now).
+            if woke || stop != nil { return max(worldNow, after) }
+            if after >= instant || timeout == 0 { return max(worldNow, after) }
+        }
+        return max(worldNow, current())
+    }
+}
+
+/// The world of `netstack run`: the lab's world, plus the commands that
+/// came through the control socket and the TAP writes after each step.
+final class RunWorld: LabWorld {
+    let inner: StackLabWorld
+    let driver: TunTapDriver
+    weak var control: ControlServer?
+    weak var clock: HostClock?
+
+    private struct ControlJob {
+        let token: UInt64
+        let process: LabProcess
+        var wakeAt: Instant?
+        var polled = false
+    }
+    private var jobs: [ControlJob] = []
+
+    init(inner: StackLabWorld, driver: TunTapDriver) {
+        self.inner = inner
+        self.driver = driver
+    }
+
+    var now: Instant { inner.now }
+
+    var nextEventTime: Instant? {
+        var next = inner.nextEventTime
+        for j in jobs {
+            let w = j.polled ? j.wakeAt : now
+            if let w { next = next.map { min($0, w) } ?? w }
+        }
+        return next
+    }
+
+    func advance(until: Instant) {
+        inner.advance(until: until)
+        if !jobs.isEmpty {
+            pollJobs()
+            inner.advance(until: until)  // what the commands just sent
+        }
+        driver.flushTransmit()
+    }
+
+    func namespaceExists(_ name: String) -> Bool { inner.namespaceExists(name) }
+
+    func spawn(_ argv: [String], namespace: String?, stdin: [UInt8]) -> LabProcess? {
+        let p = inner.spawn(argv, namespace: namespace, stdin: stdin)
+        driver.flushTransmit()
+        return p
+    }
+
+    /// A request from the control socket: `stop`, or a command to run.
+    func submit(_ request: ControlRequest, token: UInt64) {
+        var argv = request.argv
+        var namespace = request.namespace
+        // `netstack ip netns exec NS CMD…`, as the lab unwraps it.
+        while argv.count >= 4, argv[0] == "ip", argv[1] == "netns", argv[2] == "exec" {
+            namespace = argv[3]
+            argv = Array(argv.dropFirst(4))
+        }
+        if argv == ["stop"] {
+            control?.finish(token, status: 0)
+            clock?.stop = 0
+            return
+        }
+        guard let process = inner.spawn(argv, namespace: namespace, stdin: []) else {
+            control?.send(token, .stderr, Array("netstack: \(argv.first ?? ""): command not found\n".utf8))
+            control?.finish(token, status: 127)
+            return
+        }
+        jobs.append(ControlJob(token: token, process: process))
+    }
+
+    private func pollJobs() {
+        var i = 0
+        while i < jobs.count {
+            var output = LabOutput()
+            let state = jobs[i].process.poll(now: now, output: &output)
+            jobs[i].polled = true
+            for chunk in output.take() {
+                control?.send(jobs[i].token, chunk.stream == .stdout ? .stdout : .stderr, chunk.bytes)
+            }
+            switch state {
+            case .running(let wakeAt):
+                jobs[i].wakeAt = wakeAt
+                i += 1
+            case .exited(let status):
+                control?.finish(jobs[i].token, status: status)
+                jobs.remove(at: i)
+            }
+        }
+    }
+
+    /// The run is ending: commands still running are killed, their clients told.
+    func finishControlJobs() {
+        for j in jobs {
+            var discard = LabOutput()
+            _ = j.process.signal(.kill, now: now, output: &discard)
+            control?.finish(j.token, status: 128 + LabSignal.kill.rawValue)
+        }
+        jobs.removeAll()
+    }
+}
+
+/// `netstack ip|ss|sysctl|ping|tc|nc|serve …`: the command runs in the
+/// stack that `netstack run` keeps, through its control socket.
+enum RemoteCommand {
+    static let names: Set<String> = ["ip", "ss", "sysctl", "ping", "tc", "nc", "serve", "iperf3", "stop"]
+
+    static func run(_ argv: [String]) -> Never {
+        let status = ControlClient.run(ControlRequest(namespace: nil, argv: argv), path: defaultControlPath())
+        exit(status)
+    }
+}
