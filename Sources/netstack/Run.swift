@@ -165,6 +165,9 @@ final class HostClock: LabClock {
 
     func wait(until instant: Instant, worldNow: Instant) -> Instant {
         guard let host else { return instant }
+        // Frames the script's processes sent since the world last moved
+        // (a reply written in `poll`) go out before we sleep.
+        host.driver.flushTransmit()
         var rounds = 0
         while rounds < 1_000_000 {
             rounds += 1
