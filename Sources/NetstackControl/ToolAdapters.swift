@@ -29,7 +29,7 @@ final class ToolLabProcess: LabProcess {
     }
 
     static func forward(_ o: ToolOutput, into output: inout LabOutput) {
-        output.write(o.stdout, to: .stdout)
+        output.write(bytes: o.stdoutBytes, to: .stdout)
         output.write(o.stderr, to: .stderr)
     }
 

@@ -5,7 +5,8 @@
 //
 // Wire format (both directions big-endian):
 //   request:  "NSC1" u32 length, then fields separated by NUL:
-//             the namespace name ("" = the initial one), then argv.
+//             the namespace name ("" = the initial one), then argv;
+//             then u32 length and the command's standard input.
 //   response: frames of u8 kind (1 stdout, 2 stderr, 3 exit), u32 length,
 //             payload; the exit frame's payload is the i32 status, last.
 #if canImport(Glibc)
@@ -15,14 +16,19 @@ import Glibc
 public struct ControlRequest: Equatable, Sendable {
     public var namespace: String?
     public var argv: [String]
-    public init(namespace: String?, argv: [String]) {
+    /// The command's whole standard input (`netstack nc … < FILE`).
+    public var stdin: [UInt8]
+    public init(namespace: String?, argv: [String], stdin: [UInt8] = []) {
         self.namespace = namespace
         self.argv = argv
+        self.stdin = stdin
     }
 
     static let magic: [UInt8] = Array("NSC1".utf8)
-    /// Requests larger than this are refused (a command line, not a file).
+    /// Command lines longer than this are refused.
     static let maximumLength = 1 << 20
+    /// Standard input longer than this is refused.
+    public static let maximumInput = 1 << 28
 
     public func encoded() -> [UInt8] {
         var payload: [UInt8] = Array((namespace ?? "").utf8)
@@ -31,6 +37,7 @@ public struct ControlRequest: Equatable, Sendable {
             payload += Array(a.utf8)
         }
         return ControlRequest.magic + bigEndianBytes(UInt32(payload.count)) + payload
+            + bigEndianBytes(UInt32(stdin.count)) + stdin
     }
 
     public enum DecodeResult: Equatable {
@@ -47,12 +54,17 @@ public struct ControlRequest: Equatable, Sendable {
         guard Array(bytes[0..<4]) == magic else { return .invalid("bad magic") }
         let length = Int(bytes[4]) << 24 | Int(bytes[5]) << 16 | Int(bytes[6]) << 8 | Int(bytes[7])
         guard length <= maximumLength else { return .invalid("request too long") }
-        guard bytes.count >= 8 + length else { return .needMore }
+        guard bytes.count >= 8 + length + 4 else { return .needMore }
         let fields = bytes[8..<(8 + length)].split(separator: 0, omittingEmptySubsequences: false)
             .map { String(decoding: $0, as: UTF8.self) }
         guard fields.count >= 2 else { return .invalid("no command") }
-        let request = ControlRequest(namespace: fields[0].isEmpty ? nil : fields[0], argv: Array(fields.dropFirst()))
-        return .request(request, consumed: 8 + length)
+        let s = 8 + length
+        let inputLength = Int(bytes[s]) << 24 | Int(bytes[s + 1]) << 16 | Int(bytes[s + 2]) << 8 | Int(bytes[s + 3])
+        guard inputLength <= maximumInput else { return .invalid("standard input too long") }
+        guard bytes.count >= s + 4 + inputLength else { return .needMore }
+        let request = ControlRequest(namespace: fields[0].isEmpty ? nil : fields[0], argv: Array(fields.dropFirst()),
+                                     stdin: Array(bytes[(s + 4)..<(s + 4 + inputLength)]))
+        return .request(request, consumed: s + 4 + inputLength)
     }
 }
 
@@ -145,14 +157,14 @@ public final class ControlServer {
     /// (one per connection). A client that hangs up or sends garbage is closed.
     public func readRequest(_ token: UInt64) -> ControlRequest? {
         guard var c = connections[token] else { return nil }
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: 65536)
         var closed = false
         while true {
             let r = buffer.withUnsafeMutableBytes { system.read(c.fd, into: $0) }
             guard case .success(let n) = r else { break }
             if n == 0 { closed = true; break }
             c.input += buffer[0..<n]
-            if c.input.count > ControlRequest.maximumLength + 8 { break }
+            if c.input.count > ControlRequest.maximumLength + ControlRequest.maximumInput + 12 { break }
         }
         if c.busy {
             // Only one request per connection; later input is ignored, EOF

@@ -250,7 +250,7 @@ final class RunWorld: LabWorld {
             clock?.stop = 0
             return
         }
-        guard let process = inner.spawn(argv, namespace: namespace, stdin: []) else {
+        guard let process = inner.spawn(argv, namespace: namespace, stdin: request.stdin) else {
             control?.send(token, .stderr, Array("netstack: \(argv.first ?? ""): command not found\n".utf8))
             control?.finish(token, status: 127)
             return
@@ -294,8 +294,32 @@ final class RunWorld: LabWorld {
 enum RemoteCommand {
     static let names: Set<String> = ["ip", "ss", "sysctl", "ping", "tc", "nc", "serve", "iperf3", "stop"]
 
+    /// Commands whose standard input matters (read to its end first, as
+    /// the command would; give `< /dev/null` when there is none).
+    static let readsInput: Set<String> = ["nc"]
+
     static func run(_ argv: [String]) -> Never {
-        let status = ControlClient.run(ControlRequest(namespace: nil, argv: argv), path: defaultControlPath())
+        var input: [UInt8] = []
+        if let name = argv.first, readsInput.contains(name) {
+            guard let data = readAllInput(limit: ControlRequest.maximumInput) else {
+                writeAll(2, "netstack \(name): standard input is larger than \(ControlRequest.maximumInput) bytes\n")
+                exit(1)
+            }
+            input = data
+        }
+        let status = ControlClient.run(ControlRequest(namespace: nil, argv: argv, stdin: input), path: defaultControlPath())
         exit(status)
+    }
+
+    private static func readAllInput(limit: Int) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = read(0, &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return bytes }
+            bytes += buffer[0..<n]
+            if bytes.count > limit { return nil }
+        }
     }
 }

@@ -458,7 +458,7 @@ public final class NetcatProcess {
             do throws(Errno) {
                 let chunk = try c.receive(max: 65536)
                 if chunk.isEmpty { netEOF = true; break }
-                output.stdout += String(decoding: chunk, as: UTF8.self)
+                output.stdoutBytes += chunk
                 lastActivity = now
             } catch {
                 if error == .EAGAIN { break }
@@ -520,7 +520,7 @@ public final class NetcatProcess {
             }
             guard let d else { break }
             any = true
-            output.stdout += String(decoding: d.payload, as: UTF8.self)
+            output.stdoutBytes += d.payload
             received += 1
             if listen && !keep && !s.isConnected {
                 // The first sender becomes the peer; our input goes to it.

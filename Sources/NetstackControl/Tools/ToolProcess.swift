@@ -7,11 +7,18 @@ import Netstack
 
 /// Text a tool wrote since the caller last took it.
 public struct ToolOutput: Equatable, Sendable {
-    public var stdout: String
+    /// Standard output as bytes: nc copies binary data through it unchanged.
+    public var stdoutBytes: [UInt8]
     public var stderr: String
     public init(stdout: String = "", stderr: String = "") {
-        self.stdout = stdout
+        self.stdoutBytes = Array(stdout.utf8)
         self.stderr = stderr
+    }
+
+    /// Standard output as text (tools that print lines use this).
+    public var stdout: String {
+        get { String(decoding: stdoutBytes, as: UTF8.self) }
+        set { stdoutBytes = Array(newValue.utf8) }
     }
 }
 
