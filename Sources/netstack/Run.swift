@@ -220,6 +220,11 @@ final class RunWorld: LabWorld {
     }
 
     func advance(until: Instant) {
+        // Real time: whatever is due by `until` is handled at `until`, and
+        // frames read from a TAP arrive now, not at the stack's last poll
+        // (StackLabWorld steps through each earlier deadline in order, which
+        // would stamp a frame read now with an old instant and inflate RTTs).
+        inner.stack.poll(now: until)
         inner.advance(until: until)
         if !jobs.isEmpty {
             pollJobs()
