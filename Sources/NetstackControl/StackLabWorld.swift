@@ -19,6 +19,7 @@ public final class StackLabWorld: LabWorld {
         commands["ss"] = { _, argv, ns, _ in LabFinishedProcess(SocketStatistics.run(argv, namespace: ns)) }
         commands["ping"] = { _, argv, ns, _ in ToolLabProcess(PingProcess(argv: argv, namespace: ns), catchesInterrupt: true) }
         commands["nc"] = { _, argv, ns, stdin in ToolLabProcess(NetcatProcess(argv: argv, namespace: ns, stdin: stdin), catchesInterrupt: false) }
+        commands["iperf3"] = { _, argv, ns, _ in ToolLabProcess(Iperf3Process(argv: argv, namespace: ns), catchesInterrupt: true) }
         commands["serve"] = { _, argv, ns, _ in ToolLabProcess(ServeProcess(argv: argv, namespace: ns), catchesInterrupt: false) }
         commands["tc"] = { world, argv, ns, _ in LabFinishedProcess(TCRunner.run(Array(argv.dropFirst()), namespace: ns)) }
     }
