@@ -159,3 +159,41 @@ import NetWire
         #expect(ns.tcp.ports[80] == nil)
     }
 }
+
+extension TCPStressRegressionTests {
+    /// Once the announced window is the whole receive buffer, a segment
+    /// waiting unread makes the offerable window smaller than the announced
+    /// one, so __tcp_ack_snd_check never ACKs at once and every ACK waited
+    /// for the delayed-ACK timer: a clean 10 ms path ran at 25 MB/s (RTT
+    /// seen as ~50 ms) after the first 20 MB. tcp_cleanup_rbuf sends that
+    /// held-back ACK when the application reads.
+    @Test func readingSendsTheAckTheReceivePathHeldBack() {
+        var sc = TCPConfiguration()
+        sc.receiveBufferMax = 65_536
+        let (client, server) = establishedPair(server: sc)
+        var now = ms(100)
+        let chunk = [UInt8](repeating: 0x61, count: 2 * 1448)
+        // Grow the announced window to the buffer, reading everything.
+        for _ in 0..<200 where server.rcvWnd < sc.receiveBufferMax || server.quickAcks > 0 {
+            _ = client.sendAll(chunk, now: now)
+            for s in client.drain(now: now) { server.feed(s, now: now) }
+            _ = server.readAll(now: now)
+            for s in server.drain(now: now) { client.feed(s, now: now) }
+            now = now + .milliseconds(1)
+        }
+        #expect(server.rcvWnd == sc.receiveBufferMax)
+        #expect(server.quickAcks == 0)
+        // Two full segments arrive before the application reads: the
+        // receive path withholds its ACK (the window would shrink).
+        _ = client.sendAll(chunk, now: now)
+        let data = client.drain(now: now)
+        #expect(data.count == 2)
+        for s in data { server.feed(s, now: now) }
+        #expect(server.drain(now: now).isEmpty)
+        // The read sends it, acknowledging both, long before the 40 ms timer.
+        #expect(server.readAll(now: now).count == chunk.count)
+        let acks = server.drain(now: now)
+        #expect(acks.count == 1)
+        #expect(acks.first?.ack == client.sndNxt)
+    }
+}
