@@ -197,6 +197,9 @@ struct SoakTransferResult {
     var socketsAfter = (a: 0, b: 0)
     /// Why it failed (stall, error), nil when it finished.
     var failure: String?
+    /// The sender's state at each tenth of the transfer: bytes read,
+    /// virtual time, cwnd and ssthresh (segments), send window, RTO.
+    var samples: [String] = []
 
     var intact: Bool { failure == nil && received == bytes && sent == bytes && receivedHash == sentHash }
     var clean: Bool { poolAfter == poolBefore && socketsAfter.a == 0 && socketsAfter.b == 0 }
@@ -238,6 +241,7 @@ func soakTransfer(_ c: SoakCase, bytes total: Int, seed: UInt64, pattern: SoakPa
     var sentHash = SoakFNV(), receivedHash = SoakFNV()
     var shut = false, eof = false
     var lastProgress = start
+    var nextSample = total / 10
     var buffer = [UInt8](repeating: 0, count: 262_144)
     var failure: String?
     let done = w.run(until: .distantFuture) {
@@ -266,6 +270,12 @@ func soakTransfer(_ c: SoakCase, bytes total: Int, seed: UInt64, pattern: SoakPa
                 }
                 guard let n else { break }
                 if n == 0 { eof = true } else { r.received += n; lastProgress = w.now }
+            }
+            if r.received >= nextSample, let k = client.connection {
+                nextSample += total / 10
+                let ss = k.window.ssthresh == TCPCongestionWindow.infiniteSsthresh ? "∞" : "\(k.window.ssthresh)"
+                r.samples.append("\(r.received / 1_000_000) MB at \(w.now - start): cwnd \(k.window.cwnd) ssthresh \(ss) "
+                                 + "snd_wnd \(k.sndWnd) rto \(k.rto) retrans \(k.totalRetransmits) \(k.congestionState)")
             }
             if let e = s.error { failure = "server socket error \(e)" }
         }

@@ -6,7 +6,7 @@
 // on any mismatch, stall or leak.
 //
 //   swift build -c release --product TCPSoak
-//   .build/release/TCPSoak [--mb N] [--churn N] [--flood-rate N] [--flood-seconds N] [--only NAME]
+//   .build/release/TCPSoak [--mb N] [--churn N] [--flood-rate N] [--flood-seconds N] [--only NAME] [-v]
 //
 // Defaults: 100 MB per transfer case, 100,000 churn cycles, 10,000 spoofed
 // SYNs per virtual second for 10 s.
@@ -22,6 +22,7 @@ var churnCycles = 100_000
 var floodRate = 10_000
 var floodSeconds = 10
 var only: String?
+var verbose = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     func value() -> Int {
@@ -34,8 +35,9 @@ while let a = args.popFirst() {
     case "--flood-rate": floodRate = value()
     case "--flood-seconds": floodSeconds = value()
     case "--only": only = args.popFirst()
+    case "-v", "--verbose": verbose = true
     default:
-        print("usage: TCPSoak [--mb N] [--churn N] [--flood-rate N] [--flood-seconds N] [--only transfer|flood|churn|CASE]")
+        print("usage: TCPSoak [--mb N] [--churn N] [--flood-rate N] [--flood-seconds N] [--only transfer|flood|churn|CASE] [-v]")
         exit(2)
     }
 }
@@ -67,6 +69,7 @@ if runTransfers {
         print(pad(c.name, 52) + lpad(fmt(Double(r.received) / 1e6, 1), 6) + lpad(fmt(seconds(r.virtualTime), 2), 11)
               + lpad(fmt(r.goodput, 2), 9) + lpad("\(r.retransmits)", 9) + lpad("\(r.timeouts)", 6)
               + lpad("\(r.checksumErrors)", 9) + lpad(fmt(wall, 2), 8) + "  " + verdict)
+        if verbose { for s in r.samples { print("    " + s) } }
     }
 }
 
