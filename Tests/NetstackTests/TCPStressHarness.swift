@@ -464,7 +464,6 @@ struct SoakChurnResult {
     var poolAfter = 0
     var socketsBefore = (a: 0, b: 0)
     var socketsAfter = (a: 0, b: 0)
-    var timeWaitRecycled: UInt64 = 0
 }
 
 /// `cycles` short connections a → b:80, `concurrency` at a time: the client
@@ -562,7 +561,6 @@ func soakChurn(cycles total: Int, concurrency: Int, seed: UInt64, maxVirtual: Ti
         return started >= total && slots.allSatisfy { $0.socket == nil } && servers.isEmpty
     }
     r.virtualTime = w.now - start
-    r.timeWaitRecycled = w.stack.shard.counters[.tcpExtTWRecycled]
     w.run(for: .seconds(200))
     r.poolAfter = w.poolAvailable
     r.socketsAfter = w.socketCount
