@@ -78,6 +78,18 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // TCP soak in release: ≥ 100 MB transfers under netem impairments,
+        // a SYN flood, connection churn; the harness is shared with
+        // Tests/NetstackTests (Sources/TCPSoak/TCPStressHarness.swift is a symlink).
+        .executableTarget(
+            name: "TCPSoak",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "NetWire", package: rootIdentity),
+                .product(name: "Netstack", package: rootIdentity),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // Swift vs C in one process: GB/s, ratio, and a checked-in budget.
         .executableTarget(
             name: "ChecksumRatio",

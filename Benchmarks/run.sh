@@ -7,7 +7,12 @@
 #   3. the ordo-one/benchmark suite (ns and mallocs per operation), and with
 #      --check, a comparison against the checked-in Thresholds/;
 #   4. with --check, ForwardBench on a 100k-route FIB: every packet forwarded
-#      and zero heap allocations over 100,000 forwarded packets (release).
+#      and zero heap allocations over 100,000 forwarded packets (release);
+#   5. with --check, TCPSoak: 100 MB per case through netem loss, reordering,
+#      jitter, duplication, corruption and a rate limit (digests compared),
+#      a SYN flood beside legitimate clients, 100,000 connection cycles back
+#      to baseline (about 15 s wall in release; non-zero exit on a mismatch,
+#      stall or leak).
 #
 #   Benchmarks/run.sh [--check] [--callgrind] [--quick]
 set -euo pipefail
@@ -60,5 +65,9 @@ if ((check)); then
     echo "### Forwarding: every packet forwarded, 0 heap allocations (ForwardBench, 100k routes)"
     swift build -c release --product ForwardBench 2>&1 | grep -E "error|warning|Build complete" || true
     "$bin/ForwardBench" 200000 100000
+    echo
+    echo "### TCP soak: 100 MB per impairment case, SYN flood, 100k connection cycles (TCPSoak)"
+    swift build -c release --product TCPSoak 2>&1 | grep -E "error|warning|Build complete" || true
+    "$bin/TCPSoak" --mb 100 --churn 100000 --flood-rate 10000 --flood-seconds 10
 fi
 exit $ratio_status

@@ -390,10 +390,14 @@ extension NetworkNamespace {
         tcp.ports[s.localPort, default: []].append(s)
     }
 
+    /// Edits the bucket in place: a busy listener's port holds every child
+    /// (TIME-WAIT included, as tb->owners does), tens of thousands under
+    /// churn, and copying it per release made churn quadratic.
     func tcpReleasePort(_ s: TCPSocket) {
-        guard s.localPort != 0, var b = tcp.ports[s.localPort] else { return }
-        b.removeAll { $0 === s }
-        tcp.ports[s.localPort] = b.isEmpty ? nil : b
+        let port = s.localPort
+        guard port != 0, let i = tcp.ports[port]?.firstIndex(where: { $0 === s }) else { return }
+        tcp.ports[port]!.remove(at: i)
+        if tcp.ports[port]!.isEmpty { tcp.ports[port] = nil }
     }
 
     /// Whether two sockets' local addresses overlap (inet_rcv_saddr_equal

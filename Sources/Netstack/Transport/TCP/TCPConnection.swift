@@ -405,8 +405,13 @@ public final class TCPConnection {
         recvRing.copy(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]), from: 0)
         recvRing.consume(n)
         if recvRing.count == 0 && outOfOrder.isEmpty { recvRing.release() }
-        // tcp_cleanup_rbuf(): announce a window that at least doubled.
-        if state.isSynchronized, !peerFinReceived {
+        // tcp_cleanup_rbuf(): the once-per-two-segments ACK the receive
+        // path held back (the window it could offer then was below the one
+        // announced, as it always is once that window is the whole buffer)
+        // goes now; otherwise announce a window that at least doubled.
+        if delackDeadline != .distantFuture, (rcvNxt - rcvWup) > rcvMss {
+            ackNow = true
+        } else if state.isSynchronized, !peerFinReceived {
             let remaining = max((rcvWup + rcvWnd) - rcvNxt, 0)
             let after = advertisableWindow()
             if after > before, after >= 2 &* remaining, after >= rcvMss { ackNow = true }

@@ -1,0 +1,1 @@
+../../../Tests/NetstackTests/TCPStressHarness.swift
