@@ -53,7 +53,7 @@ let package = Package(
         ),
         .testTarget(name: "NetstackControlTests", dependencies: ["NetstackControl", "Netstack", "NetWire", "NetstackTesting"], swiftSettings: strict),
         .testTarget(name: "NetstackTestingTests", dependencies: ["NetstackTesting", "Netstack", "NetWire"], swiftSettings: strict),
-        .testTarget(name: "NetstackHostTests", dependencies: ["NetstackHost", "Netstack", "NetWire"], swiftSettings: strict),
+        .testTarget(name: "NetstackHostTests", dependencies: ["NetstackHost", "NetstackControl", "Netstack", "NetWire"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["netstack"], swiftSettings: strict),
     ]
 )

@@ -24,6 +24,11 @@ command -v nc.openbsd >/dev/null || need_pkgs+=(netcat-openbsd)
 command -v sysctl  >/dev/null || need_pkgs+=(procps)
 command -v unshare >/dev/null || need_pkgs+=(util-linux)
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || need_pkgs+=(python3-scapy)
+command -v socat   >/dev/null || need_pkgs+=(socat)
+command -v curl    >/dev/null || need_pkgs+=(curl)
+command -v iperf3  >/dev/null || need_pkgs+=(iperf3)
+command -v ethtool >/dev/null || need_pkgs+=(ethtool)
+command -v bc      >/dev/null || need_pkgs+=(bc)
 # libFuzzer's runtime for `swiftc -sanitize=fuzzer` ships with the Swift
 # toolchain; clang's rt package adds nothing it needs, so it is not listed.
 if ((${#need_pkgs[@]})); then
@@ -59,6 +64,18 @@ if grep -qE "^/.*(warning|error):" /tmp/netstack-release.log; then
 fi
 
 # --- fuzzing smoke ---------------------------------------------------------
+step "interop with the Linux kernel over TAP (scripts/interop.sh)"
+scripts/interop.sh "$root/.build/release/netstack"
+
+conformance=$root/../shared/conformance
+if [ -x "$conformance/run-tap-sut.sh" ]; then
+    step "conformance suite over TAP ($conformance)"
+    SUT_CMD="$root/.build/release/netstack run $conformance/netstack-sut.sh" \
+        TESTER_NS="cf-tester-$$" NETSTACK_CONTROL="/tmp/cf-control.$$.sock" "$conformance/run-tap-sut.sh"
+else
+    echo "conformance suite not found at $conformance: not run" >&2
+fi
+
 if [ -x Fuzz/run.sh ]; then
     step "fuzzing smoke (${FUZZ_SECONDS:-10}s per target)"
     Fuzz/run.sh "${FUZZ_SECONDS:-10}"
