@@ -236,6 +236,14 @@ struct LabLexer {
 
     private func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
 
+    /// `LabParser.isReserved` for a run of the script's bytes, without a slice.
+    private func isReserved(_ range: Range<Int>) -> Bool {
+        guard range.count <= 8 else { return false }
+        var value: UInt64 = 0
+        for k in range { value = value << 8 | UInt64(bytes[k]) }
+        return LabParser.reservedPacked.contains(value)
+    }
+
     mutating func tokenize() throws(LabParseError) -> [(LabToken, Int)] {
         while i < bytes.count {
             let c = bytes[i]
@@ -262,8 +270,8 @@ struct LabLexer {
                 _ = try lexOperator(fd: fd)
                 continue
             }
-            let word = try lexWord()
-            tokens.append((.word(word, reserved: word.plainLiteral.map(LabParser.isReserved) ?? false), line))
+            let (word, reserved) = try lexWord()
+            tokens.append((.word(word, reserved: reserved), line))
         }
         if let p = pending.first {
             throw LabParseError(line: p.line, message: "here-document delimited by end-of-file (wanted `\(String(decoding: p.delimiter, as: UTF8.self))')")
@@ -325,7 +333,7 @@ struct LabLexer {
         guard let c = peek(), !LabLexer.isMeta(c) else {
             throw LabParseError(line: line, message: "syntax error: here-document without a delimiter")
         }
-        let word = try lexWord()
+        let (word, _) = try lexWord()
         var delimiter = ""
         var quoted = false
         for part in word.parts {
@@ -376,15 +384,17 @@ struct LabLexer {
         }
     }
 
-    /// Reads one word up to an unquoted metacharacter.
-    private mutating func lexWord() throws(LabParseError) -> LabWord {
+    /// Reads one word up to an unquoted metacharacter; `reserved` when it
+    /// is a reserved word (see `LabToken.word`).
+    private mutating func lexWord() throws(LabParseError) -> (LabWord, reserved: Bool) {
         var parts: [LabWordPart] = []
         var literalQuoted = false
         // The common word is one run of plain bytes: one String, no copy.
         let start = i
         while i < bytes.count, LabLexer.isPlainWordByte(bytes[i]) { i += 1 }
         if i == bytes.count || LabLexer.isMeta(bytes[i]) {
-            return LabWord(i > start ? [.literal(text(start..<i), quoted: false)] : [])
+            guard i > start else { return (LabWord([]), false) }
+            return (LabWord([.literal(text(start..<i), quoted: false)]), isReserved(start..<i))
         }
         literal.append(contentsOf: bytes[start..<i])
         while let c = peek(), !LabLexer.isMeta(c) {
@@ -447,7 +457,8 @@ struct LabLexer {
             }
         }
         flush(into: &parts, quoted: literalQuoted)
-        return LabWord(parts)
+        let word = LabWord(parts)
+        return (word, word.plainLiteral.map { LabParser.isReserved($0.utf8) } ?? false)
     }
 
     /// The characters a backslash escapes in double-quote-like text.
@@ -668,14 +679,14 @@ struct LabParser {
     var line: Int { tokens[p].1 }
 
     /// The reserved words (and `coproc`) packed as in `packed`.
-    private static let reservedPacked: [UInt64] = (reserved.map { $0 } + ["coproc"]).compactMap(packed)
+    static let reservedPacked: [UInt64] = (reserved.map { $0 } + ["coproc"]).compactMap { packed($0.utf8) }
 
-    /// Up to 8 bytes of `s` in an integer (nil when longer): a reserved-word
-    /// test without hashing.
-    private static func packed(_ s: String) -> UInt64? {
+    /// Up to 8 bytes in an integer (nil when longer): a reserved-word test
+    /// without hashing.
+    private static func packed(_ bytes: some Sequence<UInt8>) -> UInt64? {
         var value: UInt64 = 0
         var n = 0
-        for b in s.utf8 {
+        for b in bytes {
             n += 1
             if n > 8 { return nil }
             value = value << 8 | UInt64(b)
@@ -683,9 +694,9 @@ struct LabParser {
         return value
     }
 
-    /// Whether `s` is a reserved word or `coproc`.
-    static func isReserved(_ s: String) -> Bool {
-        guard let v = packed(s) else { return false }
+    /// Whether the word spelled by `bytes` is a reserved word or `coproc`.
+    static func isReserved(_ bytes: some Sequence<UInt8>) -> Bool {
+        guard let v = packed(bytes) else { return false }
         return reservedPacked.contains(v)
     }
 
@@ -978,9 +989,15 @@ struct LabParser {
 
     mutating func parseSimple() throws(LabParseError) -> LabSimpleCommand {
         var command = LabSimpleCommand(assignments: [], words: [], redirections: [], line: line)
+        // One allocation for the words (appending one by one regrows it).
+        var count = 0
+        while p + count < tokens.count, case .word = tokens[p + count].0 { count += 1 }
+        command.words.reserveCapacity(count)
         while true {
-            if let r = try parseRedirection() { command.redirections.append(r); continue }
-            guard case .word(let w, let reserved) = token else { break }
+            guard case .word(let w, let reserved) = tokens[p].0 else {
+                if let r = try parseRedirection() { command.redirections.append(r); continue }
+                break
+            }
             if command.words.isEmpty, let (name, value) = LabParser.assignment(w) {
                 command.assignments.append((name, value))
             } else {
