@@ -79,13 +79,15 @@ public final class AsyncStack: Sendable {
         }
     }
 
-    /// Packet-pool slots in use (PacketPool.outstanding) and rounds run,
-    /// read on the runner thread.
+    /// Packet-pool slots in use (PacketPool.outstanding) and the runner's
+    /// counts, read on the runner thread.
     public func statistics() async throws -> AsyncStackStatistics {
-        try await withStack { stack in
-            AsyncStackStatistics(poolOutstanding: stack.shard.pool.outstanding,
+        let r = runner
+        return try await withStack { stack in
+            return AsyncStackStatistics(poolOutstanding: stack.shard.pool.outstanding,
                                  largePoolOutstanding: stack.largePool.outstanding,
-                                 now: stack.now)
+                                 now: stack.now, rounds: r.rounds, sleeps: r.sleeps,
+                                 deadlineWakeups: r.deadlineWakeups)
         }
     }
 }
@@ -96,6 +98,11 @@ public struct AsyncStackStatistics: Sendable, Equatable {
     public var largePoolOutstanding: Int
     /// The stack's clock at the last poll.
     public var now: Instant
+    /// Poll rounds the runner ran; times it slept; sleeps that ended at a
+    /// stack deadline (timers) rather than because a call was submitted.
+    public var rounds: Int
+    public var sleeps: Int
+    public var deadlineWakeups: Int
 }
 
 /// The event loop. `@unchecked Sendable`: the queue and flags are guarded by
@@ -119,8 +126,11 @@ final class AsyncRunner: @unchecked Sendable {
 
     /// Sockets with an operation waiting on readiness (runner only).
     private var waitList: [AsyncSocketHandle] = []
-    /// Poll rounds run (runner only; for tests and statistics).
+    /// Poll rounds run, times the runner slept, and of those, how many
+    /// ended at a stack deadline rather than a submit (runner only).
     private(set) var rounds = 0
+    private(set) var sleeps = 0
+    private(set) var deadlineWakeups = 0
 
     init(stack: Stack, system: any HostSystem) {
         self.stack = stack
@@ -209,10 +219,11 @@ final class AsyncRunner: @unchecked Sendable {
                 let deadline = stack.nextDeadline
                 if let d = deadline, d <= current() { break }
                 sleeping = true
+                sleeps &+= 1
                 if let d = deadline {
                     let abs = clockStart &+ min(d.nanoseconds, Int64.max - clockStart)
                     var ts = timespec(tv_sec: Int(abs / 1_000_000_000), tv_nsec: Int(abs % 1_000_000_000))
-                    pthread_cond_timedwait(cond, mutex, &ts)
+                    if pthread_cond_timedwait(cond, mutex, &ts) == ETIMEDOUT { deadlineWakeups &+= 1 }
                 } else {
                     pthread_cond_wait(cond, mutex)
                 }
