@@ -34,7 +34,8 @@ private func withTimeout<T: Sendable>(_ seconds: Double,
     }
 }
 
-/// a ── veth v0/v1 ── b, both up and addressed; `timeWait` shortens
+/// a ── veth v0/v1 ── b, both up and addressed (10.0.0.1/24, fd00::1/64 on
+/// a; .2 and ::2 on b); `timeWait` shortens
 /// TIME-WAIT (and the orphan FIN-WAIT-2 timeout) for churn tests.
 private func makeWorld(timeWait: TimeDelta? = nil) throws -> AsyncStack {
     try AsyncStack(seed: 7) { stack in
@@ -47,6 +48,8 @@ private func makeWorld(timeWait: TimeDelta? = nil) throws -> AsyncStack {
             ns.setUp(d)
             guard let p = IPPrefix(text) else { throw Errno.EINVAL }
             try ns.addAddress(InterfaceAddress(prefix: p), to: d, now: .zero)
+            guard let p6 = IPPrefix(ns === a ? "fd00::1/64" : "fd00::2/64") else { throw Errno.EINVAL }
+            try ns.addAddress(InterfaceAddress(prefix: p6, flags: [.permanent, .nodad]), to: d, now: .zero)
             if let t = timeWait {
                 ns.tcp.configuration.timeWaitLength = t
                 ns.tcp.configuration.finTimeout = t
@@ -302,6 +305,31 @@ struct AsyncTCPTests {
             #expect(cancelled)
             let left = try await stack.withNamespace("a") { $0.tcp.sockets.count }
             #expect(left == 0)
+        }
+    }
+
+    @Test("IPv6: a dual-stack wildcard listener takes an IPv6 connection; bytes both ways")
+    func ipv6() async throws {
+        let stack = try makeWorld()
+        defer { stack.stop() }
+        let listener = try await stack.tcpListen(namespace: "b", port: 5007, ipv6: true)
+        try await withTimeout(30) {
+            guard let b6 = IPAddress("fd00::2"), let a6 = IPAddress("fd00::1") else { throw Errno.EINVAL }
+            async let accepted = listener.accept()
+            let client = try await stack.tcpConnect(namespace: "a", to: b6, port: 5007)
+            let server = try await accepted
+            #expect(client.localAddress == a6)
+            #expect(server.remoteAddress == a6)
+            #expect(server.localAddress == b6)
+            try await client.write([1, 2, 3, 4])
+            var got: [UInt8] = []
+            while got.count < 4 { got += try await server.read() }
+            #expect(got == [1, 2, 3, 4])
+            try await server.write([5])
+            let back = try await client.read()
+            #expect(back == [5])
+            client.close()
+            server.close()
         }
     }
 
