@@ -141,12 +141,45 @@ struct ServeTests {
             ip netns exec b serve echo 9100
             echo "status $?"
             """)
-        #expect(r.stderr.contains("usage: serve [--udp] echo|discard|chargen|http [PORT]"))
+        #expect(r.stderr.contains("usage: serve [--udp] [--nodelay] echo|discard|chargen|http|crr [PORT]"))
         #expect(r.stderr.contains("not a Linux command"))
         #expect(r.stderr.contains("serve: unknown service 'gopher'"))
         #expect(r.stderr.contains("serve: http is a TCP service"))
         #expect(r.stderr.contains("serve: tcp port 9100: Address already in use"))
         #expect(r.stdout == "status 2\nstatus 2\nstatus 2\nstatus 1\n")
+    }
+
+    @Test func crrAnswersOneByteAndClosesFirst() {
+        // The client sends one byte and never half-closes: it only gets its
+        // end of stream because the server closes first, which also leaves
+        // the server's side in TIME-WAIT (the peers harness's crr contract).
+        let r = Self.run("""
+            ip netns exec b serve --nodelay crr &
+            sleep 1
+            printf q | ip netns exec a nc 10.0.0.2 5004
+            echo " status $?"
+            printf r | ip netns exec a nc 10.0.0.2 5004
+            echo " status $?"
+            ip netns exec b ss -t -a -n state time-wait
+            ip netns exec a ss -t -a -n state time-wait
+            serve --udp crr
+            echo "status $?"
+            """)
+        #expect(r.stdout.hasPrefix("q status 0\nr status 0\n"))
+        let lines = r.stdout.split(separator: "\n")
+        let serverTimeWait = lines.filter { $0.contains("10.0.0.2:5004") && $0.hasPrefix("0") }
+        #expect(serverTimeWait.count == 4, "both connections in TIME-WAIT, listed in each namespace: \(r.stdout)")
+        #expect(r.stderr.contains("serve: crr is a TCP service"))
+        #expect(r.stdout.hasSuffix("status 2\n"))
+    }
+
+    @Test func nodelayAndPortsParse() {
+        let world = StackLabWorld(seed: 1)
+        let ns = world.stack.initial
+        let p = ServeProcess(argv: ["serve", "--nodelay", "crr"], namespace: ns)
+        #expect(p.noDelay && p.service == .crr && p.port == 5004)
+        let q = ServeProcess(argv: ["serve", "discard", "5001"], namespace: ns)
+        #expect(!q.noDelay && q.service == .discard && q.port == 5001)
     }
 
     // MARK: sysctls
