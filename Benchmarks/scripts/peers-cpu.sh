@@ -7,7 +7,10 @@
 #   Benchmarks/scripts/peers-cpu.sh TCPPERF SECONDS CMD...
 #     e.g. ... .build-peers/tcpperf 5 Benchmarks/scripts/peers-sut-cmd.sh
 #          ... .build-peers/tcpperf 5 .build-peers/gvbench tap -tap peerstapc -addr 10.204.0.2/24 -t 3600
-# Prints "RESULT <workload>_cpu_s_per_GB <value> s/GB" (and the Gbps).
+# Prints, per workload, its own figure (Gbps, trans/s, conn/s), CMD's CPU
+# seconds, and the CPU cost: s/GB for send/recv, us per transaction (rr)
+# or per connection (crr). CPU cost moves far less than throughput when
+# the shared machine is busy.
 set -u
 tp=$1 secs=$2
 shift 2
@@ -25,11 +28,16 @@ ip netns exec $ns "$tp" probe $sip -p 5001 -t 20 || { cat /tmp/peers-cpu-sut.$$.
 sleep 0.5
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-for w in send recv; do
+for w in send recv rr crr; do
     c0=$(ticks) t0=$(date +%s.%N)
-    g=$(ip netns exec $ns taskset -c 0 "$tp" $w $sip -t "$secs" | awk '/^RESULT/ {print $3}')
+    v=$(ip netns exec $ns taskset -c 0 "$tp" $w $sip -t "$secs" | awk '/^RESULT tcp_(send|recv|rr|crr)_(Gbps|tps|cps)/ {print $3}')
     t1=$(date +%s.%N) c1=$(ticks)
-    awk -v w=$w -v g="$g" -v c=$((c1 - c0)) -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN {
-        gb = g * (t1 - t0) / 8; cpu = c / hz
-        printf "RESULT tcp_%s_Gbps %s Gbps\nRESULT tcp_%s_cpu_s %.2f s\nRESULT tcp_%s_cpu_s_per_GB %.3f s/GB\n", w, g, w, cpu, w, cpu / gb }'
+    awk -v w=$w -v v="$v" -v c=$((c1 - c0)) -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN {
+        cpu = c / hz; dt = t1 - t0
+        if (w == "send" || w == "recv") {
+            printf "RESULT tcp_%s_Gbps %s Gbps\nRESULT tcp_%s_cpu_s_per_GB %.3f s/GB\n", w, v, w, cpu / (v * dt / 8)
+        } else {
+            printf "RESULT tcp_%s_per_s %s /s\nRESULT tcp_%s_cpu_us_per_op %.1f us\n", w, v, w, cpu * 1e6 / (v * dt)
+        }
+        printf "RESULT tcp_%s_cpu_share %.2f cpu\n", w, cpu / dt }'
 done
