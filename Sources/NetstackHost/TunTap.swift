@@ -22,6 +22,9 @@ public final class TunTapDriver: HostDeviceDriver {
         public unowned let device: NetDevice
         /// Whether the host TAP existed before we attached (then it stays).
         public let existedBefore: Bool
+        /// IFF_VNET_HDR: every frame carries a virtio_net_hdr, and the
+        /// kernel may hand us partial checksums and TCP super-frames.
+        public let vnetHeader: Bool
     }
 
     let system: any HostSystem
@@ -36,6 +39,14 @@ public final class TunTapDriver: HostDeviceDriver {
     /// Write failures (EAGAIN from a full host queue, EIO when the link
     /// went away): the frame is dropped and counted on the device.
     public private(set) var writeErrors: UInt64 = 0
+    /// Where a vnet_hdr port's frames are read (a TCP super-frame is up to
+    /// 64 KiB; it is cut into pool buffers from here).
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: VirtioNetHeader.size + 65536 + 64,
+                                                                 alignment: 16)
+    /// TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6: what a vnet_hdr port accepts.
+    static let offloads: UInt32 = 0x01 | 0x02 | 0x04
+
+    deinit { scratch.deallocate() }
 
     public init(system: any HostSystem, stack: Stack,
                 register: @escaping (Int32, UInt64) throws(HostError) -> Void,
@@ -53,6 +64,7 @@ public final class TunTapDriver: HostDeviceDriver {
         var flags = Int32(device.kind == .tun ? IFF_TUN : IFF_TAP)
         if !options.packetInfo { flags |= Int32(IFF_NO_PI) }
         if options.multiQueue { flags |= Int32(IFF_MULTI_QUEUE) }
+        if options.vnetHeader { flags |= Int32(IFF_VNET_HDR) }
         let existed = system.interfaceExists(device.name)
         let fd: Int32
         do throws(HostError) {
@@ -63,12 +75,15 @@ public final class TunTapDriver: HostDeviceDriver {
         let token = nextToken
         nextToken += 1
         do throws(HostError) {
+            if options.vnetHeader {
+                try system.setOffloads(fd: fd, vnetHeaderSize: Int32(VirtioNetHeader.size), offloads: TunTapDriver.offloads)
+            }
             try register(fd, token)
         } catch {
             system.close(fd)
             throw KernelError(Errno(rawValue: error.errno))
         }
-        ports[token] = Port(fd: fd, device: device, existedBefore: existed)
+        ports[token] = Port(fd: fd, device: device, existedBefore: existed, vnetHeader: options.vnetHeader)
     }
 
     public func detach(_ device: NetDevice) {
@@ -93,6 +108,7 @@ public final class TunTapDriver: HostDeviceDriver {
     @discardableResult
     public func receive(token: UInt64) -> Int {
         guard let port = ports[token] else { return 0 }
+        if port.vnetHeader { return receiveVirtio(port) }
         let pool = stack.shard.pool
         var n = 0
         while n < readBudget {
@@ -115,13 +131,47 @@ public final class TunTapDriver: HostDeviceDriver {
         return n
     }
 
+    /// A vnet_hdr port: each read is a header and a frame (maybe a TCP
+    /// super-frame); `VirtioNet` turns it into the frames the stack takes.
+    private func receiveVirtio(_ port: Port) -> Int {
+        let pool = stack.shard.pool
+        var n = 0
+        var reads = 0
+        // A 64 KiB super-frame of 536-byte segments is 123 frames.
+        while reads < readBudget, port.device.receiveRoom >= 128 {
+            reads += 1
+            guard case .success(let count) = system.read(port.fd, into: scratch), count > 0 else { break }
+            guard count >= VirtioNetHeader.size else {
+                port.device.countHostFrameError()
+                continue
+            }
+            let bytes = UnsafeRawBufferPointer(scratch)
+            let header = VirtioNetHeader(UnsafeRawBufferPointer(rebasing: bytes[0..<VirtioNetHeader.size]))
+            let frame = UnsafeRawBufferPointer(rebasing: bytes[VirtioNetHeader.size..<count])
+            let device = port.device
+            switch VirtioNet.deliver(frame, header: header, pool: pool, emit: { p in device.receive(p) }) {
+            case .success(let frames): n += frames
+            case .failure: device.countHostFrameError()
+            }
+        }
+        return n
+    }
+
     /// Writes every frame the stack queued for its host ports.
     public func flushTransmit() {
         guard stack.hostTransmitPending else { return }
         stack.hostTransmitPending = false
         for (_, port) in ports where port.device.hasHostTransmit {
             let fd = port.fd
+            let vnet = port.vnetHeader
             port.device.takeHostTransmit { packet in
+                var packet = packet
+                if vnet {
+                    // No offload asked of the kernel: an all-zero header.
+                    guard packet.headroom >= VirtioNetHeader.size else { writeErrors &+= 1; return }
+                    let h = packet.push(VirtioNetHeader.size)
+                    for i in 0..<VirtioNetHeader.size { h[i] = 0 }
+                }
                 let ok = packet.withUnsafeReadableBytes { bytes in
                     if case .success(let n) = system.write(fd, from: bytes), n == bytes.count { return true }
                     return false

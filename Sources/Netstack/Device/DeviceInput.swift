@@ -14,3 +14,16 @@ extension NetDevice {
         return statistics.rxDropped == dropped
     }
 }
+
+extension NetDevice {
+    /// Free places in the receive ring (a host reading a super-frame that
+    /// becomes many segments checks there is room first).
+    public var receiveRoom: Int { receiveRing.capacity - receiveRing.count }
+
+    /// A frame from the host side that could not be taken (tun_get_user:
+    /// a bad virtio_net_hdr counts rx_frame_errors).
+    public func countHostFrameError() {
+        statistics.rxFrameErrors &+= 1
+        statistics.rxErrors &+= 1
+    }
+}
