@@ -53,6 +53,7 @@ extension TCPConnection {
             if newWindow > maxWindow { maxWindow = newWindow }
         }
         sndWl2 = ack
+        lastAckReceived = now
 
         let priorInFlight = packetsInFlight
         let priorSacked = sackedOut
@@ -85,6 +86,8 @@ extension TCPConnection {
             if ms >= 0 { rttUs = Int64(ms) * 1000 }
         }
         if rttUs >= 0 { rttEstimate(rttUs) }
+        if delivered > 0 { deliveredTotal &+= delivered; deliveredStamp = now }
+        rateGenerate(now: now)
 
         // Timers (tcp_rearm_rto(), tcp_ack_probe()) before loss detection,
         // which may replace them with the RACK reordering timer.
@@ -168,7 +171,11 @@ extension TCPConnection {
                 delivered &+= 1
                 if !f.flags.contains(.everRetransmitted) { originalDataDelivered = true }
                 rackAdvance(f, now: now, tsEcr: tsEcr)
-                if !f.flags.contains(.everRetransmitted), f.end < highestSacked { reorderingSeen = true }
+                rateSkbDelivered(f)
+                if !f.flags.contains(.everRetransmitted), f.end < highestSacked {
+                    reorderingSeen = true
+                    reorderSeenCount &+= 1
+                }
             } else {
                 sackedOut &-= 1
             }
@@ -179,6 +186,9 @@ extension TCPConnection {
             if retransmitHint > 0 { retransmitHint &-= 1 }
         }
         if sndUna < ack {
+            // tcp_snd_una_update(); a passive open's child starts past its
+            // SYN-ACK in Linux, so that byte is not counted.
+            bytesAcked &+= UInt64(ack - sndUna) &- (!activeOpen && sndUna == iss ? 1 : 0)
             sndUna = ack
             // Free the acknowledged bytes.
             let dataEnd = sendRingSeq + sendRing.count
@@ -188,7 +198,11 @@ extension TCPConnection {
                 sendRing.consume(consumed)
                 sendRingSeq += consumed
             }
-            if sendRing.count == 0 { sendRing.release(); sendRingSeq = sendRingSeq < sndNxt ? sndNxt : sendRingSeq }
+            if sendRing.count == 0 {
+                sendRing.release()
+                sendRingSeq = sendRingSeq < sndNxt ? sndNxt : sendRingSeq
+                if sent.isEmpty { stopBusy(now: now) }
+            }
             if sent.isEmpty || !anyRetransmitted {
                 backoff = 0
                 retransmits = 0
@@ -215,6 +229,7 @@ extension TCPConnection {
                 if block.left < ack {
                     reorderingSeen = true
                     pendingCounters.bump(.dsackRecv)
+                    dsackDups &+= 1
                     dsackReceived(block, ack: ack)
                     dsackInThisAck = true
                     continue
@@ -224,6 +239,7 @@ extension TCPConnection {
                     if !(block.left < second.left) && !(second.right < block.right) {
                         reorderingSeen = true
                         pendingCounters.bump(.dsackRecv)
+                    dsackDups &+= 1
                         dsackReceived(block, ack: ack)
                         dsackInThisAck = true
                         continue
@@ -252,11 +268,12 @@ extension TCPConnection {
                 delivered &+= 1
                 if !r.flags.contains(.everRetransmitted) {
                     originalDataDelivered = true
-                    if r.end < highestSacked { reorderingSeen = true }
+                    if r.end < highestSacked { reorderingSeen = true; reorderSeenCount &+= 1 }
                     rttUs = (now - r.sentAt).nanoseconds / 1000
                 }
                 if highestSacked < r.end || sackedOut == 1 { highestSacked = r.end }
                 rackAdvance(r, now: now, tsEcr: nil)
+                rateSkbDelivered(r)
                 i &+= 1
             }
         }
