@@ -146,6 +146,9 @@ public final class TCPConnection {
     @exclusivity(unchecked) var rackRttUs: Int64 = 0
     @exclusivity(unchecked) var rackAdvanced = false
     @exclusivity(unchecked) var reorderingSeen = false
+    /// The highest SACKed sequence before the ACK being processed, if any
+    /// record was SACKed then (prior_fack).
+    @exclusivity(unchecked) var priorFack: TCPSeqNumber?
     /// TLP (RFC 8985 §7): a probe is due / outstanding up to this sequence.
     @exclusivity(unchecked) var tlpDue = false
     @exclusivity(unchecked) var tlpHighSeq: TCPSeqNumber?

@@ -87,9 +87,13 @@ extension TCPConnection {
     /// The ACK of our SYN: drop it from the queue and take the handshake's
     /// RTT sample (Karn: none from a retransmitted SYN unless TSecr gives one).
     func handshakeAck(_ ack: TCPSeqNumber, options: TCPOptions, now: Instant) {
+        priorFack = nil
         var (delivered, rttUs) = cumulativeAck(ack, now: now, tsEcr: options.timestamps?.echoReply)
         lastAckReceived = now
         if delivered > 0 { deliveredTotal &+= delivered; deliveredStamp = now }
+        // A passive open's SYN-ACK was the request socket's in Linux: no
+        // rate sample from it.
+        if !activeOpen { rateSampleSentAt = nil }
         if fromSynCookie { rateGenerate(now: now); return }
         if rttUs < 0, timestampsEnabled, let ts = options.timestamps, ts.echoReply != 0 {
             let delta = Int32(bitPattern: tsValue(now) &- ts.echoReply)

@@ -57,6 +57,7 @@ extension TCPConnection {
 
         let priorInFlight = packetsInFlight
         let priorSacked = sackedOut
+        priorFack = sackedOut > 0 ? highestSacked : nil
         let priorLost = lostOut
         dsackInThisAck = false
         originalDataDelivered = false
@@ -159,6 +160,11 @@ extension TCPConnection {
         var delivered = 0
         var firstSentAt: Instant?
         var anyRetransmitted = false
+        var reordered = false
+        defer {
+            // tcp_check_sack_reordering(): one event per ACK.
+            if reordered { reorderingSeen = true; reorderSeenCount &+= 1 }
+        }
         if let f = sent.first, f.start < ack, ack < f.end, f.payloadLength > 0 {
             // A partial ACK inside a segment (the peer's MSS, or a split).
             let cut = ack
@@ -172,10 +178,10 @@ extension TCPConnection {
                 if !f.flags.contains(.everRetransmitted) { originalDataDelivered = true }
                 rackAdvance(f, now: now, tsEcr: tsEcr)
                 rateSkbDelivered(f)
-                if !f.flags.contains(.everRetransmitted), f.end < highestSacked {
-                    reorderingSeen = true
-                    reorderSeenCount &+= 1
-                }
+                // A hole below data SACKed before this ACK, filled by
+                // original data: reordering (tcp_clean_rtx_queue's
+                // `before(reord, prior_fack)`).
+                if !f.flags.contains(.everRetransmitted), let fack = priorFack, f.end < fack { reordered = true }
             } else {
                 sackedOut &-= 1
             }
@@ -220,6 +226,13 @@ extension TCPConnection {
     func processSack(_ blocks: TCPSackBlocks, ack: TCPSeqNumber, now: Instant) -> (Int, Int64) {
         var delivered = 0
         var rttUs: Int64 = -1
+        // Reordering: original data SACKed below what was already SACKed
+        // before this ACK (Linux sorts the blocks and compares with the
+        // prior highest_sack; the blocks arrive newest first).
+        let priorHighestSacked = highestSacked
+        let hadSacked = sackedOut > 0
+        var reordered = false
+        defer { if reordered { reorderingSeen = true; reorderSeenCount &+= 1 } }
         for b in 0..<blocks.count {
             let block = blocks[b]
             guard block.left < block.right else { continue }
@@ -268,7 +281,7 @@ extension TCPConnection {
                 delivered &+= 1
                 if !r.flags.contains(.everRetransmitted) {
                     originalDataDelivered = true
-                    if r.end < highestSacked { reorderingSeen = true; reorderSeenCount &+= 1 }
+                    if hadSacked, r.end < priorHighestSacked { reordered = true }
                     rttUs = (now - r.sentAt).nanoseconds / 1000
                 }
                 if highestSacked < r.end || sackedOut == 1 { highestSacked = r.end }
