@@ -301,6 +301,43 @@ struct SSInfoTests {
         #expect(out.contains(" ssthresh:"))
     }
 
+    @Test func chronographsWhenTheReceiverStallsAndTheBufferFills() throws {
+        let r = Self.lab("""
+            ip netns exec a tc qdisc add dev e0 root netem delay 1ms
+            ip netns exec b tc qdisc add dev e0 root netem delay 1ms
+            ip netns exec b sysctl -q -w net.ipv4.tcp_rmem="4096 65536 65536"
+
+            """)
+        let a = try #require(r.world.stack.namespace(named: "a"))
+        let b = try #require(r.world.stack.namespace(named: "b"))
+        let l = b.tcpSocket()
+        try l.bind(nil, port: 7000)
+        try l.listen()
+        let c = a.tcpSocket()
+        Self.connect(c)
+        var server: TCPSocket?
+        let chunk = [UInt8](repeating: 1, count: 65_536)
+        var received = 0
+        // 300 ms with the receiver not reading, then 300 ms reading.
+        for step in 0..<600 {
+            r.world.advance(until: r.world.now + .milliseconds(1))
+            if server == nil { server = try l.accept() }
+            if c.isConnected { _ = try? c.send(chunk) }
+            if step >= 300, let s = server, let got = try? s.receive(max: 1 << 20) { received += got.count }
+        }
+        #expect(received > 0)
+        let i = try #require(c.info)
+        #expect(i.rwndLimited >= .milliseconds(100))
+        #expect(i.sndbufLimited > .zero)
+        #expect(i.busyTime >= i.rwndLimited + i.sndbufLimited && i.busyTime <= .milliseconds(600))
+        let out = SocketStatistics.run(["ss", "-tin"], namespace: a).stdout
+        let busy = i.busyTime.nanoseconds / 1_000_000
+        let rwnd = i.rwndLimited.nanoseconds / 1_000_000
+        #expect(out.contains(" busy:\(busy)ms rwnd_limited:\(rwnd)ms("))
+        #expect(out.contains("%) sndbuf_limited:"))
+        #expect(out.contains(" notsent:"))
+    }
+
     // MARK: formatting helpers
 
     @Test func timerAndBandwidthFormatting() {

@@ -200,10 +200,13 @@ public final class TCPConnection {
     @exclusivity(unchecked) var rateSamplePriorDelivered: UInt32 = 0
     @exclusivity(unchecked) var rateSamplePriorStamp = Instant.zero
     @exclusivity(unchecked) var rateSampleAppLimited = false
-    /// The chrono "busy" state (tcp_chrono_start/stop, TCP_CHRONO_BUSY):
-    /// data queued or in flight since `busySince`; `busyTime` the total.
-    @exclusivity(unchecked) var busySince: Instant?
-    @exclusivity(unchecked) var busyTime = TimeDelta.zero
+    /// The chronograph (tcp_chrono_start/stop/set): what limits the
+    /// sender now, since when, and the time spent in each state.
+    @exclusivity(unchecked) var chronoType = TCPChrono.none
+    @exclusivity(unchecked) var chronoSince = Instant.zero
+    @exclusivity(unchecked) var chronoBusy = TimeDelta.zero
+    @exclusivity(unchecked) var chronoRwndLimited = TimeDelta.zero
+    @exclusivity(unchecked) var chronoSndbufLimited = TimeDelta.zero
     /// MIB counts not yet flushed to the shard.
     @exclusivity(unchecked) public internal(set) var pendingCounters = TCPCounterSet()
 
@@ -415,9 +418,12 @@ public final class TCPConnection {
             throw .EPIPE
         }
         let n = min(bytes.count, sendSpace)
+        // The send buffer fills: the sender is limited by it (tcp_sendmsg's
+        // wait_for_space), until ACKs make room.
+        if n < bytes.count { chronoStart(.sndbufLimited, now: now) }
         guard n > 0 else { return 0 }
         rateCheckAppLimited()
-        if busySince == nil { busySince = now }
+        chronoStart(.busy, now: now)
         if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count, limit: Int.max) { return 0 }
         if packetsOut == 0 && sendRing.count == 0 && state == .established && now - lastSent > rto {
             // tcp_cwnd_restart() (tcp_slow_start_after_idle = 1): halve the
@@ -534,7 +540,7 @@ public final class TCPConnection {
         default: break
         }
         state = .closed
-        stopBusy(now: now)
+        chronoSet(.none, now: now)
         sendRing.release()
         if isOrphaned || error != nil { recvRing.release(); outOfOrder = [] }
         sent.removeAll()
@@ -596,7 +602,7 @@ public final class TCPConnection {
     /// Enters TIME-WAIT (tcp_time_wait): buffers go, the 2MSL timer starts.
     func enterTimeWait(now: Instant) -> TCPEvents {
         state = .timeWait
-        stopBusy(now: now)
+        chronoSet(.none, now: now)
         sendRing.release()
         sent.removeAll()
         packetsOut = 0; sackedOut = 0; lostOut = 0; retransOut = 0

@@ -7,10 +7,12 @@
 // / tcp_rate_gen() / tcp_rate_check_app_limited() (net/ipv4/tcp_rate.c),
 // tcp_rcv_rtt_measure_ts() (net/ipv4/tcp_input.c), tcp_update_pacing_rate().
 //
-// Units are Linux's: microseconds for rto, ato, rtt, rttvar, rcv_rtt,
-// min_rtt and the chrono times; milliseconds for the last_* ages; bytes
-// per second for the rates; segments for cwnd, ssthresh and the
-// scoreboard counts.
+// `TCPInfo` holds the fields as Swift values (durations as TimeDelta,
+// counts as Int, byte counters and rates in bytes per second as UInt64);
+// `linuxBytes` lays them out as the kernel's struct in its units:
+// microseconds for rto, ato, rtt, rttvar, rcv_rtt, min_rtt and the chrono
+// times, milliseconds for the last_* ages, bytes per second for the rates,
+// segments for cwnd, ssthresh and the scoreboard counts.
 //
 // Where this differs from Linux:
 // - Linux keeps times in jiffies; here they are exact. Fields Linux
@@ -21,10 +23,17 @@
 //   (Linux takes the larger of it and the send-side one).
 // - There is no receive-buffer autotuning: rcv_space keeps its initial
 //   value and the receive buffer its tcp_rmem[1].
-// - reordering is always 3 (no reordering degree, only "reordering seen");
-//   reord_seen counts reordered segments, not reordering events.
-// - rwnd_limited and sndbuf_limited chronos, ECN, Fast Open, PLB rehash:
-//   not kept (0).
+// - advmss keeps the MSS option's value (1460); Linux's tcpi_advmss
+//   (1448 with timestamps) is `linuxAdvmss`.
+// - A passive open's TCB exists from the SYN here (Linux's from the final
+//   ACK): segs_in counts the SYN and segs_out leaves the SYN-ACKs out, and
+//   the SYN-ACK's ACK adds nothing to bytes_acked and gives no rate sample,
+//   so the numbers read as Linux's child socket's.
+// - reordering is always 3 (no reordering degree, only "reordering seen").
+// - The receive-window chrono starts when the peer's window, not cwnd or
+//   the data, holds back a full segment (Linux: when the next skb does not
+//   fit the window); the send-buffer one when send() could not queue all.
+// - ECN, Fast Open, PLB rehash, delivered_ce: not kept (0).
 import NetWire
 
 /// struct tcp_info: what getsockopt(TCP_INFO) returns and `ss -i` prints,
@@ -234,6 +243,11 @@ extension TCPState {
     }
 }
 
+/// The chronograph's states, by priority (enum tcp_chrono).
+enum TCPChrono: UInt8 {
+    case none, busy, rwndLimited, sndbufLimited
+}
+
 extension TCPConnection {
     /// tcp_get_info(): the connection's tcp_info at `now`.
     public func info(now: Instant) -> TCPInfo {
@@ -277,9 +291,21 @@ extension TCPConnection {
         if rateIntervalUs > 0 {
             i.deliveryRate = UInt64(rateDelivered) &* UInt64(mss) &* 1_000_000 / UInt64(rateIntervalUs)
         }
-        var busy = busyTime
-        if let b = busySince, b < now { busy = busy + (now - b) }
-        i.busyTime = busy
+        // tcp_get_info_chrono_stats(): each state in whole jiffies (1 ms);
+        // busy_time is their sum.
+        var busy = chronoBusy, rwnd = chronoRwndLimited, sndbuf = chronoSndbufLimited
+        if chronoSince < now {
+            switch chronoType {
+            case .busy: busy = busy + (now - chronoSince)
+            case .rwndLimited: rwnd = rwnd + (now - chronoSince)
+            case .sndbufLimited: sndbuf = sndbuf + (now - chronoSince)
+            case .none: break
+            }
+        }
+        func jiffies(_ d: TimeDelta) -> TimeDelta { .milliseconds(d.nanoseconds / 1_000_000) }
+        i.rwndLimited = jiffies(rwnd)
+        i.sndbufLimited = jiffies(sndbuf)
+        i.busyTime = jiffies(busy) + i.rwndLimited + i.sndbufLimited
         i.delivered = deliveredTotal
         i.bytesSent = bytesSent
         i.bytesRetrans = bytesRetransmitted
@@ -360,11 +386,33 @@ extension TCPConnection {
 
     // MARK: chrono, receiver RTT
 
-    /// tcp_chrono_stop(TCP_CHRONO_BUSY): nothing queued or in flight.
-    func stopBusy(now: Instant) {
-        if let b = busySince {
-            busyTime = busyTime + (now - b)
-            busySince = nil
+    /// tcp_chrono_set(): closes the current state's interval, opens `t`'s.
+    func chronoSet(_ t: TCPChrono, now: Instant) {
+        if chronoSince < now {
+            let d = now - chronoSince
+            switch chronoType {
+            case .busy: chronoBusy = chronoBusy + d
+            case .rwndLimited: chronoRwndLimited = chronoRwndLimited + d
+            case .sndbufLimited: chronoSndbufLimited = chronoSndbufLimited + d
+            case .none: break
+            }
+        }
+        chronoSince = now
+        chronoType = t
+    }
+
+    /// tcp_chrono_start(): the more interesting state wins.
+    @inline(__always)
+    func chronoStart(_ t: TCPChrono, now: Instant) {
+        if t.rawValue > chronoType.rawValue { chronoSet(t, now: now) }
+    }
+
+    /// tcp_chrono_stop(): back to busy while data is queued or in flight.
+    func chronoStop(_ t: TCPChrono, now: Instant) {
+        if sendRing.count == 0 && sent.isEmpty {
+            chronoSet(.none, now: now)
+        } else if t == chronoType {
+            chronoSet(.busy, now: now)
         }
     }
 

@@ -209,6 +209,13 @@ extension TCPConnection {
         let options = dataOptions(now: now)
         let limit = payloadLimit(options: options, buffer: out.count)
         var length = min(limit, unsent, max(windowRoom, 0))
+        // tcp_write_xmit(): the peer's window, not cwnd or the data, cuts
+        // this segment short or holds it: receive-window limited.
+        if unsent > 0 && windowRoom < min(limit, unsent) {
+            chronoStart(.rwndLimited, now: now)
+        } else if chronoType == .rwndLimited {
+            chronoStop(.rwndLimited, now: now)
+        }
         var fin = false
         if unsent > 0 && length == 0 {
             // Zero window: the persist timer takes over (tcp_check_probe_timer).

@@ -207,8 +207,9 @@ extension TCPConnection {
             if sendRing.count == 0 {
                 sendRing.release()
                 sendRingSeq = sendRingSeq < sndNxt ? sndNxt : sendRingSeq
-                if sent.isEmpty { stopBusy(now: now) }
+                if sent.isEmpty { chronoSet(.none, now: now) }
             }
+            if chronoType == .sndbufLimited { chronoStop(.sndbufLimited, now: now) }
             if sent.isEmpty || !anyRetransmitted {
                 backoff = 0
                 retransmits = 0
