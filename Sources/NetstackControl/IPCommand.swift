@@ -22,9 +22,13 @@ public enum IPCommand {
     public static func run(_ argv: [String], stack: Stack, namespace: NetworkNamespace) -> CommandResult {
         var o = IPGlobalOptions()
         var i = 0
-        while i < argv.count, argv[i].hasPrefix("-"), argv[i] != "-" {
+        while i < argv.count, argv[i].utf8.first == UInt8(ascii: "-"), argv[i] != "-" {
             let a = argv[i]
             switch a {
+            case "-n", "-netns", "--netns":  // first: every lab line in a namespace has it
+                i += 1
+                guard i < argv.count else { return .failure("Option \"\(a)\" requires an argument", status: 255) }
+                o.namespace = argv[i]
             case "-4": o.family = 4
             case "-6": o.family = 6
             case "-0": o.family = -1
@@ -34,10 +38,6 @@ public enum IPCommand {
             case "-br", "-brief", "--brief": o.brief = true
             case "-o", "-oneline", "--oneline": o.oneline = true
             case "-c", "-color", "--color", "-h", "-human", "-N", "-t", "-ts": break
-            case "-n", "-netns", "--netns":
-                i += 1
-                guard i < argv.count else { return .failure("Option \"\(a)\" requires an argument", status: 255) }
-                o.namespace = argv[i]
             default:
                 if a.hasPrefix("-s") && a.dropFirst().allSatisfy({ $0 == "s" }) {
                     o.stats += a.count - 1
@@ -61,7 +61,9 @@ public enum IPCommand {
         }
         let object = argv[i]
         let rest = Array(argv[(i + 1)...])
-        func matches(_ full: String, min: Int = 1) -> Bool { object.count >= min && full.hasPrefix(object) }
+        // utf8.count, not count: every object name is ASCII, so a non-ASCII
+        // word fails hasPrefix either way, and counting Characters is slow.
+        func matches(_ full: String, min: Int = 1) -> Bool { object.utf8.count >= min && full.hasPrefix(object) }
         if matches("link") { return IPLinkCommand.run(rest, options: o, stack: stack, ns: ns) }
         if matches("address") { return IPAddrCommand.run(rest, options: o, ns: ns) }
         if matches("netns", min: 2) { return IPNetnsCommand.run(rest, options: o, stack: stack) }

@@ -25,19 +25,19 @@ private struct Fail: Error {
 
 /// `ip route …`: the entry point the lead calls.
 public func ipRoute(_ args: [String], options: IPOptions, state: inout RoutingState, context: some RouteContext) -> CommandResult {
-    var args = args
-    let verb = args.isEmpty ? "show" : args.removeFirst()
+    let verb = args.first ?? "show"
+    let rest = args.dropFirst()  // a slice: `ip route add` is the lab's hot path, no copy
     do {
         switch verb {
-        case "add", "a": return try routeWrite(.add, args, options, &state, context)
-        case "replace": return try routeWrite(.replace, args, options, &state, context)
-        case "change", "chg": return try routeWrite(.change, args, options, &state, context)
-        case "append": return try routeWrite(.append, args, options, &state, context)
-        case "prepend": return try routeWrite(.prepend, args, options, &state, context)
-        case "delete", "del", "d": return try routeDelete(args, options, &state, context)
-        case "show", "list", "lst", "ls", "l", "sh": return try routeShow(args, options, state, context, flush: false)
-        case "flush", "f": return try routeShow(args, options, state, context, flush: true, mutate: &state)
-        case "get", "g": return try routeGet(args, options, state, context)
+        case "add", "a": return try routeWrite(.add, rest, options, &state, context)
+        case "replace": return try routeWrite(.replace, rest, options, &state, context)
+        case "change", "chg": return try routeWrite(.change, rest, options, &state, context)
+        case "append": return try routeWrite(.append, rest, options, &state, context)
+        case "prepend": return try routeWrite(.prepend, rest, options, &state, context)
+        case "delete", "del", "d": return try routeDelete(rest, options, &state, context)
+        case "show", "list", "lst", "ls", "l", "sh": return try routeShow(Array(rest), options, state, context, flush: false)
+        case "flush", "f": return try routeShow(Array(rest), options, state, context, flush: true, mutate: &state)
+        case "get", "g": return try routeGet(Array(rest), options, state, context)
         case "help":
             return CommandResult(stderr: "Usage: ip route { list | flush } SELECTOR\n", status: 255)
         default:
@@ -88,19 +88,30 @@ func quickIPv4(_ u: Substring.UTF8View) -> IPv4Address? {
 /// ≤ 32), the common case, without the general parser; anything else
 /// (IPv6, odd spellings) goes to `IPPrefix(text)`, so the results agree.
 func quickPrefix(_ text: String) -> IPPrefix? {
-    var s = Substring(text)
-    var length = 32
-    if let slash = s.utf8.firstIndex(of: UInt8(ascii: "/")) {
-        let tail = s.utf8[s.utf8.index(after: slash)...]
-        guard (1...2).contains(tail.count), tail.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+    // One pass over the bytes: the quad as in `quickIPv4`, then the length.
+    var value: UInt32 = 0, part: UInt32 = 0, digits = 0, parts = 0
+    var length = 0, lengthDigits = 0, slash = false
+    for c in text.utf8 {
+        let isDigit = c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")
+        if slash {
+            guard isDigit, lengthDigits < 2 else { return IPPrefix(text) }
+            length = length * 10 + Int(c &- UInt8(ascii: "0"))
+            lengthDigits += 1
+        } else if isDigit {
+            guard digits < 3 else { return IPPrefix(text) }
+            part = part &* 10 &+ UInt32(c &- UInt8(ascii: "0"))
+            digits += 1
+        } else if c == UInt8(ascii: "."), digits > 0, part <= 255, parts < 3 {
+            value = value << 8 | part
+            part = 0; digits = 0; parts += 1
+        } else if c == UInt8(ascii: "/") {
+            slash = true
+        } else {
             return IPPrefix(text)
         }
-        length = tail.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
-        guard length <= 32 else { return IPPrefix(text) }
-        s = s[..<slash]
     }
-    guard let a = quickIPv4(s.utf8) else { return IPPrefix(text) }
-    return IPPrefix(.v4(a), length: length)
+    guard parts == 3, digits > 0, part <= 255, !slash || (lengthDigits > 0 && length <= 32) else { return IPPrefix(text) }
+    return IPPrefix(.v4(IPv4Address(rawValue: value << 8 | part)), length: slash ? length : 32)
 }
 
 /// `IPAddress(text)` with the dotted-quad fast path of `quickIPv4`.
@@ -145,10 +156,15 @@ private func device(_ name: String, _ ctx: some RouteContext) throws -> Int32 {
 }
 
 private struct ArgReader {
-    var args: [String]
-    var i = 0
+    var args: ArraySlice<String>
+    var i: Int
+    init(args: ArraySlice<String>) {
+        self.args = args
+        i = args.startIndex
+    }
+    init(args: [String]) { self.init(args: args[...]) }
     mutating func next() -> String? {
-        guard i < args.count else { return nil }
+        guard i < args.endIndex else { return nil }
         defer { i += 1 }
         return args[i]
     }
@@ -159,7 +175,7 @@ private struct ArgReader {
 }
 
 /// Parses the route attributes of add/del/replace…
-private func parseRoute(_ args: [String], _ options: IPOptions, _ ctx: some RouteContext, forDelete: Bool) throws -> RouteRequest {
+private func parseRoute(_ args: ArraySlice<String>, _ options: IPOptions, _ ctx: some RouteContext, forDelete: Bool) throws -> RouteRequest {
     var r = ArgReader(args: args)
     var v6 = familyV6(options)
     var dst: IPPrefix?
@@ -170,7 +186,27 @@ private func parseRoute(_ args: [String], _ options: IPOptions, _ ctx: some Rout
     var hops: [NextHop] = []
     var onlink = false
     var pendingV6Gateway: String?
+    /// The destination (`[to] [TYPE] PREFIX`), the one argument without a keyword.
+    func destination(_ tok: String) throws {
+        var t = tok
+        if t == "to" { t = try r.value(tok) }
+        if let ty = RouteType(name: t), dst == nil, t != "none" {
+            route.type = ty
+            req.hasType = true
+            t = try r.value(tok)
+        }
+        if dst != nil { throw Fail("Error: either \"to\" is duplicate, or \"\(t)\" is a garbage.", 255) }
+        dst = try parsePrefix(t, v6: v6)
+        if v6 == nil { v6 = !dst!.isIPv4 }
+    }
     while let tok = r.next() {
+        // No keyword or route type starts with a digit: a prefix skips the
+        // keyword comparisons (the lab's `ip route add` hot path).
+        if let f = tok.utf8.first, f >= UInt8(ascii: "0"), f <= UInt8(ascii: "9"), dst == nil {
+            dst = try parsePrefix(tok, v6: v6)
+            if v6 == nil { v6 = !dst!.isIPv4 }
+            continue
+        }
         switch tok {
         case "via":
             var t = try r.value(tok)
@@ -248,16 +284,7 @@ private func parseRoute(_ args: [String], _ options: IPOptions, _ ctx: some Rout
             _ = sawAny
             hops.append(nh)
         default:
-            var t = tok
-            if t == "to" { t = try r.value(tok) }
-            if let ty = RouteType(name: t), dst == nil, t != "none" {
-                route.type = ty
-                req.hasType = true
-                t = try r.value(tok)
-            }
-            if dst != nil { throw Fail("Error: either \"to\" is duplicate, or \"\(t)\" is a garbage.", 255) }
-            dst = try parsePrefix(t, v6: v6)
-            if v6 == nil { v6 = !dst!.isIPv4 }
+            try destination(tok)
         }
     }
     _ = pendingV6Gateway
@@ -292,7 +319,7 @@ private func parseRoute(_ args: [String], _ options: IPOptions, _ ctx: some Rout
 
 // MARK: - Writes
 
-private func routeWrite(_ mode: RouteWriteMode, _ args: [String], _ options: IPOptions,
+private func routeWrite(_ mode: RouteWriteMode, _ args: ArraySlice<String>, _ options: IPOptions,
                         _ state: inout RoutingState, _ ctx: some RouteContext) throws -> CommandResult {
     var req = try parseRoute(args, options, ctx, forDelete: false)
     var route = req.route
@@ -376,7 +403,7 @@ extension RoutingPolicy {
     }
 }
 
-private func routeDelete(_ args: [String], _ options: IPOptions, _ state: inout RoutingState,
+private func routeDelete(_ args: ArraySlice<String>, _ options: IPOptions, _ state: inout RoutingState,
                          _ ctx: some RouteContext) throws -> CommandResult {
     let req = try parseRoute(args, options, ctx, forDelete: true)
     let r = req.route

@@ -141,12 +141,50 @@ struct ServeTests {
             ip netns exec b serve echo 9100
             echo "status $?"
             """)
-        #expect(r.stderr.contains("usage: serve [--udp] echo|discard|chargen|http [PORT]"))
+        #expect(r.stderr.contains("usage: serve [--udp] [--nodelay] echo|discard|chargen|http|crr [PORT]"))
         #expect(r.stderr.contains("not a Linux command"))
         #expect(r.stderr.contains("serve: unknown service 'gopher'"))
         #expect(r.stderr.contains("serve: http is a TCP service"))
         #expect(r.stderr.contains("serve: tcp port 9100: Address already in use"))
         #expect(r.stdout == "status 2\nstatus 2\nstatus 2\nstatus 1\n")
+    }
+
+    @Test func crrAnswersOneByteAndClosesFirst() {
+        // The client sends one byte and never half-closes: it only gets its
+        // end of stream because the server closes first, which also leaves
+        // the server's side in TIME-WAIT and not the client's (the peers
+        // harness's crr contract).
+        let r = Self.run("""
+            ip netns exec b serve --nodelay crr &
+            sleep 1
+            printf q | ip netns exec a nc 10.0.0.2 5004
+            echo " status $?"
+            sleep 0.1
+            echo "server:"
+            ip netns exec b ss -t -a -n -H state time-wait
+            echo "client:"
+            ip netns exec a ss -t -a -n -H state time-wait
+            printf r | ip netns exec a nc 10.0.0.2 5004
+            echo " status $?"
+            serve --udp crr
+            echo "status $?"
+            """)
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.first == "q status 0")
+        #expect(lines.dropFirst().first == "server:")
+        #expect(lines.count > 3 && lines[2].contains("10.0.0.2:5004") && lines[3] == "client:",
+                "the server's side alone is in TIME-WAIT: \(r.stdout)")
+        #expect(r.stdout.hasSuffix("client:\nr status 0\nstatus 2\n"))
+        #expect(r.stderr.contains("serve: crr is a TCP service"))
+    }
+
+    @Test func nodelayAndPortsParse() {
+        let world = StackLabWorld(seed: 1)
+        let ns = world.stack.initial
+        let p = ServeProcess(argv: ["serve", "--nodelay", "crr"], namespace: ns)
+        #expect(p.noDelay && p.service == .crr && p.port == 5004)
+        let q = ServeProcess(argv: ["serve", "discard", "5001"], namespace: ns)
+        #expect(!q.noDelay && q.service == .discard && q.port == 5001)
     }
 
     // MARK: sysctls

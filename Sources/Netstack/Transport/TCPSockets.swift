@@ -74,9 +74,13 @@ public final class TCPNamespaceState {
     var established: [TCPFlowKey: TCPSocket] = [:]
     var listeners: [TCPSocket] = []
     var ports: [UInt16: [TCPSocket]] = [:]
-    /// The earliest deadline of any connection (may be early: a scan then
-    /// finds nothing due and recomputes it).
+    /// The earliest deadline of any connection (may be early: a stale
+    /// queue entry then pops, and nothing is due).
     var timerDeadline = Instant.distantFuture
+    /// Connection timers by deadline (DeadlineHeap.swift: lazy removal;
+    /// a socket's live entry is the one whose deadline equals its
+    /// `timerQueued`).
+    var timers = DeadlineHeap<TCPFlowKey>()
     var secrets: TCPSecrets?
     /// The last socket cookie and inode number handed out (see
     /// `TCPSocket.cookie` and `TCPSocket.inode`).
@@ -137,6 +141,8 @@ public final class TCPSocket {
     /// the connection ends.
     var userBound = false
     var hashed = false
+    /// The deadline of this socket's live entry in the namespace's timer queue.
+    var timerQueued = Instant.distantFuture
     var readShutdown = false
     /// close() was called.
     public internal(set) var isClosed = false
@@ -578,7 +584,8 @@ extension NetworkNamespace {
         guard let c = s.connection else { return }
         tcp.established[TCPFlowKey(local: c.local, remote: c.remote)] = s
         s.hashed = true
-        tcpNoteDeadline(c)
+        s.timerQueued = .distantFuture
+        tcpNoteDeadline(s, c)
     }
 
     func tcpUnhash(_ s: TCPSocket) {
@@ -588,8 +595,13 @@ extension NetworkNamespace {
         s.hashed = false
     }
 
-    @inline(__always) func tcpNoteDeadline(_ c: TCPConnection) {
+    /// Queues the connection's next deadline when it moved earlier than
+    /// the one queued (later moves pop early and are re-queued).
+    @inline(__always) func tcpNoteDeadline(_ s: TCPSocket, _ c: TCPConnection) {
         let d = c.nextDeadline
+        guard d < s.timerQueued, s.hashed else { return }
+        s.timerQueued = d
+        tcp.timers.push(d, TCPFlowKey(local: c.local, remote: c.remote))
         if d < tcp.timerDeadline { tcp.timerDeadline = d }
     }
 
@@ -681,7 +693,7 @@ extension NetworkNamespace {
             }
             return
         }
-        tcpNoteDeadline(c)
+        tcpNoteDeadline(s, c)
     }
 
     /// Sends every segment the connection has due (tcp_write_xmit and
@@ -703,7 +715,7 @@ extension NetworkNamespace {
                            destinationPort: c.remote.port, boundDevice: s.boundDevice)
         }
         c.flushCounters(into: stack.shard.counters)
-        tcpNoteDeadline(c)
+        tcpNoteDeadline(s, c)
     }
 
     func tcpSendSegment(_ p: consuming PacketBuffer, from src: IPAddress, to dst: IPAddress, sourcePort: UInt16,
@@ -722,21 +734,32 @@ extension NetworkNamespace {
 
     // MARK: timers
 
-    /// Runs every connection timer that is due (see the header: a scan of
-    /// the established table when the earliest deadline passes).
+    /// Runs every connection timer that is due: pops the timer queue up to
+    /// `now` (tcp_write_timer / tcp_delack_timer / tcp_keepalive_timer /
+    /// the TIME-WAIT reaper, one queue for all).
     func tcpRunTimers(now: Instant) {
         guard tcp.timerDeadline <= now else { return }
-        tcp.timerDeadline = .distantFuture
-        let due = tcp.established.values.filter { $0.connection.map { $0.nextDeadline <= now } ?? false }
-        for s in due {
-            guard let c = s.connection else { continue }
-            tcpEvents(s, c.timerFired(now: now))
+        var n = 0
+        while n < 1_000_000, let (d, key) = tcp.timers.popDue(now) {
+            n += 1
+            // A stale entry: the socket is gone, or queued at another deadline.
+            guard let s = tcp.established[key], s.timerQueued == d, let c = s.connection else { continue }
+            s.timerQueued = .distantFuture
+            if c.nextDeadline <= now { tcpEvents(s, c.timerFired(now: now)) }
+            if s.hashed, let c = s.connection { tcpNoteDeadline(s, c) }
         }
-        var next = Instant.distantFuture
-        for s in tcp.established.values {
-            if let d = s.connection?.nextDeadline, d < next { next = d }
+        // Stale entries pile up when deadlines keep moving earlier: rebuild.
+        if tcp.timers.count > 4 * tcp.established.count + 1024 {
+            tcp.timers.removeAll()
+            for (key, s) in tcp.established {
+                s.timerQueued = .distantFuture
+                if let c = s.connection, c.nextDeadline < .distantFuture {
+                    s.timerQueued = c.nextDeadline
+                    tcp.timers.push(c.nextDeadline, key)
+                }
+            }
         }
-        tcp.timerDeadline = next
+        tcp.timerDeadline = tcp.timers.earliest ?? .distantFuture
     }
 
     var tcpNextDeadline: Instant? {
@@ -747,6 +770,7 @@ extension NetworkNamespace {
         tcp.established = [:]
         tcp.listeners = []
         tcp.ports = [:]
+        tcp.timers.removeAll()
         tcp.timerDeadline = .distantFuture
     }
 }

@@ -796,8 +796,8 @@ public final class LabInterpreter {
             argv = Array(argv.dropFirst(4))
             guard !argv.isEmpty else { return ImmediateProcess(status: 1, stderr: "No command specified\n") }
         }
-        let prefix = viaNetnsExec ? "" : "\(options.scriptName): line \(stage.line): "
-        if let p = LabBuiltins.process(argv, stdin: stdin, files: files, prefix: prefix) { return p }
+        if let p = LabBuiltins.process(argv, stdin: stdin, files: files,
+                                       prefix: viaNetnsExec ? "" : "\(options.scriptName): line \(stage.line): ") { return p }
         if let p = world.spawn(argv, namespace: namespace, stdin: stdin) { return p }
         if viaNetnsExec {
             return ImmediateProcess(status: 1, stderr: "exec of \"\(argv[0])\" failed: No such file or directory\n")
@@ -848,7 +848,7 @@ public final class LabInterpreter {
     }
 
     /// Polls every running process and moves virtual time until `done`.
-    private func schedule(waitingFor what: String, until done: () -> Bool) throws(Unwind) {
+    private func schedule(waitingFor what: @autoclosure () -> String, until done: () -> Bool) throws(Unwind) {
         var sameInstant = 0
         while true {
             for job in running { pump(job) }
@@ -861,18 +861,18 @@ public final class LabInterpreter {
             }
             if next == nil && options.clock.hasExternalEvents { next = deadline }
             guard let next else {
-                throw .fatal("`\(what)' would wait forever: no process timer or network event is pending", 124)
+                throw .fatal("`\(what())' would wait forever: no process timer or network event is pending", 124)
             }
             let now = world.now
             let target = max(next, now)
             if target > deadline {
-                throw .fatal("virtual time limit of \(options.timeLimit) exceeded while waiting for `\(what)'", 124)
+                throw .fatal("virtual time limit of \(options.timeLimit) exceeded while waiting for `\(what())'", 124)
             }
             var reached = target
             if target == now {
                 sameInstant += 1
                 if sameInstant > options.maxStepsPerInstant {
-                    throw .fatal("`\(what)': \(options.maxStepsPerInstant) scheduling steps at \(now)s without time moving", 124)
+                    throw .fatal("`\(what())': \(options.maxStepsPerInstant) scheduling steps at \(now)s without time moving", 124)
                 }
                 // Outside events must not starve behind a busy world.
                 if options.clock.hasExternalEvents { reached = options.clock.wait(until: now, worldNow: now) }
@@ -935,7 +935,15 @@ public final class LabInterpreter {
     /// expansion; unquoted results split on blanks).
     private func expandFields(_ words: [LabWord], _ ctx: Context) throws(Unwind) -> [String] {
         var result: [String] = []
-        for w in words { result += try expandFields(w, ctx) }
+        result.reserveCapacity(words.count)
+        for w in words {
+            // Most words are one literal: no splitting, no expansion.
+            if w.parts.count == 1, case .literal(let s, let quoted) = w.parts[0] {
+                if quoted || !s.isEmpty { result.append(s) }
+                continue
+            }
+            result.append(contentsOf: try expandFields(w, ctx))
+        }
         return result
     }
 

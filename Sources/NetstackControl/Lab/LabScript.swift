@@ -36,7 +36,11 @@ public struct LabScript: Sendable {
 
     /// Parses a whole script; throws the first syntax error.
     public static func parse(_ text: String, firstLine: Int = 1) throws(LabParseError) -> LabScript {
-        var lexer = LabLexer(text, firstLine: firstLine)
+        try parse(bytes: Array(text.utf8), firstLine: firstLine)
+    }
+
+    static func parse(bytes: [UInt8], firstLine: Int) throws(LabParseError) -> LabScript {
+        var lexer = LabLexer(bytes: bytes, firstLine: firstLine)
         let tokens = try lexer.tokenize()
         var parser = LabParser(tokens: tokens, heredocs: lexer.heredocs)
         return LabScript(body: try parser.parseProgram())
@@ -46,7 +50,11 @@ public struct LabScript: Sendable {
 // MARK: - Tree
 
 /// One piece of a word, before expansion.
-public indirect enum LabWordPart: Sendable, Equatable {
+///
+/// Not `indirect`: no case contains a `LabWordPart` directly (words and
+/// scripts hold theirs in arrays and boxes), so a literal part is stored
+/// inline in its word's array instead of in a box of its own.
+public enum LabWordPart: Sendable, Equatable {
     /// Literal text; `quoted` when it came from quotes or an escape (it then
     /// keeps an empty word alive and is never a reserved word).
     case literal(String, quoted: Bool)
@@ -158,9 +166,10 @@ public indirect enum LabNode: Sendable, Equatable {
 // MARK: - Lexer
 
 enum LabToken: Equatable {
-    case word(LabWord)
-    /// `;` `&` `&&` `||` `|` `(` `)` `;;` `|&`
-    case op(String)
+    /// `reserved` when the word is a single unquoted literal that is a
+    /// reserved word (or `coproc`), decided once by the lexer.
+    case word(LabWord, reserved: Bool)
+    case op(LabOperator)
     /// `>` `>>` `<` `>&` `<&` `&>` `&>>` `<<<` with an explicit fd number if written (`2>`).
     case redirect(String, fd: Int?)
     /// `<<WORD`: index into the lexer's here-document bodies.
@@ -169,57 +178,103 @@ enum LabToken: Equatable {
     case end
 }
 
+/// The lexer works on the script's UTF-8 bytes: every character the shell
+/// syntax gives a meaning to is ASCII, and a byte of a multi-byte UTF-8
+/// sequence is never an ASCII byte, so comparing bytes finds exactly the
+/// operators, quotes and blanks that comparing characters would. Text is
+/// turned into `String`s once per word part, from runs of bytes (walking
+/// `Character`s cost a grapheme-cluster break test per character).
+/// The control operators.
+enum LabOperator: String {
+    case semicolon = ";", background = "&", and = "&&", or = "||", pipe = "|", open = "(", close = ")"
+}
+
 struct LabLexer {
-    private let chars: [Character]
+    private let bytes: [UInt8]
     private var i = 0
     private(set) var line: Int
     private(set) var tokens: [(LabToken, Int)] = []
     private(set) var heredocs: [LabWord] = []
-    private var pending: [(index: Int, delimiter: String, expand: Bool, stripTabs: Bool, line: Int)] = []
+    private var pending: [(index: Int, delimiter: [UInt8], expand: Bool, stripTabs: Bool, line: Int)] = []
+    /// The literal being collected (reused across words; empty between them).
+    private var literal: [UInt8] = []
 
     init(_ text: String, firstLine: Int) {
-        chars = Array(text)
+        self.init(bytes: Array(text.utf8), firstLine: firstLine)
+    }
+
+    init(bytes: [UInt8], firstLine: Int) {
+        self.bytes = bytes
         line = firstLine
     }
 
-    private func peek(_ k: Int = 0) -> Character? { i + k < chars.count ? chars[i + k] : nil }
+    private func peek(_ k: Int = 0) -> UInt8? { i + k < bytes.count ? bytes[i + k] : nil }
 
-    private static func isMeta(_ c: Character) -> Bool {
-        c == " " || c == "\t" || c == "\n" || c == ";" || c == "&" || c == "|" || c == "(" || c == ")"
-            || c == "<" || c == ">"
+    private static func isMeta(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: ";"), UInt8(ascii: "&"),
+             UInt8(ascii: "|"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "<"), UInt8(ascii: ">"):
+            true
+        default: false
+        }
+    }
+
+    /// A byte that stands for itself in an unquoted word.
+    private static func isPlainWordByte(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "$"), UInt8(ascii: "`"): false
+        default: !isMeta(c)
+        }
+    }
+
+    private static func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+
+    /// The length of the UTF-8 sequence that starts with `lead`.
+    private static func scalarLength(_ lead: UInt8) -> Int {
+        lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
+    }
+
+    private func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+
+    /// `LabParser.isReserved` for a run of the script's bytes, without a slice.
+    private func isReserved(_ range: Range<Int>) -> Bool {
+        guard range.count <= 8 else { return false }
+        var value: UInt64 = 0
+        for k in range { value = value << 8 | UInt64(bytes[k]) }
+        return LabParser.reservedPacked.contains(value)
     }
 
     mutating func tokenize() throws(LabParseError) -> [(LabToken, Int)] {
-        while i < chars.count {
-            let c = chars[i]
-            if c == " " || c == "\t" || c == "\r" { i += 1; continue }
-            if c == "\\" && peek(1) == "\n" { i += 2; line += 1; continue }
-            if c == "#" {
-                while i < chars.count && chars[i] != "\n" { i += 1 }
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") || c == UInt8(ascii: "\r") { i += 1; continue }
+            if c == UInt8(ascii: "\\") && peek(1) == UInt8(ascii: "\n") { i += 2; line += 1; continue }
+            if c == UInt8(ascii: "#") {
+                while i < bytes.count && bytes[i] != UInt8(ascii: "\n") { i += 1 }
                 continue
             }
-            if c == "\n" {
+            if c == UInt8(ascii: "\n") {
                 tokens.append((.newline, line))
                 i += 1
                 line += 1
-                try readHereDocumentBodies()
+                if !pending.isEmpty { try readHereDocumentBodies() }
                 continue
             }
             if try lexOperator() { continue }
             // An IO number: digits directly followed by < or >.
             var j = i
-            while j < chars.count, chars[j].isASCII, chars[j].isNumber { j += 1 }
-            if j > i, j < chars.count, chars[j] == "<" || chars[j] == ">" {
-                let fd = Int(String(chars[i..<j])) ?? 0
+            while j < bytes.count, LabLexer.isDigit(bytes[j]) { j += 1 }
+            if j > i, j < bytes.count, bytes[j] == UInt8(ascii: "<") || bytes[j] == UInt8(ascii: ">") {
+                let fd = Int(text(i..<j)) ?? 0
                 i = j
                 _ = try lexOperator(fd: fd)
                 continue
             }
-            let word = try lexWord()
-            tokens.append((.word(word), line))
+            let (word, reserved) = try lexWord()
+            tokens.append((.word(word, reserved: reserved), line))
         }
         if let p = pending.first {
-            throw LabParseError(line: p.line, message: "here-document delimited by end-of-file (wanted `\(p.delimiter)')")
+            throw LabParseError(line: p.line, message: "here-document delimited by end-of-file (wanted `\(String(decoding: p.delimiter, as: UTF8.self))')")
         }
         tokens.append((.end, line))
         return tokens
@@ -227,41 +282,45 @@ struct LabLexer {
 
     /// Lexes an operator at `i` if there is one.
     private mutating func lexOperator(fd: Int? = nil) throws(LabParseError) -> Bool {
-        let c = chars[i]
+        let c = bytes[i]
         let n = peek(1)
         let n2 = peek(2)
-        func emit(_ s: String, _ len: Int) { tokens.append((.op(s), line)); i += len }
+        func emit(_ o: LabOperator, _ len: Int) { tokens.append((.op(o), line)); i += len }
         func redirect(_ s: String, _ len: Int) { tokens.append((.redirect(s, fd: fd), line)); i += len }
         switch c {
-        case ";" where fd == nil:
-            if n == ";" { throw LabParseError(line: line, message: "unsupported syntax: `;;' (case statements are not supported)") }
-            emit(";", 1)
-        case "&" where fd == nil:
-            if n == "&" { emit("&&", 2) }
-            else if n == ">" { fdlessRedirect(n2 == ">" ? "&>>" : "&>", n2 == ">" ? 3 : 2) }
-            else { emit("&", 1) }
-        case "|" where fd == nil:
-            if n == "|" { emit("||", 2) }
-            else if n == "&" { throw LabParseError(line: line, message: "unsupported syntax: `|&'") }
-            else { emit("|", 1) }
-        case "(" where fd == nil: emit("(", 1)
-        case ")" where fd == nil: emit(")", 1)
-        case ">":
-            if n == ">" { redirect(">>", 2) }
-            else if n == "&" { redirect(">&", 2) }
-            else if n == "|" { redirect(">", 2) }
-            else if n == "(" { throw LabParseError(line: line, message: "unsupported syntax: process substitution `>(…)'") }
+        case UInt8(ascii: ";") where fd == nil:
+            if n == UInt8(ascii: ";") { throw LabParseError(line: line, message: "unsupported syntax: `;;' (case statements are not supported)") }
+            emit(.semicolon, 1)
+        case UInt8(ascii: "&") where fd == nil:
+            if n == UInt8(ascii: "&") { emit(.and, 2) }
+            else if n == UInt8(ascii: ">") {
+                let append = n2 == UInt8(ascii: ">")
+                tokens.append((.redirect(append ? "&>>" : "&>", fd: nil), line))
+                i += append ? 3 : 2
+            }
+            else { emit(.background, 1) }
+        case UInt8(ascii: "|") where fd == nil:
+            if n == UInt8(ascii: "|") { emit(.or, 2) }
+            else if n == UInt8(ascii: "&") { throw LabParseError(line: line, message: "unsupported syntax: `|&'") }
+            else { emit(.pipe, 1) }
+        case UInt8(ascii: "(") where fd == nil: emit(.open, 1)
+        case UInt8(ascii: ")") where fd == nil: emit(.close, 1)
+        case UInt8(ascii: ">"):
+            if n == UInt8(ascii: ">") { redirect(">>", 2) }
+            else if n == UInt8(ascii: "&") { redirect(">&", 2) }
+            else if n == UInt8(ascii: "|") { redirect(">", 2) }
+            else if n == UInt8(ascii: "(") { throw LabParseError(line: line, message: "unsupported syntax: process substitution `>(…)'") }
             else { redirect(">", 1) }
-        case "<":
-            if n == "<" && n2 == "<" { redirect("<<<", 3) }
-            else if n == "<" {
+        case UInt8(ascii: "<"):
+            if n == UInt8(ascii: "<") && n2 == UInt8(ascii: "<") { redirect("<<<", 3) }
+            else if n == UInt8(ascii: "<") {
                 i += 2
                 var stripTabs = false
-                if peek() == "-" { stripTabs = true; i += 1 }
+                if peek() == UInt8(ascii: "-") { stripTabs = true; i += 1 }
                 try lexHereDocumentDelimiter(stripTabs: stripTabs)
             }
-            else if n == "&" { redirect("<&", 2) }
-            else if n == "(" { throw LabParseError(line: line, message: "unsupported syntax: process substitution `<(…)'") }
+            else if n == UInt8(ascii: "&") { redirect("<&", 2) }
+            else if n == UInt8(ascii: "(") { throw LabParseError(line: line, message: "unsupported syntax: process substitution `<(…)'") }
             else { redirect("<", 1) }
         default:
             return false
@@ -269,17 +328,12 @@ struct LabLexer {
         return true
     }
 
-    private mutating func fdlessRedirect(_ s: String, _ len: Int) {
-        tokens.append((.redirect(s, fd: nil), line))
-        i += len
-    }
-
     private mutating func lexHereDocumentDelimiter(stripTabs: Bool) throws(LabParseError) {
-        while peek() == " " || peek() == "\t" { i += 1 }
+        while peek() == UInt8(ascii: " ") || peek() == UInt8(ascii: "\t") { i += 1 }
         guard let c = peek(), !LabLexer.isMeta(c) else {
             throw LabParseError(line: line, message: "syntax error: here-document without a delimiter")
         }
-        let word = try lexWord()
+        let (word, _) = try lexWord()
         var delimiter = ""
         var quoted = false
         for part in word.parts {
@@ -290,208 +344,276 @@ struct LabLexer {
         }
         let index = heredocs.count
         heredocs.append(LabWord([]))
-        pending.append((index, delimiter, !quoted, stripTabs, line))
+        pending.append((index, Array(delimiter.utf8), !quoted, stripTabs, line))
         tokens.append((.hereDocument(index), line))
     }
 
     private mutating func readHereDocumentBodies() throws(LabParseError) {
         for doc in pending {
-            var body = ""
+            var body: [UInt8] = []
             var found = false
-            while i < chars.count {
+            while i < bytes.count {
                 var end = i
-                while end < chars.count && chars[end] != "\n" { end += 1 }
-                var text = String(chars[i..<end])
-                i = min(end + 1, chars.count)
+                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                var start = i
+                i = min(end + 1, bytes.count)
                 line += 1
-                if doc.stripTabs { text = String(text.drop(while: { $0 == "\t" })) }
-                if text == doc.delimiter { found = true; break }
-                body += text + "\n"
+                if doc.stripTabs { while start < end && bytes[start] == UInt8(ascii: "\t") { start += 1 } }
+                if bytes[start..<end].elementsEqual(doc.delimiter) { found = true; break }
+                body += bytes[start..<end]
+                body.append(UInt8(ascii: "\n"))
             }
             guard found else {
-                throw LabParseError(line: doc.line, message: "here-document delimited by end-of-file (wanted `\(doc.delimiter)')")
+                throw LabParseError(line: doc.line, message: "here-document delimited by end-of-file (wanted `\(String(decoding: doc.delimiter, as: UTF8.self))')")
             }
             if doc.expand {
-                var sub = LabLexer(body, firstLine: doc.line + 1)
-                heredocs[doc.index] = try sub.lexExpandable(stopAt: nil, escapable: ["$", "\\", "`", "\n"], quoted: true)
+                var sub = LabLexer(bytes: body, firstLine: doc.line + 1)
+                heredocs[doc.index] = try sub.lexExpandable(stopAt: nil, escapable: .hereDocument, quoted: true)
             } else {
-                heredocs[doc.index] = LabWord([.literal(body, quoted: true)])
+                heredocs[doc.index] = LabWord([.literal(String(decoding: body, as: UTF8.self), quoted: true)])
             }
         }
         pending = []
     }
 
-    /// Reads one word up to an unquoted metacharacter.
-    private mutating func lexWord() throws(LabParseError) -> LabWord {
+    /// Ends the literal being collected as a part (if it is not empty).
+    private mutating func flush(into parts: inout [LabWordPart], quoted: Bool) {
+        if !literal.isEmpty {
+            parts.append(.literal(String(decoding: literal, as: UTF8.self), quoted: quoted))
+            literal.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Reads one word up to an unquoted metacharacter; `reserved` when it
+    /// is a reserved word (see `LabToken.word`).
+    private mutating func lexWord() throws(LabParseError) -> (LabWord, reserved: Bool) {
         var parts: [LabWordPart] = []
-        var literal = ""
         var literalQuoted = false
-        func flush() {
-            if !literal.isEmpty { parts.append(.literal(literal, quoted: literalQuoted)) }
-            literal = ""
+        // The common word is one run of plain bytes: one String, no copy.
+        let start = i
+        while i < bytes.count, LabLexer.isPlainWordByte(bytes[i]) { i += 1 }
+        if i == bytes.count || LabLexer.isMeta(bytes[i]) {
+            guard i > start else { return (LabWord([]), false) }
+            return (LabWord([.literal(text(start..<i), quoted: false)]), isReserved(start..<i))
         }
-        func add(_ s: String, quoted: Bool) {
-            if quoted != literalQuoted { flush(); literalQuoted = quoted }
-            literal += s
-        }
+        literal.append(contentsOf: bytes[start..<i])
         while let c = peek(), !LabLexer.isMeta(c) {
             switch c {
-            case "'":
+            case UInt8(ascii: "'"):
                 let start = line
                 i += 1
-                var s = ""
-                while let d = peek(), d != "'" {
-                    if d == "\n" { line += 1 }
-                    s.append(d)
+                let from = i
+                while let d = peek(), d != UInt8(ascii: "'") {
+                    if d == UInt8(ascii: "\n") { line += 1 }
                     i += 1
                 }
-                guard peek() == "'" else {
+                guard peek() == UInt8(ascii: "'") else {
                     throw LabParseError(line: start, message: "unexpected EOF while looking for matching `''")
                 }
+                flush(into: &parts, quoted: literalQuoted)
+                parts.append(.literal(text(from..<i), quoted: true))
                 i += 1
-                flush()
-                parts.append(.literal(s, quoted: true))
-            case "\"":
+            case UInt8(ascii: "\""):
                 let start = line
                 i += 1
-                flush()
-                let inner = try lexExpandable(stopAt: "\"", escapable: ["$", "\\", "`", "\"", "\n"], quoted: true)
-                guard peek() == "\"" else {
+                flush(into: &parts, quoted: literalQuoted)
+                let inner = try lexExpandable(stopAt: UInt8(ascii: "\""), escapable: .doubleQuotes, quoted: true)
+                guard peek() == UInt8(ascii: "\"") else {
                     throw LabParseError(line: start, message: "unexpected EOF while looking for matching `\"'")
                 }
                 i += 1
                 // Keep `""` alive as an (empty) quoted literal.
                 parts.append(contentsOf: inner.parts.isEmpty ? [.literal("", quoted: true)] : inner.parts)
-            case "\\":
-                if peek(1) == "\n" { i += 2; line += 1; continue }
-                if let d = peek(1) { add(String(d), quoted: true); i += 2 } else { add("\\", quoted: false); i += 1 }
-            case "$":
-                if let part = try lexDollar(quoted: false) { flush(); parts.append(part) } else { add("$", quoted: false); i += 1 }
-            case "`":
+            case UInt8(ascii: "\\"):
+                if peek(1) == UInt8(ascii: "\n") { i += 2; line += 1; continue }
+                if let d = peek(1) {
+                    // The escaped character, whole (all its UTF-8 bytes).
+                    let end = min(i + 1 + LabLexer.scalarLength(d), bytes.count)
+                    if !literalQuoted { flush(into: &parts, quoted: false); literalQuoted = true }
+                    literal.append(contentsOf: bytes[(i + 1)..<end])
+                    i = end
+                } else {
+                    if literalQuoted { flush(into: &parts, quoted: true); literalQuoted = false }
+                    literal.append(UInt8(ascii: "\\"))
+                    i += 1
+                }
+            case UInt8(ascii: "$"):
+                if let part = try lexDollar(quoted: false) {
+                    flush(into: &parts, quoted: literalQuoted)
+                    parts.append(part)
+                } else {
+                    if literalQuoted { flush(into: &parts, quoted: true); literalQuoted = false }
+                    literal.append(UInt8(ascii: "$"))
+                    i += 1
+                }
+            case UInt8(ascii: "`"):
                 throw LabParseError(line: line, message: "unsupported syntax: backquote command substitution (use $(…))")
             default:
-                add(String(c), quoted: false)
+                if literalQuoted { flush(into: &parts, quoted: true); literalQuoted = false }
+                let from = i
                 i += 1
+                while i < bytes.count, LabLexer.isPlainWordByte(bytes[i]) { i += 1 }
+                literal.append(contentsOf: bytes[from..<i])
             }
         }
-        flush()
-        return LabWord(parts)
+        flush(into: &parts, quoted: literalQuoted)
+        let word = LabWord(parts)
+        return (word, word.plainLiteral.map { LabParser.isReserved($0.utf8) } ?? false)
+    }
+
+    /// The characters a backslash escapes in double-quote-like text.
+    struct Escapable: OptionSet {
+        let rawValue: UInt8
+        static let dollar = Escapable(rawValue: 1)
+        static let backslash = Escapable(rawValue: 2)
+        static let backquote = Escapable(rawValue: 4)
+        static let doubleQuote = Escapable(rawValue: 8)
+        static let newline = Escapable(rawValue: 16)
+        static let closeBrace = Escapable(rawValue: 32)
+
+        static let doubleQuotes: Escapable = [.dollar, .backslash, .backquote, .doubleQuote, .newline]
+        static let hereDocument: Escapable = [.dollar, .backslash, .backquote, .newline]
+        static let arithmetic: Escapable = [.dollar, .backslash, .backquote, .doubleQuote]
+        static let braced: Escapable = [.dollar, .backslash, .backquote, .doubleQuote, .closeBrace]
+
+        func contains(byte c: UInt8) -> Bool {
+            switch c {
+            case UInt8(ascii: "$"): contains(.dollar)
+            case UInt8(ascii: "\\"): contains(.backslash)
+            case UInt8(ascii: "`"): contains(.backquote)
+            case UInt8(ascii: "\""): contains(.doubleQuote)
+            case UInt8(ascii: "\n"): contains(.newline)
+            case UInt8(ascii: "}"): contains(.closeBrace)
+            default: false
+            }
+        }
     }
 
     /// Reads double-quote-like content: `$` expansions and `\` escapes of
     /// `escapable` characters, up to `stopAt` (not consumed) or the end.
-    mutating func lexExpandable(stopAt: Character?, escapable: Set<Character>, quoted: Bool) throws(LabParseError) -> LabWord {
+    mutating func lexExpandable(stopAt: UInt8?, escapable: Escapable, quoted: Bool) throws(LabParseError) -> LabWord {
         var parts: [LabWordPart] = []
-        var literal = ""
-        func flush() {
-            if !literal.isEmpty { parts.append(.literal(literal, quoted: quoted)) }
-            literal = ""
-        }
         while let c = peek(), c != stopAt {
             switch c {
-            case "\\":
-                if let d = peek(1), escapable.contains(d) {
-                    if d == "\n" { line += 1 } else { literal.append(d) }
+            case UInt8(ascii: "\\"):
+                if let d = peek(1), escapable.contains(byte: d) {
+                    if d == UInt8(ascii: "\n") { line += 1 } else { literal.append(d) }
                     i += 2
                 } else {
-                    literal.append("\\")
+                    literal.append(UInt8(ascii: "\\"))
                     i += 1
                 }
-            case "$":
-                if let part = try lexDollar(quoted: quoted) { flush(); parts.append(part) } else { literal.append("$"); i += 1 }
-            case "`":
+            case UInt8(ascii: "$"):
+                if let part = try lexDollar(quoted: quoted) {
+                    flush(into: &parts, quoted: quoted)
+                    parts.append(part)
+                } else {
+                    literal.append(UInt8(ascii: "$"))
+                    i += 1
+                }
+            case UInt8(ascii: "`"):
                 throw LabParseError(line: line, message: "unsupported syntax: backquote command substitution (use $(…))")
             default:
-                if c == "\n" { line += 1 }
-                literal.append(c)
-                i += 1
+                let from = i
+                while let d = peek(), d != stopAt, d != UInt8(ascii: "\\"), d != UInt8(ascii: "$"), d != UInt8(ascii: "`") {
+                    if d == UInt8(ascii: "\n") { line += 1 }
+                    i += 1
+                }
+                literal.append(contentsOf: bytes[from..<i])
             }
         }
-        flush()
+        flush(into: &parts, quoted: quoted)
         return LabWord(parts)
     }
 
     private static func isNameStart(_ c: Character) -> Bool { c == "_" || (c.isASCII && c.isLetter) }
     private static func isNameChar(_ c: Character) -> Bool { c == "_" || (c.isASCII && (c.isLetter || c.isNumber)) }
+    private static func isNameStart(_ c: UInt8) -> Bool {
+        c == UInt8(ascii: "_") || (c | 0x20 >= UInt8(ascii: "a") && c | 0x20 <= UInt8(ascii: "z"))
+    }
+    private static func isNameChar(_ c: UInt8) -> Bool { isNameStart(c) || isDigit(c) }
 
     /// Lexes an expansion at `$`; nil when the `$` is literal.
     private mutating func lexDollar(quoted: Bool) throws(LabParseError) -> LabWordPart? {
         guard let n = peek(1) else { return nil }
-        if n == "(" {
-            if peek(2) == "(" {
+        if n == UInt8(ascii: "(") {
+            if peek(2) == UInt8(ascii: "(") {
                 let start = line
                 i += 3
-                let text = try scanBalanced(open: "(", close: ")", depth: 2, startLine: start)
+                let text = try scanBalanced(open: UInt8(ascii: "("), close: UInt8(ascii: ")"), depth: 2, startLine: start)
                 // text ends with the inner ")" of "))".
-                guard text.hasSuffix(")") else {
+                guard text.last == UInt8(ascii: ")") else {
                     throw LabParseError(line: start, message: "syntax error in arithmetic expansion")
                 }
-                var sub = LabLexer(String(text.dropLast()), firstLine: start)
-                let expr = try sub.lexExpandable(stopAt: nil, escapable: ["$", "\\", "`", "\""], quoted: true)
+                var sub = LabLexer(bytes: Array(text.dropLast()), firstLine: start)
+                let expr = try sub.lexExpandable(stopAt: nil, escapable: .arithmetic, quoted: true)
                 return .arithmetic(expr, quoted: quoted)
             }
             let start = line
             i += 2
-            let text = try scanBalanced(open: "(", close: ")", depth: 1, startLine: start)
-            let script = try LabScript.parse(text, firstLine: start)
+            let text = try scanBalanced(open: UInt8(ascii: "("), close: UInt8(ascii: ")"), depth: 1, startLine: start)
+            let script = try LabScript.parse(bytes: Array(text), firstLine: start)
             return .command(script, quoted: quoted)
         }
-        if n == "{" {
+        if n == UInt8(ascii: "{") {
             let start = line
             i += 2
-            let text = try scanBalanced(open: "{", close: "}", depth: 1, startLine: start)
-            return try parseBraced(text, quoted: quoted, line: start)
+            let text = try scanBalanced(open: UInt8(ascii: "{"), close: UInt8(ascii: "}"), depth: 1, startLine: start)
+            return try parseBraced(String(decoding: text, as: UTF8.self), quoted: quoted, line: start)
         }
-        if "?!$#@*-0123456789".contains(n) {
+        switch n {
+        case UInt8(ascii: "?"), UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "#"), UInt8(ascii: "@"),
+             UInt8(ascii: "*"), UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             i += 2
-            return .parameter(String(n), modifier: nil, quoted: quoted)
+            return .parameter(String(UnicodeScalar(n)), modifier: nil, quoted: quoted)
+        default:
+            break
         }
         if LabLexer.isNameStart(n) {
             i += 1
-            var name = ""
-            while let c = peek(), LabLexer.isNameChar(c) { name.append(c); i += 1 }
-            return .parameter(name, modifier: nil, quoted: quoted)
+            let from = i
+            while let c = peek(), LabLexer.isNameChar(c) { i += 1 }
+            return .parameter(text(from..<i), modifier: nil, quoted: quoted)
         }
         return nil
     }
 
     /// Scans to the matching close bracket (quote-aware), consuming it;
     /// returns the text between.
-    private mutating func scanBalanced(open: Character, close: Character, depth start: Int, startLine: Int) throws(LabParseError) -> String {
+    private mutating func scanBalanced(open: UInt8, close: UInt8, depth start: Int, startLine: Int) throws(LabParseError) -> ArraySlice<UInt8> {
         var depth = start
-        var text = ""
+        let from = i
         while let c = peek() {
-            if c == "\n" { line += 1 }
-            if c == "\\", let d = peek(1) {
-                text.append(c); text.append(d); i += 2
-                if d == "\n" { line += 1 }
+            if c == UInt8(ascii: "\n") { line += 1 }
+            if c == UInt8(ascii: "\\"), let d = peek(1) {
+                i += 2
+                if d == UInt8(ascii: "\n") { line += 1 }
                 continue
             }
-            if c == "'" && open == "(" {
-                text.append(c); i += 1
-                while let d = peek(), d != "'" { if d == "\n" { line += 1 }; text.append(d); i += 1 }
-                if let d = peek() { text.append(d); i += 1 }
+            if c == UInt8(ascii: "'") && open == UInt8(ascii: "(") {
+                i += 1
+                while let d = peek(), d != UInt8(ascii: "'") { if d == UInt8(ascii: "\n") { line += 1 }; i += 1 }
+                if peek() != nil { i += 1 }
                 continue
             }
-            if c == "\"" {
-                text.append(c); i += 1
-                while let d = peek(), d != "\"" {
-                    if d == "\n" { line += 1 }
-                    if d == "\\", let e = peek(1) { text.append(d); text.append(e); i += 2; continue }
-                    text.append(d); i += 1
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                while let d = peek(), d != UInt8(ascii: "\"") {
+                    if d == UInt8(ascii: "\n") { line += 1 }
+                    if d == UInt8(ascii: "\\"), peek(1) != nil { i += 2; continue }
+                    i += 1
                 }
-                if let d = peek() { text.append(d); i += 1 }
+                if peek() != nil { i += 1 }
                 continue
             }
             if c == open { depth += 1 }
             if c == close {
                 depth -= 1
-                if depth == 0 { i += 1; return text }
+                if depth == 0 { i += 1; return bytes[from..<(i - 1)] }
             }
-            text.append(c)
             i += 1
         }
-        throw LabParseError(line: startLine, message: "unexpected EOF while looking for matching `\(close)'")
+        throw LabParseError(line: startLine, message: "unexpected EOF while looking for matching `\(Character(UnicodeScalar(close)))'")
     }
 
     private func parseBraced(_ text: String, quoted: Bool, line: Int) throws(LabParseError) -> LabWordPart {
@@ -517,7 +639,7 @@ struct LabLexer {
             throw LabParseError(line: line, message: "unsupported syntax: ${\(text)}")
         }
         var sub = LabLexer(String(rest.dropFirst()), firstLine: line)
-        let word = try sub.lexExpandable(stopAt: nil, escapable: ["$", "\\", "`", "\"", "}"], quoted: quoted)
+        let word = try sub.lexExpandable(stopAt: nil, escapable: .braced, quoted: quoted)
         let modifier: LabParameterModifier = switch op {
         case "-": .useDefault(word, colon: colon)
         case "=": .assignDefault(word, colon: colon)
@@ -527,8 +649,10 @@ struct LabLexer {
     }
 
     static func isValidName(_ s: String) -> Bool {
-        guard let f = s.first, isNameStart(f) else { return false }
-        return s.allSatisfy(isNameChar)
+        var u = s.utf8.makeIterator()
+        guard let f = u.next(), isNameStart(f) else { return false }
+        while let c = u.next() { guard isNameChar(c) else { return false } }
+        return true
     }
 }
 
@@ -554,22 +678,60 @@ struct LabParser {
     var token: LabToken { tokens[p].0 }
     var line: Int { tokens[p].1 }
 
+    /// The reserved words (and `coproc`) packed as in `packed`.
+    static let reservedPacked: [UInt64] = (reserved.map { $0 } + ["coproc"]).compactMap { packed($0.utf8) }
+
+    /// Up to 8 bytes in an integer (nil when longer): a reserved-word test
+    /// without hashing.
+    private static func packed(_ bytes: some Sequence<UInt8>) -> UInt64? {
+        var value: UInt64 = 0
+        var n = 0
+        for b in bytes {
+            n += 1
+            if n > 8 { return nil }
+            value = value << 8 | UInt64(b)
+        }
+        return value
+    }
+
+    /// Whether the word spelled by `bytes` is a reserved word or `coproc`.
+    static func isReserved(_ bytes: some Sequence<UInt8>) -> Bool {
+        guard let v = packed(bytes) else { return false }
+        return reservedPacked.contains(v)
+    }
+
     /// The reserved word at the cursor, if the token is one.
     var keyword: String? {
-        if case .word(let w) = token, let s = w.plainLiteral, LabParser.reserved.contains(s) || s == "coproc" { return s }
+        if case .word(let w, reserved: true) = tokens[p].0 { return w.plainLiteral }
         return nil
     }
 
-    mutating func skipNewlines() { while token == .newline { p += 1 } }
+    /// Whether the token at `p + ahead` is the operator `o`.
+    func at(_ o: LabOperator, _ ahead: Int = 0) -> Bool {
+        if case .op(let x) = tokens[p + ahead].0 { return x == o }
+        return false
+    }
+
+    var atNewline: Bool {
+        if case .newline = tokens[p].0 { return true }
+        return false
+    }
+
+    var atEnd: Bool {
+        if case .end = tokens[p].0 { return true }
+        return false
+    }
+
+    mutating func skipNewlines() { while atNewline { p += 1 } }
 
     func unexpected() -> LabParseError {
         let text: String = switch token {
         case .end: "end of file"
         case .newline: "newline"
-        case .op(let s): s
+        case .op(let o): o.rawValue
         case .redirect(let s, _): s
         case .hereDocument: "<<"
-        case .word(let w): w.plainLiteral ?? "word"
+        case .word(let w, _): w.plainLiteral ?? "word"
         }
         if text == "end of file" { return LabParseError(line: line, message: "syntax error: unexpected end of file") }
         return LabParseError(line: line, message: "syntax error near unexpected token `\(text)'")
@@ -583,7 +745,7 @@ struct LabParser {
 
     mutating func parseProgram() throws(LabParseError) -> LabNode {
         let body = try parseList(terminators: [])
-        guard token == .end else { throw unexpected() }
+        guard atEnd else { throw unexpected() }
         return body
     }
 
@@ -593,11 +755,11 @@ struct LabParser {
         var items: [LabNode] = []
         while true {
             skipNewlines()
-            if token == .end || token == .op(")") { break }
+            if atEnd || at(.close) { break }
             if let k = keyword, terminators.contains(k) { break }
             let startLine = line
             let item = try parseAndOr()
-            if token == .op("&") {
+            if at(.background) {
                 p += 1
                 switch item {
                 case .simple(let c): items.append(.background([c], line: startLine))
@@ -608,8 +770,8 @@ struct LabParser {
                 continue
             }
             items.append(item)
-            if token == .op(";") { p += 1; continue }
-            if token == .newline { continue }
+            if at(.semicolon) { p += 1; continue }
+            if atNewline { continue }
             break
         }
         return items.count == 1 ? items[0] : .sequence(items)
@@ -618,11 +780,11 @@ struct LabParser {
     mutating func parseAndOr() throws(LabParseError) -> LabNode {
         var node = try parsePipeline()
         while true {
-            if token == .op("&&") {
+            if at(.and) {
                 p += 1
                 skipNewlines()
                 node = .and(node, try parsePipeline())
-            } else if token == .op("||") {
+            } else if at(.or) {
                 p += 1
                 skipNewlines()
                 node = .or(node, try parsePipeline())
@@ -636,7 +798,7 @@ struct LabParser {
         var negated = false
         if keyword == "!" { negated = true; p += 1 }
         let first = try parseCommand()
-        guard token == .op("|") else { return negated ? .negate(first) : first }
+        guard at(.pipe) else { return negated ? .negate(first) : first }
         var stages: [LabSimpleCommand] = []
         func stage(_ node: LabNode, _ line: Int) throws(LabParseError) -> LabSimpleCommand {
             guard case .simple(let c) = node else {
@@ -645,7 +807,7 @@ struct LabParser {
             return c
         }
         stages.append(try stage(first, line))
-        while token == .op("|") {
+        while at(.pipe) {
             p += 1
             skipNewlines()
             let l = line
@@ -678,11 +840,11 @@ struct LabParser {
                 return .group(body, redirections: try parseRedirections())
             case "function":
                 p += 1
-                guard case .word(let w) = token, let name = w.plainLiteral, LabLexer.isValidName(name) else { throw unexpected() }
+                guard case .word(let w, _) = token, let name = w.plainLiteral, LabLexer.isValidName(name) else { throw unexpected() }
                 p += 1
-                if token == .op("(") {
+                if at(.open) {
                     p += 1
-                    guard token == .op(")") else { throw unexpected() }
+                    guard at(.close) else { throw unexpected() }
                     p += 1
                 }
                 return try parseFunctionBody(name: name)
@@ -690,16 +852,16 @@ struct LabParser {
                 throw unexpected()
             }
         }
-        if token == .op("(") {
+        if at(.open) {
             p += 1
             let body = try parseList(terminators: [])
-            guard token == .op(")") else { throw unexpected() }
+            guard at(.close) else { throw unexpected() }
             p += 1
             return .subshell(body, redirections: try parseRedirections())
         }
         // A function definition: NAME ( )
-        if case .word(let w) = token, let name = w.plainLiteral, LabLexer.isValidName(name),
-           p + 2 < tokens.count, tokens[p + 1].0 == .op("("), tokens[p + 2].0 == .op(")") {
+        if p + 2 < tokens.count, at(.open, 1), at(.close, 2),
+           case .word(let w, _) = token, let name = w.plainLiteral, LabLexer.isValidName(name) {
             p += 3
             return try parseFunctionBody(name: name)
         }
@@ -708,7 +870,7 @@ struct LabParser {
 
     mutating func parseFunctionBody(name: String) throws(LabParseError) -> LabNode {
         skipNewlines()
-        guard keyword == "{" || token == .op("(") else {
+        guard keyword == "{" || at(.open) else {
             throw LabParseError(line: line, message: "unsupported syntax: a function body must be { …; } or ( … )")
         }
         return .function(name: name, body: try parseCommand())
@@ -758,8 +920,8 @@ struct LabParser {
     mutating func parseFor() throws(LabParseError) -> LabNode {
         let startLine = line
         p += 1
-        guard case .word(let w) = token, let name = w.plainLiteral, LabLexer.isValidName(name) else {
-            if token == .op("(") { throw LabParseError(line: line, message: "unsupported syntax: arithmetic for loops") }
+        guard case .word(let w, _) = token, let name = w.plainLiteral, LabLexer.isValidName(name) else {
+            if at(.open) { throw LabParseError(line: line, message: "unsupported syntax: arithmetic for loops") }
             throw unexpected()
         }
         p += 1
@@ -768,11 +930,11 @@ struct LabParser {
         if keyword == "in" {
             p += 1
             var list: [LabWord] = []
-            while case .word(let w) = token { list.append(w); p += 1 }
+            while case .word(let w, _) = token { list.append(w); p += 1 }
             words = list
-            guard token == .op(";") || token == .newline else { throw unexpected() }
+            guard at(.semicolon) || atNewline else { throw unexpected() }
             p += 1
-        } else if token == .op(";") {
+        } else if at(.semicolon) {
             p += 1
         }
         try expectKeyword("do")
@@ -797,7 +959,7 @@ struct LabParser {
         case .redirect(let op, let fd):
             let l = line
             p += 1
-            guard case .word(let target) = token else { throw unexpected() }
+            guard case .word(let target, _) = token else { throw unexpected() }
             p += 1
             switch op {
             case ">", ">>":
@@ -827,13 +989,20 @@ struct LabParser {
 
     mutating func parseSimple() throws(LabParseError) -> LabSimpleCommand {
         var command = LabSimpleCommand(assignments: [], words: [], redirections: [], line: line)
+        // One allocation for the words (appending one by one regrows it).
+        var count = 0
+        while p + count < tokens.count, case .word = tokens[p + count].0 { count += 1 }
+        command.words.reserveCapacity(count)
         while true {
-            if let r = try parseRedirection() { command.redirections.append(r); continue }
-            guard case .word(let w) = token else { break }
+            guard case .word(let w, let reserved) = tokens[p].0 else {
+                if let r = try parseRedirection() { command.redirections.append(r); continue }
+                break
+            }
             if command.words.isEmpty, let (name, value) = LabParser.assignment(w) {
                 command.assignments.append((name, value))
             } else {
-                if command.words.isEmpty, let s = w.plainLiteral, let what = LabParser.unsupportedWords[s] {
+                // Every unsupported word is also a reserved one (or coproc).
+                if command.words.isEmpty, reserved, let s = w.plainLiteral, let what = LabParser.unsupportedWords[s] {
                     throw LabParseError(line: line, message: "unsupported syntax: \(what)")
                 }
                 command.words.append(w)
@@ -848,7 +1017,7 @@ struct LabParser {
 
     /// `NAME=value` as a word: the name must be an unquoted literal prefix.
     static func assignment(_ w: LabWord) -> (String, LabWord)? {
-        guard case .literal(let s, quoted: false)? = w.parts.first, let eq = s.firstIndex(of: "=") else { return nil }
+        guard case .literal(let s, quoted: false)? = w.parts.first, let eq = s.utf8.firstIndex(of: UInt8(ascii: "=")) else { return nil }
         let name = String(s[..<eq])
         guard LabLexer.isValidName(name) else { return nil }
         var rest = Array(w.parts.dropFirst())

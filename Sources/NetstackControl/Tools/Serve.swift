@@ -5,7 +5,7 @@
 // Userspace counterparts: inetd's builtins (echo_stream, discard_stream,
 // chargen_stream and their _dg twins).
 //
-//   serve [--udp] echo|discard|chargen|http [PORT]
+//   serve [--udp] [--nodelay] echo|discard|chargen|http|crr [PORT]
 //
 // - echo (RFC 862, port 7): TCP sends back what arrives and closes its
 //   side once the client has closed its own and everything was echoed;
@@ -18,6 +18,13 @@
 //   `HTTP/1.1 200 OK`, a Content-Length and a short body; HTTP/1.0 and
 //   `Connection: close` requests are closed after the response, HTTP/1.1
 //   ones kept alive.
+// - crr (port 5004, TCP only): reads one byte, writes it back and closes
+//   (the server closes first): the connect/request/response workload of
+//   netperf's TCP_CRR and of the peers harness (../shared/peers, whose
+//   contract also maps sink, source and echo to discard, chargen and echo
+//   on ports 5001-5003).
+// - --nodelay sets TCP_NODELAY on every accepted connection, as the
+//   peers harness's reference server does.
 //
 // It listens on every address, IPv4 and IPv6 (two sockets, the IPv6 one
 // v6-only), serves any number of clients at once, and runs until killed
@@ -27,7 +34,7 @@ import NetWire
 
 public final class ServeProcess {
     public enum Service: String, Sendable, CaseIterable {
-        case echo, discard, chargen, http
+        case echo, discard, chargen, http, crr
 
         var defaultPort: UInt16 {
             switch self {
@@ -35,6 +42,7 @@ public final class ServeProcess {
             case .discard: 9
             case .chargen: 19
             case .http: 80
+            case .crr: 5004
             }
         }
     }
@@ -43,6 +51,7 @@ public final class ServeProcess {
     public private(set) var service: Service = .echo
     public private(set) var port: UInt16 = 0
     public private(set) var udp = false
+    public private(set) var noDelay = false
     public private(set) var exitStatus: Int32?
     private var pendingFailure: String?
     private var pendingHelp = false
@@ -51,6 +60,8 @@ public final class ServeProcess {
     private var listeners: [TCPSocket] = []
     private var datagramSockets: [UDPSocket] = []
     private var clients: [Client] = []
+    /// Where discard and echo read to (one buffer for every connection).
+    private var scratch = [UInt8](repeating: 0, count: 65_536)
 
     /// One accepted connection.
     private final class Client {
@@ -71,11 +82,13 @@ public final class ServeProcess {
     }
 
     public static let usage = """
-        usage: serve [--udp] echo|discard|chargen|http [PORT]
-          echo     port 7   (RFC 862) send back what arrives
-          discard  port 9   (RFC 863) read and drop
-          chargen  port 19  (RFC 864) send the character pattern
-          http     port 80  answer GET with 200 OK (TCP only)
+        usage: serve [--udp] [--nodelay] echo|discard|chargen|http|crr [PORT]
+          echo     port 7    (RFC 862) send back what arrives
+          discard  port 9    (RFC 863) read and drop
+          chargen  port 19   (RFC 864) send the character pattern
+          http     port 80   answer GET with 200 OK (TCP only)
+          crr      port 5004 read 1 byte, write it back, close (TCP only)
+          --nodelay          TCP_NODELAY on accepted connections
         serve is part of netstack's lab, not a Linux command; run it in the
         background (`serve echo &`); it serves until killed.
         """
@@ -91,6 +104,7 @@ public final class ServeProcess {
             switch a {
             case "--udp", "-u": udp = true
             case "--tcp", "-t": udp = false
+            case "--nodelay": noDelay = true
             case "-h", "--help": pendingHelp = true
             default:
                 if a.hasPrefix("-") && a.count > 1 {
@@ -112,7 +126,7 @@ public final class ServeProcess {
             port = UInt16(v)
         }
         if operands.count > 2 { fail("serve: too many arguments\n" + Self.usage) }
-        if udp && s == .http { fail("serve: http is a TCP service") }
+        if udp && (s == .http || s == .crr) { fail("serve: \(s.rawValue) is a TCP service") }
     }
 
     private func fail(_ m: String) { if pendingFailure == nil { pendingFailure = m } }
@@ -190,6 +204,7 @@ public final class ServeProcess {
             var n = 0
             while n < 1024, let c = try? l.accept() {
                 n += 1
+                if noDelay { c.configuration.noDelay = true }
                 clients.append(Client(c))
             }
         }
@@ -210,25 +225,33 @@ public final class ServeProcess {
         if s.error != nil || s.isClosed { return false }
         // Read, unless the outbox is backed up (echo's flow control).
         var rounds = 0
-        while !c.peerClosed && c.pending < 262_144 && rounds < 64 {
+        reading: while !c.peerClosed && c.pending < 262_144 && rounds < 64 {
             rounds += 1
-            let chunk: [UInt8]
-            do throws(Errno) {
-                chunk = try s.receive(max: 16_384)
-            } catch {
-                if error == .EAGAIN { break }
+            // crr takes one byte; the others what the receive queue holds.
+            let limit = service == .crr ? 1 : (service == .http ? 16_384 : scratch.count)
+            let r: Result<Int, Errno> = scratch.withUnsafeMutableBytes { b in
+                do throws(Errno) {
+                    return .success(try s.receive(into: UnsafeMutableRawBufferPointer(rebasing: b[..<limit])))
+                } catch { return .failure(error) }
+            }
+            let n: Int
+            switch r {
+            case .success(let v): n = v
+            case .failure(let e):
+                if e == .EAGAIN { break reading }
                 return false
             }
-            if chunk.isEmpty { c.peerClosed = true; break }
+            if n == 0 { c.peerClosed = true; break }
             switch service {
-            case .echo: c.outbox += chunk
+            case .echo: c.outbox += scratch[..<n]
             case .discard, .chargen: break
-            case .http: c.request += chunk; answerRequests(c)
+            case .http: c.request += scratch[..<n]; answerRequests(c)
+            case .crr: c.outbox.append(scratch[0]); c.closing = true; break reading
             }
         }
         if c.peerClosed {
             switch service {
-            case .echo, .http, .discard: c.closing = true
+            case .echo, .http, .discard, .crr: c.closing = true
             case .chargen: break   // inetd's chargen writes until the write fails
             }
         }
@@ -349,7 +372,7 @@ public final class ServeProcess {
                 case .chargen:
                     // One datagram of 0…512 characters: six full lines here.
                     try? s.send(Array(Self.pattern[..<(6 * 74)]), to: (d.source, d.sourcePort))
-                case .discard, .http:
+                case .discard, .http, .crr:
                     break
                 }
             }
