@@ -202,7 +202,9 @@ struct SSInfoTests {
         r.world.advance(until: r.world.now + .milliseconds(10))
         let info = try #require(l.info)
         #expect(info.isListener && info.unacked == 1 && info.sacked == 5 && info.sndCwnd == 10)
-        #expect(info.linuxBytes[0] == 10)
+        let bytes = info.linuxBytes
+        #expect(bytes[0] == 10 && bytes[80] == 10 && bytes[88] == 3 && bytes[24] == 1 && bytes[28] == 5)
+        #expect(bytes[76..<80].allSatisfy { $0 == 0 } && bytes[148..<152].allSatisfy { $0 == 0 })
         let out = SocketStatistics.run(["ss", "-ltni"], namespace: b).stdout
         #expect(out.hasSuffix("\t cubic cwnd:10 unacked:1\n"))
     }

@@ -203,13 +203,14 @@ public struct TCPInfo: Sendable, Equatable {
         u32(24, unacked); u32(28, sacked); u32(32, lost); u32(36, retrans); u32(40, 0)
         u32(44, ms(lastDataSent)); u32(48, 0); u32(52, ms(lastDataRecv)); u32(56, ms(lastAckRecv))
         u32(60, pmtu); u32(64, rcvSsthresh); u32(68, us(rtt)); u32(72, us(rttvar))
-        u32(76, sndSsthresh ?? Int(UInt32.max >> 1)); u32(80, sndCwnd); u32(84, linuxAdvmss); u32(88, reordering)
+        // A listener's struct stops after cwnd and reordering (zeros after).
+        u32(76, isListener ? 0 : sndSsthresh ?? Int(UInt32.max >> 1)); u32(80, sndCwnd); u32(84, linuxAdvmss); u32(88, reordering)
         u32(92, us(rcvRtt)); u32(96, rcvSpace); u32(100, totalRetrans)
         u64(104, pacingRate ?? .max); u64(112, maxPacingRate ?? .max)
         u64(120, bytesAcked); u64(128, bytesReceived)
         u32(136, segsOut); u32(140, segsIn)
         u32(144, notsentBytes)
-        if let m = minRtt { u32(148, us(m)) } else { u32(148, Int(UInt32.max)) }
+        if let m = minRtt { u32(148, us(m)) } else if !isListener { u32(148, Int(UInt32.max)) }
         u32(152, dataSegsIn); u32(156, dataSegsOut)
         u64(160, deliveryRate)
         u64(168, UInt64(ms(busyTime) * 1000)); u64(176, UInt64(ms(rwndLimited) * 1000))
