@@ -82,6 +82,10 @@ public final class TCPNamespaceState {
     /// `timerQueued`).
     var timers = DeadlineHeap<TCPFlowKey>()
     var secrets: TCPSecrets?
+    /// The last socket cookie and inode number handed out (see
+    /// `TCPSocket.cookie` and `TCPSocket.inode`).
+    var lastCookie: UInt64 = 0
+    var lastInode: UInt32 = 0
 
     init() {}
 
@@ -145,10 +149,62 @@ public final class TCPSocket {
     /// An error connect() or a read reports once (sk_err after the TCB is gone).
     var pendingError: Errno?
 
+    /// The socket's cookie (sock_gen_cookie(), `ss -e`'s `sk:`): Linux
+    /// draws it from a global counter; here each namespace numbers its TCP
+    /// sockets 1, 2, … in order of creation (listener children included),
+    /// so that a lab prints the same values every run.
+    public let cookie: UInt64
+    /// The socket's inode number (`ss -e`'s `ino:`): given when an
+    /// application gets a file for it, socket() or accept(), numbered
+    /// 1, 2, … per namespace; 0 while no application holds it (a child
+    /// not yet accepted, an orphan after close()).
+    public var inode: UInt32 { isClosed ? 0 : fileInode }
+    var fileInode: UInt32 = 0
+
     init(namespace: NetworkNamespace, isIPv6: Bool, configuration: TCPConfiguration) {
         self.namespace = namespace
         self.isIPv6 = isIPv6
         self.configuration = configuration
+        namespace.tcp.lastCookie &+= 1
+        cookie = namespace.tcp.lastCookie
+    }
+
+    func assignInode() {
+        guard fileInode == 0 else { return }
+        namespace.tcp.lastInode &+= 1
+        fileInode = namespace.tcp.lastInode
+    }
+
+    /// getsockopt(TCP_INFO): the connection's tcp_info now, a listener's
+    /// short one, nil for a socket with neither.
+    public var info: TCPInfo? {
+        if isListening {
+            return TCPInfo(listenerWith: configuration, acceptQueue: acceptQueueLength, backlog: backlog)
+        }
+        return connection?.info(now: namespace.stack.now)
+    }
+
+    /// sk_shutdown as inet_diag reports it (`ss -e`'s `<->`): bit 0
+    /// RCV_SHUTDOWN (shutdown(SHUT_RD), or the peer's FIN), bit 1
+    /// SEND_SHUTDOWN (shutdown(SHUT_WR)); close() sets both.
+    public var shutdownMask: UInt8 {
+        if isClosed { return 3 }
+        guard let c = connection else { return readShutdown ? 1 : 0 }
+        return (readShutdown || c.peerFinReceived ? 1 : 0) | (c.finQueued || c.state == .closed ? 2 : 0)
+    }
+
+    /// SK_MEMINFO_* (`ss -m`'s skmem): payload bytes stand for skb
+    /// truesize, and there is no memory accounting, so forward-alloc,
+    /// optmem, backlog and wmem_alloc (bytes below TCP, in qdiscs and
+    /// devices) read 0.
+    public var memoryInfo: TCPSocketMemory {
+        var m = TCPSocketMemory(rcvbuf: configuration.receiveBufferInitial, sndbuf: configuration.sendBufferInitial)
+        if let c = connection, c.state != .timeWait {
+            m.rmemAlloc = c.receiveMemory
+            m.sndbuf = c.state.isSynchronized ? c.sendBufferLimit : configuration.sendBufferInitial
+            m.wmemQueued = c.sendQueueBytes
+        }
+        return m
     }
 
     public var isListening: Bool { listener != nil && !isClosed }
@@ -247,6 +303,7 @@ public final class TCPSocket {
         if acceptHead == acceptQueue.count { acceptQueue.removeAll(keepingCapacity: true); acceptHead = 0 }
         child.parent = nil
         child.inAcceptQueue = false
+        child.assignInode()
         return child
     }
 
@@ -377,10 +434,30 @@ public final class TCPSocket {
     }
 }
 
+/// A socket's memory as SK_MEMINFO_* counts it (sock_diag's skmem).
+public struct TCPSocketMemory: Sendable, Equatable {
+    public var rmemAlloc = 0
+    public var rcvbuf: Int
+    public var wmemAlloc = 0
+    public var sndbuf: Int
+    public var fwdAlloc = 0
+    public var wmemQueued = 0
+    public var optmem = 0
+    public var backlog = 0
+    public var drops = 0
+
+    public init(rcvbuf: Int, sndbuf: Int) {
+        self.rcvbuf = rcvbuf
+        self.sndbuf = sndbuf
+    }
+}
+
 extension NetworkNamespace {
     /// socket(AF_INET[6], SOCK_STREAM, 0).
     public func tcpSocket(ipv6: Bool = false) -> TCPSocket {
-        TCPSocket(namespace: self, isIPv6: ipv6, configuration: tcp.configuration)
+        let s = TCPSocket(namespace: self, isIPv6: ipv6, configuration: tcp.configuration)
+        s.assignInode()
+        return s
     }
 
     func tcpSecrets() -> TCPSecrets {

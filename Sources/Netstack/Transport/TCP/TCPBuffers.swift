@@ -99,6 +99,10 @@ struct TCPSentSegment {
     /// When it was last (re)transmitted (skb_mstamp_ns).
     var sentAt: Instant
     var flags: Flags
+    /// Delivery-rate sampling state at the last transmission (tcp_rate_skb_sent:
+    /// TCP_SKB_CB(skb)->tx.delivered and tx.delivered_mstamp).
+    var deliveredAtSend: UInt32 = 0
+    var deliveredStampAtSend = Instant.zero
 
     struct Flags: OptionSet {
         var rawValue: UInt8
@@ -112,6 +116,9 @@ struct TCPSentSegment {
         static let everRetransmitted = Flags(rawValue: 8)
         static let syn = Flags(rawValue: 16)
         static let fin = Flags(rawValue: 32)
+        /// tx.is_app_limited: sent while the application, not the network,
+        /// limited the flight.
+        static let appLimited = Flags(rawValue: 64)
     }
 
     /// Payload bytes (the sequence space less SYN and FIN).

@@ -146,6 +146,9 @@ public final class TCPConnection {
     @exclusivity(unchecked) var rackRttUs: Int64 = 0
     @exclusivity(unchecked) var rackAdvanced = false
     @exclusivity(unchecked) var reorderingSeen = false
+    /// The highest SACKed sequence before the ACK being processed, if any
+    /// record was SACKed then (prior_fack).
+    @exclusivity(unchecked) var priorFack: TCPSeqNumber?
     /// TLP (RFC 8985 §7): a probe is due / outstanding up to this sequence.
     @exclusivity(unchecked) var tlpDue = false
     @exclusivity(unchecked) var tlpHighSeq: TCPSeqNumber?
@@ -159,6 +162,51 @@ public final class TCPConnection {
     @exclusivity(unchecked) public internal(set) var totalRetransmits = 0
     @exclusivity(unchecked) public internal(set) var segmentsOut = 0
     @exclusivity(unchecked) public internal(set) var segmentsIn = 0
+    /// More lifetime statistics for tcp_info (TCPInfo.swift), each one add
+    /// or one store where its event happens: tp->bytes_acked,
+    /// bytes_received, bytes_sent, bytes_retrans, data_segs_in/out,
+    /// delivered, dsack_dups, reord_seen, rcv_ooopack.
+    @exclusivity(unchecked) var bytesAcked: UInt64 = 0
+    @exclusivity(unchecked) var bytesReceived: UInt64 = 0
+    @exclusivity(unchecked) var bytesSent: UInt64 = 0
+    @exclusivity(unchecked) var bytesRetransmitted: UInt64 = 0
+    @exclusivity(unchecked) var dataSegmentsIn = 0
+    @exclusivity(unchecked) var dataSegmentsOut = 0
+    @exclusivity(unchecked) var deliveredTotal = 0
+    @exclusivity(unchecked) var dsackDups = 0
+    @exclusivity(unchecked) var reorderSeenCount = 0
+    @exclusivity(unchecked) var outOfOrderPackets = 0
+    /// tp->lsndtime, icsk_ack.lrcvtime, tp->rcv_tstamp: the last data
+    /// sent, the last data received, the last ACK taken.
+    @exclusivity(unchecked) var lastDataSent = Instant.zero
+    @exclusivity(unchecked) var lastDataReceived = Instant.zero
+    @exclusivity(unchecked) var lastAckReceived = Instant.zero
+    /// tp->rcv_rtt_est (µs × 8) and the TSecr it last used.
+    @exclusivity(unchecked) var rcvRttUs: Int64 = 0
+    @exclusivity(unchecked) var rcvRttLastTsecr: UInt32 = 0
+    /// tp->rcvq_space.space (no receive autotuning yet: its initial value).
+    @exclusivity(unchecked) var rcvSpace = 0
+    /// Delivery-rate sampling (net/ipv4/tcp_rate.c): tp->delivered_mstamp,
+    /// tp->app_limited, and the kept sample (rate_delivered,
+    /// rate_interval_us, rate_app_limited).
+    @exclusivity(unchecked) var deliveredStamp = Instant.zero
+    @exclusivity(unchecked) var appLimitedUntil: UInt32 = .max
+    @exclusivity(unchecked) var rateDelivered = 0
+    @exclusivity(unchecked) var rateIntervalUs: Int64 = 0
+    @exclusivity(unchecked) var rateAppLimited = true
+    /// The newest segment delivered by the ACK being processed (the rate
+    /// sample's P: its delivered count and stamp when sent), or nil.
+    @exclusivity(unchecked) var rateSampleSentAt: Instant?
+    @exclusivity(unchecked) var rateSamplePriorDelivered: UInt32 = 0
+    @exclusivity(unchecked) var rateSamplePriorStamp = Instant.zero
+    @exclusivity(unchecked) var rateSampleAppLimited = false
+    /// The chronograph (tcp_chrono_start/stop/set): what limits the
+    /// sender now, since when, and the time spent in each state.
+    @exclusivity(unchecked) var chronoType = TCPChrono.none
+    @exclusivity(unchecked) var chronoSince = Instant.zero
+    @exclusivity(unchecked) var chronoBusy = TimeDelta.zero
+    @exclusivity(unchecked) var chronoRwndLimited = TimeDelta.zero
+    @exclusivity(unchecked) var chronoSndbufLimited = TimeDelta.zero
     /// MIB counts not yet flushed to the shard.
     @exclusivity(unchecked) public internal(set) var pendingCounters = TCPCounterSet()
 
@@ -238,7 +286,9 @@ public final class TCPConnection {
         self.window = TCPCongestionWindow(cwnd: configuration.initialCongestionWindow)
         self.cc = TCPCongestionControl(configuration.congestionControl)
         self.activeOpen = state == .synSent
-        sent.append(TCPSentSegment(start: iss, end: iss + 1, sentAt: now, flags: .syn))
+        sent.append(TCPSentSegment(start: iss, end: iss + 1, sentAt: now, flags: [.syn, .appLimited],
+                                   deliveredStampAtSend: now))
+        deliveredStamp = now
         packetsOut = 1
         synDue = true
         lastReceived = now
@@ -368,7 +418,12 @@ public final class TCPConnection {
             throw .EPIPE
         }
         let n = min(bytes.count, sendSpace)
+        // The send buffer fills: the sender is limited by it (tcp_sendmsg's
+        // wait_for_space), until ACKs make room.
+        if n < bytes.count { chronoStart(.sndbufLimited, now: now) }
         guard n > 0 else { return 0 }
+        rateCheckAppLimited()
+        chronoStart(.busy, now: now)
         if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count, limit: Int.max) { return 0 }
         if packetsOut == 0 && sendRing.count == 0 && state == .established && now - lastSent > rto {
             // tcp_cwnd_restart() (tcp_slow_start_after_idle = 1): halve the
@@ -485,6 +540,7 @@ public final class TCPConnection {
         default: break
         }
         state = .closed
+        chronoSet(.none, now: now)
         sendRing.release()
         if isOrphaned || error != nil { recvRing.release(); outOfOrder = [] }
         sent.removeAll()
@@ -546,6 +602,7 @@ public final class TCPConnection {
     /// Enters TIME-WAIT (tcp_time_wait): buffers go, the 2MSL timer starts.
     func enterTimeWait(now: Instant) -> TCPEvents {
         state = .timeWait
+        chronoSet(.none, now: now)
         sendRing.release()
         sent.removeAll()
         packetsOut = 0; sackedOut = 0; lostOut = 0; retransOut = 0

@@ -11,6 +11,7 @@ extension TCPConnection {
     /// up by 4-tuple and verified the checksum, as tcp_v4_rcv does).
     public func receive(_ segment: TCPSegment, now: Instant) -> TCPReceiveResult {
         segmentsIn &+= 1
+        if segment.payload.count > 0 { dataSegmentsIn &+= 1 }
         pendingCounters.bump(.inSegs)
         // tcp_parse_options(): Linux stops at a malformed option and uses
         // what it parsed; a wholly malformed list counts as none here.
@@ -86,13 +87,20 @@ extension TCPConnection {
     /// The ACK of our SYN: drop it from the queue and take the handshake's
     /// RTT sample (Karn: none from a retransmitted SYN unless TSecr gives one).
     func handshakeAck(_ ack: TCPSeqNumber, options: TCPOptions, now: Instant) {
-        var (_, rttUs) = cumulativeAck(ack, now: now, tsEcr: options.timestamps?.echoReply)
-        if fromSynCookie { return }
+        priorFack = nil
+        var (delivered, rttUs) = cumulativeAck(ack, now: now, tsEcr: options.timestamps?.echoReply)
+        lastAckReceived = now
+        if delivered > 0 { deliveredTotal &+= delivered; deliveredStamp = now }
+        // A passive open's SYN-ACK was the request socket's in Linux: no
+        // rate sample from it.
+        if !activeOpen { rateSampleSentAt = nil }
+        if fromSynCookie { rateGenerate(now: now); return }
         if rttUs < 0, timestampsEnabled, let ts = options.timestamps, ts.echoReply != 0 {
             let delta = Int32(bitPattern: tsValue(now) &- ts.echoReply)
             if delta >= 0 { rttUs = Int64(delta) * 1000 }
         }
         if rttUs >= 0 { rttEstimate(rttUs) }
+        rateGenerate(now: now)
     }
 
     /// When our first SYN went out (for PAWS on the SYN-ACK).
@@ -110,6 +118,12 @@ extension TCPConnection {
         backoff = 0
         retransmits = 0
         retransStamp = nil
+        lastDataSent = now
+        lastDataReceived = now
+        lastAckReceived = now
+        // tcp_init_buffer_space(): rcvq_space starts at ten segments at most.
+        let advmss = Int(configuration.advertisedMSS) &- (timestampsEnabled ? 12 : 0)
+        rcvSpace = min(rcvSsthresh, rcvWnd, 10 &* advmss)
         if packetsOut == 0 { stopRetransmitTimer() }
         if configuration.keepalive { keepaliveDeadline = now + configuration.keepaliveTime }
         sndWl2 = sndUna
@@ -230,6 +244,9 @@ extension TCPConnection {
                     pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
                     return TCPReceiveResult(events: events.union(enterClosed(now: now)), dropReason: .tcpClose)
                 }
+                if seg.payload.count > 0, timestampsEnabled, let ts = options.timestamps {
+                    rcvRttMeasure(tsEcr: ts.echoReply, length: seg.payload.count, now: now)
+                }
                 let r = queueData(seg, now: now)
                 events.formUnion(r.events)
                 if let d = r.dropReason { return TCPReceiveResult(events: events, dropReason: d) }
@@ -348,6 +365,7 @@ extension TCPConnection {
         } else {
             insertOutOfOrder(TCPSackBlock(left: seq, right: seq + payload.count))
             pendingCounters.bump(.ofoQueue)
+            outOfOrderPackets &+= 1
             enterQuickAck()
             ackNow = true
         }
@@ -361,6 +379,8 @@ extension TCPConnection {
     /// Moves rcv_nxt over `n` in-order bytes and any out-of-order ranges
     /// that now join them.
     func advanceReceive(by n: Int) {
+        let before = rcvNxt
+        defer { bytesReceived &+= UInt64(rcvNxt - before) }
         rcvNxt += n
         recvRing.count &+= n
         while let first = outOfOrder.first, !(rcvNxt < first.left) {
@@ -440,6 +460,7 @@ extension TCPConnection {
     /// tcp_fin(): the peer's FIN is in order.
     func receiveFin(now: Instant) -> TCPEvents {
         rcvNxt += 1
+        bytesReceived &+= 1
         peerFinReceived = true
         peerFinSeq = nil
         var events: TCPEvents = [.peerClosed, .readable]
@@ -464,6 +485,7 @@ extension TCPConnection {
     // MARK: ACK scheduling (tcp_event_data_recv, __tcp_ack_snd_check)
 
     func dataReceivedEvent(length: Int, now: Instant) {
+        lastDataReceived = now
         if length > rcvMss { rcvMss = min(length, Int(configuration.advertisedMSS)) }
         let minAto = configuration.delayedAckMinimum
         if ato == .zero {

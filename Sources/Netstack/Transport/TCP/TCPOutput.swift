@@ -151,12 +151,15 @@ extension TCPConnection {
                 retransOut &+= 1
             }
             totalRetransmits &+= 1
+            bytesRetransmitted &+= UInt64(r.payloadLength)
             pendingCounters.bump(.retransSegs)
             pendingCounters.bump(congestionState == .loss ? .slowStartRetrans : .fastRetrans)
             if congestionState == .recovery || congestionState == .cwr { prrOut &+= 1 }
         }
         r.sentAt = now
+        rateSkbSent(&r)
         sent[i] = r
+        if r.payloadLength > 0 { lastDataSent = now }
         var flags: TCPFlags = .ack
         if r.flags.contains(.fin) { flags.insert(.fin) }
         if r.payloadLength > 0 && r.end == sndNxt { flags.insert(.psh) }
@@ -206,6 +209,13 @@ extension TCPConnection {
         let options = dataOptions(now: now)
         let limit = payloadLimit(options: options, buffer: out.count)
         var length = min(limit, unsent, max(windowRoom, 0))
+        // tcp_write_xmit(): the peer's window, not cwnd or the data, cuts
+        // this segment short or holds it: receive-window limited.
+        if unsent > 0 && windowRoom < min(limit, unsent) {
+            chronoStart(.rwndLimited, now: now)
+        } else if chronoType == .rwndLimited {
+            chronoStop(.rwndLimited, now: now)
+        }
         var fin = false
         if unsent > 0 && length == 0 {
             // Zero window: the persist timer takes over (tcp_check_probe_timer).
@@ -224,7 +234,11 @@ extension TCPConnection {
         if length < 0 { length = 0 }
         let start = sndNxt
         let end = start + length + (fin ? 1 : 0)
-        sent.append(TCPSentSegment(start: start, end: end, sentAt: now, flags: fin ? .fin : []))
+        if packetsOut == 0 { deliveredStamp = now }
+        var record = TCPSentSegment(start: start, end: end, sentAt: now, flags: fin ? .fin : [])
+        rateSkbSent(&record)
+        sent.append(record)
+        if length > 0 { lastDataSent = now }
         packetsOut &+= 1
         if packetsOut > maxPacketsOut { maxPacketsOut = packetsOut }
         if congestionState == .recovery || congestionState == .cwr { prrOut &+= 1 }
@@ -300,6 +314,10 @@ extension TCPConnection {
                            windowSize: window, options: options, payloadLength: payloadLength)
         do { try repr.emit(into: out, pseudoHeader: pseudoHeader) } catch { return 0 }
         segmentsOut &+= 1
+        if payloadLength > 0 {
+            dataSegmentsOut &+= 1
+            bytesSent &+= UInt64(payloadLength)
+        }
         pendingCounters.bump(.outSegs)
         if flags.contains(.ack) {
             ackNow = false

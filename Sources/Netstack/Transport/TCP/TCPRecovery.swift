@@ -53,9 +53,11 @@ extension TCPConnection {
             if newWindow > maxWindow { maxWindow = newWindow }
         }
         sndWl2 = ack
+        lastAckReceived = now
 
         let priorInFlight = packetsInFlight
         let priorSacked = sackedOut
+        priorFack = sackedOut > 0 ? highestSacked : nil
         let priorLost = lostOut
         dsackInThisAck = false
         originalDataDelivered = false
@@ -85,6 +87,8 @@ extension TCPConnection {
             if ms >= 0 { rttUs = Int64(ms) * 1000 }
         }
         if rttUs >= 0 { rttEstimate(rttUs) }
+        if delivered > 0 { deliveredTotal &+= delivered; deliveredStamp = now }
+        rateGenerate(now: now)
 
         // Timers (tcp_rearm_rto(), tcp_ack_probe()) before loss detection,
         // which may replace them with the RACK reordering timer.
@@ -156,6 +160,11 @@ extension TCPConnection {
         var delivered = 0
         var firstSentAt: Instant?
         var anyRetransmitted = false
+        var reordered = false
+        defer {
+            // tcp_check_sack_reordering(): one event per ACK.
+            if reordered { reorderingSeen = true; reorderSeenCount &+= 1 }
+        }
         if let f = sent.first, f.start < ack, ack < f.end, f.payloadLength > 0 {
             // A partial ACK inside a segment (the peer's MSS, or a split).
             let cut = ack
@@ -168,7 +177,11 @@ extension TCPConnection {
                 delivered &+= 1
                 if !f.flags.contains(.everRetransmitted) { originalDataDelivered = true }
                 rackAdvance(f, now: now, tsEcr: tsEcr)
-                if !f.flags.contains(.everRetransmitted), f.end < highestSacked { reorderingSeen = true }
+                rateSkbDelivered(f)
+                // A hole below data SACKed before this ACK, filled by
+                // original data: reordering (tcp_clean_rtx_queue's
+                // `before(reord, prior_fack)`).
+                if !f.flags.contains(.everRetransmitted), let fack = priorFack, f.end < fack { reordered = true }
             } else {
                 sackedOut &-= 1
             }
@@ -179,6 +192,9 @@ extension TCPConnection {
             if retransmitHint > 0 { retransmitHint &-= 1 }
         }
         if sndUna < ack {
+            // tcp_snd_una_update(); a passive open's child starts past its
+            // SYN-ACK in Linux, so that byte is not counted.
+            bytesAcked &+= UInt64(ack - sndUna) &- (!activeOpen && sndUna == iss ? 1 : 0)
             sndUna = ack
             // Free the acknowledged bytes.
             let dataEnd = sendRingSeq + sendRing.count
@@ -188,7 +204,12 @@ extension TCPConnection {
                 sendRing.consume(consumed)
                 sendRingSeq += consumed
             }
-            if sendRing.count == 0 { sendRing.release(); sendRingSeq = sendRingSeq < sndNxt ? sndNxt : sendRingSeq }
+            if sendRing.count == 0 {
+                sendRing.release()
+                sendRingSeq = sendRingSeq < sndNxt ? sndNxt : sendRingSeq
+                if sent.isEmpty { chronoSet(.none, now: now) }
+            }
+            if chronoType == .sndbufLimited { chronoStop(.sndbufLimited, now: now) }
             if sent.isEmpty || !anyRetransmitted {
                 backoff = 0
                 retransmits = 0
@@ -206,6 +227,13 @@ extension TCPConnection {
     func processSack(_ blocks: TCPSackBlocks, ack: TCPSeqNumber, now: Instant) -> (Int, Int64) {
         var delivered = 0
         var rttUs: Int64 = -1
+        // Reordering: original data SACKed below what was already SACKed
+        // before this ACK (Linux sorts the blocks and compares with the
+        // prior highest_sack; the blocks arrive newest first).
+        let priorHighestSacked = highestSacked
+        let hadSacked = sackedOut > 0
+        var reordered = false
+        defer { if reordered { reorderingSeen = true; reorderSeenCount &+= 1 } }
         for b in 0..<blocks.count {
             let block = blocks[b]
             guard block.left < block.right else { continue }
@@ -215,6 +243,7 @@ extension TCPConnection {
                 if block.left < ack {
                     reorderingSeen = true
                     pendingCounters.bump(.dsackRecv)
+                    dsackDups &+= 1
                     dsackReceived(block, ack: ack)
                     dsackInThisAck = true
                     continue
@@ -224,6 +253,7 @@ extension TCPConnection {
                     if !(block.left < second.left) && !(second.right < block.right) {
                         reorderingSeen = true
                         pendingCounters.bump(.dsackRecv)
+                    dsackDups &+= 1
                         dsackReceived(block, ack: ack)
                         dsackInThisAck = true
                         continue
@@ -252,11 +282,12 @@ extension TCPConnection {
                 delivered &+= 1
                 if !r.flags.contains(.everRetransmitted) {
                     originalDataDelivered = true
-                    if r.end < highestSacked { reorderingSeen = true }
+                    if hadSacked, r.end < priorHighestSacked { reordered = true }
                     rttUs = (now - r.sentAt).nanoseconds / 1000
                 }
                 if highestSacked < r.end || sackedOut == 1 { highestSacked = r.end }
                 rackAdvance(r, now: now, tsEcr: nil)
+                rateSkbDelivered(r)
                 i &+= 1
             }
         }
