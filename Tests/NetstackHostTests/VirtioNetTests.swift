@@ -1,0 +1,120 @@
+// The virtio_net_hdr path of a vnet_hdr TAP: partial checksums completed,
+// TCP super-frames cut into segments whose headers and checksums verify,
+// bad headers refused.
+import Testing
+@testable import NetWire
+@testable import Netstack
+@testable import NetstackHost
+
+@Suite struct VirtioNetTests {
+    /// Ethernet + IPv4 + TCP (PSH|ACK) carrying `payload` bytes 0, 1, 2…;
+    /// the TCP checksum field holds only the pseudo-header sum (partial).
+    func superFrame(payload: Int, v6: Bool = false) -> [UInt8] {
+        var f = [UInt8](repeating: 0, count: 14) + [UInt8](repeating: 0, count: v6 ? 40 : 20) + [UInt8](repeating: 0, count: 20)
+        f[12] = v6 ? 0x86 : 0x08; f[13] = v6 ? 0xDD : 0x00
+        let tcp = v6 ? 54 : 34
+        if v6 {
+            f[14] = 0x60; f[20] = 6; f[21] = 64
+            f[22 + 15] = 1; f[38 + 15] = 2   // ::1 -> ::2 (enough for a pseudo-header)
+            f[18] = UInt8((20 + payload) >> 8); f[19] = UInt8((20 + payload) & 0xFF)
+        } else {
+            f[14] = 0x45; f[22] = 64; f[23] = 6
+            f[18] = 0x12; f[19] = 0x34             // IP id
+            f[26] = 10; f[29] = 1; f[30] = 10; f[33] = 2
+        }
+        f[tcp] = 0x1F; f[tcp + 1] = 0x90; f[tcp + 3] = 7
+        f[tcp + 4] = 0; f[tcp + 5] = 0; f[tcp + 6] = 0x10; f[tcp + 7] = 0   // seq 4096
+        f[tcp + 12] = 0x50; f[tcp + 13] = 0x18; f[tcp + 14] = 0xFF; f[tcp + 15] = 0xFF
+        return f + (0..<payload).map { UInt8(truncatingIfNeeded: $0) }
+    }
+
+    @Test func aSuperFrameBecomesSegmentsThatVerify() throws {
+        let pool = PacketPool(slotSize: 2048, count: 64, defaultHeadroom: 128)
+        for v6 in [false, true] {
+            let frame = superFrame(payload: 3000, v6: v6)
+            var h = VirtioNetHeader()
+            h.flags = VirtioNetHeader.needsChecksum
+            h.gsoType = v6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4
+            h.gsoSize = 1000
+            var segments: [[UInt8]] = []
+            var trusted = true
+            let r = frame.withUnsafeBytes { b in
+                VirtioNet.deliver(b, header: h, pool: pool) { p in
+                    trusted = trusted && p.metadata.checksum == .unnecessary
+                    segments.append(p.bytes)
+                }
+            }
+            #expect(r == .success(3))
+            #expect(trusted)
+            let tcp = v6 ? 54 : 34
+            var payload: [UInt8] = []
+            for (i, s) in segments.enumerated() {
+                let seq = UInt32(s[tcp + 4]) << 24 | UInt32(s[tcp + 5]) << 16 | UInt32(s[tcp + 6]) << 8 | UInt32(s[tcp + 7])
+                #expect(seq == 4096 + UInt32(i * 1000))
+                #expect(s[tcp + 13] == (i == 2 ? 0x18 : 0x10))   // PSH on the last only
+                var c = InternetChecksum()
+                s.withUnsafeBytes { b in
+                    if v6 {
+                        c.addPseudoHeader(source: IPv6Address(reading: b, at: 22), destination: IPv6Address(reading: b, at: 38),
+                                          nextHeader: 6, length: s.count - tcp)
+                    } else {
+                        c.addPseudoHeader(source: IPv4Address(rawValue: b.be32(26)), destination: IPv4Address(rawValue: b.be32(30)),
+                                          protocol: 6, length: s.count - tcp)
+                        #expect(InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: b[14..<34])) == 0)
+                        #expect(b.be16(16) == UInt16(s.count - 14))
+                        #expect(b.be16(18) == 0x1234 + UInt16(i))
+                    }
+                    c.add(UnsafeRawBufferPointer(rebasing: b[tcp...]))
+                }
+                #expect(c.verifies)
+                payload += s[(tcp + 20)...]
+            }
+            #expect(payload == Array(frame[(tcp + 20)...]))
+        }
+        #expect(pool.outstanding == 0)
+    }
+
+    @Test func aPartialChecksumIsCompleted() throws {
+        let pool = PacketPool(slotSize: 2048, count: 8, defaultHeadroom: 128)
+        var frame = superFrame(payload: 100)
+        // The field holds the pseudo-header sum, not complemented (CHECKSUM_PARTIAL).
+        var pseudo = InternetChecksum()
+        pseudo.addPseudoHeader(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2), protocol: 6, length: 120)
+        let sum = pseudo.folded
+        frame[34 + 16] = UInt8(sum >> 8); frame[34 + 17] = UInt8(sum & 0xFF)
+        var h = VirtioNetHeader()
+        h.flags = VirtioNetHeader.needsChecksum
+        h.checksumStart = 34
+        h.checksumOffset = 16
+        var out: [UInt8] = []
+        let r = frame.withUnsafeBytes { b in VirtioNet.deliver(b, header: h, pool: pool) { p in out = p.bytes } }
+        #expect(r == .success(1))
+        var c = InternetChecksum()
+        c.addPseudoHeader(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2), protocol: 6, length: 120)
+        out.withUnsafeBytes { c.add(UnsafeRawBufferPointer(rebasing: $0[34...])) }
+        #expect(c.verifies)
+    }
+
+    @Test func badHeadersAreRefused() {
+        let pool = PacketPool(slotSize: 2048, count: 8, defaultHeadroom: 128)
+        let frame = superFrame(payload: 10)
+        var h = VirtioNetHeader()
+        h.flags = VirtioNetHeader.needsChecksum
+        h.checksumStart = 200   // past the frame
+        var r = frame.withUnsafeBytes { b in VirtioNet.deliver(b, header: h, pool: pool) { _ in } }
+        #expect(r == .failure(.badChecksumOffsets))
+        h = VirtioNetHeader()
+        h.gsoType = VirtioNetHeader.gsoUDP
+        h.gsoSize = 100
+        r = frame.withUnsafeBytes { b in VirtioNet.deliver(b, header: h, pool: pool) { _ in } }
+        #expect(r == .failure(.unsupportedGSO(VirtioNetHeader.gsoUDP)))
+        h.gsoType = VirtioNetHeader.gsoTCPv4
+        h.gsoSize = 0
+        r = frame.withUnsafeBytes { b in VirtioNet.deliver(b, header: h, pool: pool) { _ in } }
+        #expect(r == .failure(.malformedSuperFrame))
+        h.gsoSize = 100
+        r = Array(frame.prefix(30)).withUnsafeBytes { b in VirtioNet.deliver(b, header: h, pool: pool) { _ in } }
+        #expect(r == .failure(.malformedSuperFrame))
+        #expect(pool.outstanding == 0)
+    }
+}
