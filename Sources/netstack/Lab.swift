@@ -34,6 +34,22 @@ func makeLabWorld(options: LabWorldOptions, sink: any LabSink) throws(LabSetupEr
     return world
 }
 
+/// What `netstack lab` and `netstack run` both take: the script and the
+/// world's observers and seed.
+struct ScriptOptions: ParsableArguments {
+    @Argument(help: "The script file (`-` for stdin).")
+    var file: String
+
+    @Option(help: "Trace packets matching FILTER (e.g. 'icmp'), on stderr.")
+    var trace: String?
+
+    @Option(help: "Write a pcap file per device into DIR.")
+    var pcap: String?
+
+    @Option(help: "Seed for every random choice (MACs, ports, impairments).")
+    var seed: UInt64 = 1
+}
+
 struct LabSetupError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
@@ -101,17 +117,11 @@ struct Lab: ParsableCommand {
         """
     )
 
-    @Argument(help: "The script file (`-` for stdin).")
-    var file: String
-
-    @Option(help: "Trace packets matching FILTER (e.g. 'icmp').")
-    var trace: String?
-
-    @Option(help: "Write a pcap file per device into DIR.")
-    var pcap: String?
-
-    @Option(help: "Seed for every random choice (MACs, ports, impairments).")
-    var seed: UInt64 = 1
+    @OptionGroup var script: ScriptOptions
+    var file: String { script.file }
+    var trace: String? { script.trace }
+    var pcap: String? { script.pcap }
+    var seed: UInt64 { script.seed }
 
     @Flag(help: "Run on the wall clock instead of jumping through virtual time.")
     var realtime = false

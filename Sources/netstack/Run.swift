@@ -29,20 +29,14 @@ struct Run: ParsableCommand {
         """
     )
 
-    @Argument(help: "The script file (`-` for stdin).")
-    var file: String
+    @OptionGroup var script: ScriptOptions
+    var file: String { script.file }
+    var trace: String? { script.trace }
+    var pcap: String? { script.pcap }
+    var seed: UInt64 { script.seed }
 
     @Option(help: "The control socket's path.")
     var control: String?
-
-    @Option(help: "Trace packets matching FILTER (e.g. 'icmp'), on stderr.")
-    var trace: String?
-
-    @Option(help: "Write a pcap file per device into DIR.")
-    var pcap: String?
-
-    @Option(help: "Seed for every random choice (MACs, ports, ISN secrets).")
-    var seed: UInt64 = 1
 
     func run() throws {
         guard let source = readScriptFile(file) else {

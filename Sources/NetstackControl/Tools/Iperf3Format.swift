@@ -151,28 +151,8 @@ enum Iperf3Format {
         return s
     }
 
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// JSON string quoting: the same escapes as iproute2's writer (JSON.swift).
+    static func quoted(_ s: String) -> String { JSONWriter.quoted(s) }
 
     /// cJSON_Parse for what a peer sends: objects, arrays, strings, numbers
     /// (integral ones as `.int`), true/false/null. Nil when malformed.
