@@ -163,21 +163,45 @@ public final class TunTapDriver: HostDeviceDriver {
         stack.hostTransmitPending = false
         for (_, port) in ports where port.device.hasHostTransmit {
             let fd = port.fd
-            let vnet = port.vnetHeader
-            port.device.takeHostTransmit { packet in
-                var packet = packet
-                if vnet {
-                    // No offload asked of the kernel: an all-zero header.
-                    guard packet.headroom >= VirtioNetHeader.size else { writeErrors &+= 1; return }
-                    let h = packet.push(VirtioNetHeader.size)
-                    for i in 0..<VirtioNetHeader.size { h[i] = 0 }
+            guard port.vnetHeader else {
+                port.device.takeHostTransmit { packet in
+                    let ok = packet.withUnsafeReadableBytes { writeFrame(fd, $0) }
+                    if !ok { writeErrors &+= 1 }
                 }
-                let ok = packet.withUnsafeReadableBytes { bytes in
-                    if case .success(let n) = system.write(fd, from: bytes), n == bytes.count { return true }
-                    return false
-                }
-                if !ok { writeErrors &+= 1 }
+                continue
             }
+            // vnet_hdr: a burst of one flow's segments goes as one TSO frame.
+            port.device.takeHostTransmit { packet in
+                if packet.withUnsafeReadableBytes({ coalescer.append($0) }) { return }
+                writeCoalesced(fd)
+                if packet.withUnsafeReadableBytes({ coalescer.append($0) }) { return }
+                // Not TCP data: alone, with an all-zero header (no offload).
+                var p = packet
+                guard p.headroom >= VirtioNetHeader.size else { writeErrors &+= 1; return }
+                let h = p.push(VirtioNetHeader.size)
+                for i in 0..<VirtioNetHeader.size { h[i] = 0 }
+                if !p.withUnsafeReadableBytes({ writeFrame(fd, $0) }) { writeErrors &+= 1 }
+            }
+            writeCoalesced(fd)
         }
+    }
+
+    /// Joins a burst of one TCP flow's segments (vnet_hdr ports).
+    private var coalescer = TSOCoalescer()
+    /// Frames written as TSO super-frames, and the segments they carried.
+    public private(set) var superFrames: UInt64 = 0
+    public private(set) var superFrameSegments: UInt64 = 0
+
+    private func writeCoalesced(_ fd: Int32) {
+        guard !coalescer.isEmpty else { return }
+        let segments = coalescer.segmentCount
+        let frame = coalescer.take()
+        if segments > 1 { superFrames &+= 1; superFrameSegments &+= UInt64(segments) }
+        if !writeFrame(fd, frame) { writeErrors &+= 1 }
+    }
+
+    private func writeFrame(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        if case .success(let n) = system.write(fd, from: bytes), n == bytes.count { return true }
+        return false
     }
 }

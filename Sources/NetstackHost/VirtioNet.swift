@@ -9,6 +9,9 @@
 //
 // Kernel counterparts: tun_get_user/virtio_net_hdr_to_skb on the way in,
 // tcp_gso_segment/inet_gso_segment for the cutting.
+#if canImport(Glibc)
+import Glibc
+#endif
 import NetWire
 import Netstack
 
@@ -150,5 +153,150 @@ public enum VirtioNet {
             emitted += 1
         }
         return .success(emitted)
+    }
+}
+
+/// The transmit side of a vnet_hdr TAP: consecutive TCP segments of one
+/// flow that the stack queued in a burst are joined into one super-frame
+/// handed to the kernel with gso_type TCPV4/TCPV6 (what a TSO-capable NIC
+/// driver receives from the kernel, here in the other direction), so one
+/// write carries up to 64 KiB and the kernel takes it as one skb.
+///
+/// Segments join when everything but the sequence number, the IP length
+/// (and identification and header checksum) and PSH is the same, the
+/// sequence numbers follow each other, and every segment but the last has
+/// the first one's payload size (gso_size). Anything else goes out alone.
+public struct TSOCoalescer: ~Copyable {
+    /// virtio_net_hdr + the super-frame being built.
+    let buffer: UnsafeMutableRawBufferPointer
+    /// Bytes of headers (Ethernet + IP + TCP) in the frame being built.
+    private var headerLength = 0
+    private var ipLength = 0
+    private var v6 = false
+    private var segments = 0
+    private var segmentSize = 0
+    private var lastSize = 0
+    private var nextSeq: UInt32 = 0
+    private var frameLength = 0   // bytes after the virtio_net_hdr
+    private var pushed = false
+    static let limit = 65535 - 60
+
+    public init() {
+        buffer = .allocate(byteCount: VirtioNetHeader.size + 65536 + 128, alignment: 16)
+    }
+
+    deinit { buffer.deallocate() }
+
+    public var isEmpty: Bool { segments == 0 }
+    /// Segments in the frame being built.
+    public var segmentCount: Int { segments }
+
+    /// Where the TCP header starts in a candidate frame, or nil when the
+    /// frame cannot join a super-frame (not TCP data with ACK alone/PSH).
+    static func tcpCandidate(_ b: UnsafeRawBufferPointer) -> (ip: Int, tcp: Int, headers: Int, v6: Bool)? {
+        guard b.count >= 14 + 40 else { return nil }
+        let type = b.be16(12)
+        var ip = 0, v6 = false
+        if type == 0x0800 {
+            guard b[14] == 0x45, b[23] == 6, b.be16(20) & 0x3FFF == 0 else { return nil }  // no options, TCP, not a fragment
+            ip = 20
+            guard Int(b.be16(16)) == b.count - 14 else { return nil }
+        } else if type == 0x86DD {
+            guard b[14] >> 4 == 6, b[20] == 6 else { return nil }
+            ip = 40
+            guard Int(b.be16(18)) == b.count - 54 else { return nil }
+            v6 = true
+        } else {
+            return nil
+        }
+        let tcp = 14 + ip
+        guard b.count >= tcp + 20 else { return nil }
+        let headers = tcp + Int(b[tcp + 12] >> 4) * 4
+        // ACK, optionally PSH; nothing else (no SYN/FIN/RST/URG/ECE/CWR).
+        guard headers >= tcp + 20, b.count > headers, b[tcp + 13] & ~0x08 == 0x10 else { return nil }
+        return (ip, tcp, headers, v6)
+    }
+
+    /// Adds the frame to the super-frame being built; false when it cannot
+    /// join (the caller then flushes and offers it again, or sends it alone).
+    public mutating func append(_ b: UnsafeRawBufferPointer) -> Bool {
+        guard let c = TSOCoalescer.tcpCandidate(b) else { return false }
+        let payload = b.count - c.headers
+        let out = UnsafeMutableRawBufferPointer(rebasing: buffer[VirtioNetHeader.size...])
+        if segments == 0 {
+            out.copyMemory(from: b)
+            headerLength = c.headers
+            ipLength = c.ip
+            v6 = c.v6
+            segments = 1
+            segmentSize = payload
+            lastSize = payload
+            frameLength = b.count
+            nextSeq = b.be32(c.tcp + 4) &+ UInt32(payload)
+            pushed = b[c.tcp + 13] & 0x08 != 0
+            return true
+        }
+        let tcp = 14 + ipLength
+        guard !pushed, c.headers == headerLength, c.v6 == v6, lastSize == segmentSize, payload <= segmentSize,
+              frameLength + payload <= TSOCoalescer.limit, b.be32(tcp + 4) == nextSeq else { return false }
+        let built = UnsafeRawBufferPointer(out)
+        // Same Ethernet header, addresses, ports, ack, window, options.
+        guard memcmp(built.baseAddress!, b.baseAddress!, 14) == 0,
+              // TOS, flags, TTL, protocol / traffic class, flow label, hop limit.
+              v6 ? (memcmp(built.baseAddress! + 14, b.baseAddress! + 14, 4) == 0
+                    && memcmp(built.baseAddress! + 20, b.baseAddress! + 20, 2) == 0)
+                 : (built[15] == b[15] && memcmp(built.baseAddress! + 20, b.baseAddress! + 20, 4) == 0),
+              memcmp(built.baseAddress! + (v6 ? 22 : 26), b.baseAddress! + (v6 ? 22 : 26), v6 ? 32 : 8) == 0,
+              memcmp(built.baseAddress! + tcp, b.baseAddress! + tcp, 4) == 0,
+              memcmp(built.baseAddress! + tcp + 8, b.baseAddress! + tcp + 8, 5) == 0,
+              memcmp(built.baseAddress! + tcp + 14, b.baseAddress! + tcp + 14, 2) == 0,
+              headerLength == tcp + 20 || memcmp(built.baseAddress! + tcp + 20, b.baseAddress! + tcp + 20, headerLength - tcp - 20) == 0
+        else { return false }
+        UnsafeMutableRawBufferPointer(rebasing: out[frameLength..<(frameLength + payload)])
+            .copyMemory(from: UnsafeRawBufferPointer(rebasing: b[c.headers...]))
+        frameLength += payload
+        segments += 1
+        lastSize = payload
+        nextSeq &+= UInt32(payload)
+        if b[tcp + 13] & 0x08 != 0 { pushed = true }
+        return true
+    }
+
+    /// The pending frame with its virtio_net_hdr, ready to write; empty after.
+    public mutating func take() -> UnsafeRawBufferPointer {
+        guard segments > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        let out = UnsafeMutableRawBufferPointer(rebasing: buffer[VirtioNetHeader.size...])
+        for i in 0..<VirtioNetHeader.size { buffer[i] = 0 }
+        if segments > 1 {
+            let tcp = 14 + ipLength
+            if pushed { out[tcp + 13] |= 0x08 }
+            let tcpLength = frameLength - tcp
+            var c = InternetChecksum()
+            if v6 {
+                out.setBE16(18, UInt16(tcpLength))
+                c.addPseudoHeader(source: IPv6Address(reading: UnsafeRawBufferPointer(out), at: 22),
+                                  destination: IPv6Address(reading: UnsafeRawBufferPointer(out), at: 38),
+                                  nextHeader: 6, length: tcpLength)
+            } else {
+                out.setBE16(16, UInt16(frameLength - 14))
+                out.setBE16(24, 0)
+                out.setBE16(24, InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: out[14..<34])))
+                c.addPseudoHeader(source: IPv4Address(rawValue: UnsafeRawBufferPointer(out).be32(26)),
+                                  destination: IPv4Address(rawValue: UnsafeRawBufferPointer(out).be32(30)),
+                                  protocol: 6, length: tcpLength)
+            }
+            // CHECKSUM_PARTIAL: the field holds the pseudo-header sum.
+            out.setBE16(tcp + 16, c.folded)
+            buffer[0] = VirtioNetHeader.needsChecksum
+            buffer[1] = v6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4
+            buffer[2] = UInt8(headerLength & 0xFF); buffer[3] = UInt8(headerLength >> 8)
+            buffer[4] = UInt8(segmentSize & 0xFF); buffer[5] = UInt8(segmentSize >> 8)
+            buffer[6] = UInt8(tcp & 0xFF); buffer[7] = UInt8(tcp >> 8)
+            buffer[8] = 16; buffer[9] = 0
+        }
+        let n = VirtioNetHeader.size + frameLength
+        segments = 0
+        frameLength = 0
+        return UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<n])
     }
 }

@@ -117,4 +117,62 @@ import Testing
         #expect(r == .failure(.malformedSuperFrame))
         #expect(pool.outstanding == 0)
     }
+
+    /// Segments cut from a super-frame and joined again give the same
+    /// super-frame: cut(join(cut(x))) == cut(x), for IPv4 and IPv6.
+    @Test func segmentsJoinIntoASuperFrameThatCutsBackTheSame() throws {
+        let pool = PacketPool(slotSize: 2048, count: 256, defaultHeadroom: 128)
+        for v6 in [false, true] {
+            var h = VirtioNetHeader()
+            h.flags = VirtioNetHeader.needsChecksum
+            h.gsoType = v6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4
+            h.gsoSize = 1448
+            var cut: [[UInt8]] = []
+            _ = superFrame(payload: 40_000, v6: v6).withUnsafeBytes { b in
+                VirtioNet.deliver(b, header: h, pool: pool) { p in cut.append(p.bytes) }
+            }
+            #expect(cut.count == 28)
+            var joiner = TSOCoalescer()
+            for s in cut { #expect(s.withUnsafeBytes { joiner.append($0) }) }
+            let joinedCount = joiner.segmentCount
+            #expect(joinedCount == 28)
+            let joined = Array(joiner.take())
+            let emptied = joiner.isEmpty
+            #expect(emptied)
+            let header = joined.withUnsafeBytes { VirtioNetHeader(UnsafeRawBufferPointer(rebasing: $0[0..<10])) }
+            #expect(header.gsoType == h.gsoType && header.gsoSize == 1448 && header.flags == VirtioNetHeader.needsChecksum)
+            #expect(Int(header.checksumStart) == (v6 ? 54 : 34) && header.checksumOffset == 16)
+            var again: [[UInt8]] = []
+            let r = joined.withUnsafeBytes { b in
+                VirtioNet.deliver(UnsafeRawBufferPointer(rebasing: b[10...]), header: header, pool: pool) { p in again.append(p.bytes) }
+            }
+            #expect(r == .success(28))
+            #expect(again == cut)
+        }
+        #expect(pool.outstanding == 0)
+    }
+
+    @Test func onlyFollowingSegmentsOfOneFlowJoin() throws {
+        let pool = PacketPool(slotSize: 2048, count: 64, defaultHeadroom: 128)
+        var h = VirtioNetHeader()
+        h.gsoType = VirtioNetHeader.gsoTCPv4
+        h.gsoSize = 1000
+        var cut: [[UInt8]] = []
+        _ = superFrame(payload: 3000).withUnsafeBytes { b in VirtioNet.deliver(b, header: h, pool: pool) { p in cut.append(p.bytes) } }
+        var joiner = TSOCoalescer()
+        #expect(cut[0].withUnsafeBytes { joiner.append($0) })
+        #expect(!cut[2].withUnsafeBytes { joiner.append($0) })    // a gap in the sequence
+        var other = cut[1]
+        other[34 + 1] ^= 1                                           // another source port
+        #expect(!other.withUnsafeBytes { joiner.append($0) })
+        #expect(cut[1].withUnsafeBytes { joiner.append($0) })
+        #expect(cut[2].withUnsafeBytes { joiner.append($0) })      // PSH: the run ends here
+        #expect(!cut[0].withUnsafeBytes { joiner.append($0) })
+        // A lone segment goes with an all-zero header, unchanged.
+        var single = TSOCoalescer()
+        #expect(cut[0].withUnsafeBytes { single.append($0) })
+        let alone = Array(single.take())
+        #expect(alone == [UInt8](repeating: 0, count: 10) + cut[0])
+        #expect(pool.outstanding == 0)
+    }
 }
