@@ -146,7 +146,10 @@ struct AsyncTCPTests {
     func backPressure() async throws {
         let stack = try makeWorld()
         defer { stack.stop() }
-        let listener = try await stack.tcpListen(namespace: "b", port: 5001)
+        // tcp_rmem[2] is 32 MiB (as Linux 6.18): a small receive buffer
+        // makes 16 MB more than the two buffers hold.
+        let listener = try await stack.tcpListen(namespace: "b", port: 5001,
+                                                 configure: { $0.configuration.receiveBufferMax = 1 << 20 })
         let total = 16 * 1024 * 1024
         let data = pattern(0, total)
         try await withTimeout(60) {
@@ -190,7 +193,10 @@ struct AsyncTCPTests {
     func cancelBlockedWrite() async throws {
         let stack = try makeWorld()
         defer { stack.stop() }
-        let listener = try await stack.tcpListen(namespace: "b", port: 5006)
+        // tcp_rmem[2] is 32 MiB (as Linux 6.18): a small receive buffer
+        // makes 16 MB more than the two buffers hold.
+        let listener = try await stack.tcpListen(namespace: "b", port: 5006,
+                                                 configure: { $0.configuration.receiveBufferMax = 1 << 20 })
         let total = 16 * 1024 * 1024
         let data = pattern(0, total)
         try await withTimeout(60) {
