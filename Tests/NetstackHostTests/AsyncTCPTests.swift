@@ -20,9 +20,17 @@ private struct Timeout: Error, CustomStringConvertible {
 }
 
 /// Runs `body`, cancelling it and throwing `Timeout` after `seconds`.
+/// The bound is generous on purpose: in the full `swift test` run the
+/// cooperative pool's two threads are often held for minutes by
+/// synchronous tests (the Linux differential runs wait on processes), and
+/// these tests' own tasks cannot run until one is free. Each test takes
+/// about a second on its own.
+private let starvationAllowance = 10.0
+
 private func withTimeout<T: Sendable>(_ seconds: Double,
                                       _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
+    let seconds = seconds * starvationAllowance
+    return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
             try await Task.sleep(for: .seconds(seconds))

@@ -7,10 +7,10 @@ ip -n a addr add 2001:db8::1/64 dev e0 nodad
 ip -n b addr add 2001:db8::2/64 dev e0
 ip -n a link set e0 up
 ip -n b link set e0 up
-sleep 3
+sleep 5
 ip -n b addr add 2001:db8::1/64 dev e0
 ip -n b -6 addr show dev e0
-sleep 3
+sleep 5
 ip -n b -6 addr show dev e0
 ip -n b -6 route show table local
 ip -n b -j -6 route show table main
