@@ -153,6 +153,9 @@ enum IPLinkCommand {
         var kind: String?
         var mtu: Int?, qlen: Int?, mac: MACAddress?
         var peerName: String?, peerNS: NetworkNamespace?, peerMAC: MACAddress?
+        // `netns NS` of the new device (rtnl_newlink's dest_net); its veth
+        // peer stays in the caller's namespace unless `peer … netns` says.
+        var linkNS: NetworkNamespace?
         var i = 0
         var inPeer = false
         while i < args.count {
@@ -179,12 +182,8 @@ enum IPLinkCommand {
                 i += 1
             case "netns":
                 guard let v = value() else { return CommandFailure.incompleteCommandLine.result }
-                guard let target = stack.namespace(named: v) else {
-                    return .failure("Invalid \"netns\" value", status: 255)
-                }
-                if inPeer { peerNS = target } else {
-                    return .failure("Error: netns is not supported for the new link here; move it with \"ip link set\".", status: 2)
-                }
+                guard let target = stack.namespace(named: v) else { return invalidNetns(v) }
+                if inPeer { peerNS = target } else { linkNS = target }
                 i += 1
             default:
                 if inPeer { peerName = a } else if name == nil { name = a } else {
@@ -202,12 +201,18 @@ enum IPLinkCommand {
         }
         guard let n = name else { return .failure("Not enough information: \"dev\" argument is required.", status: 255) }
         do {
-            try ns.addLink(name: n, kind: dk, mac: mac, mtu: mtu, txQueueLength: qlen,
-                           peerName: dk == .veth ? peerName : nil, peerNamespace: peerNS, peerMAC: peerMAC)
+            try (linkNS ?? ns).addLink(name: n, kind: dk, mac: mac, mtu: mtu, txQueueLength: qlen,
+                                       peerName: dk == .veth ? peerName : nil, peerNamespace: peerNS ?? ns, peerMAC: peerMAC)
         } catch {
             return error.result
         }
         return CommandResult()
+    }
+
+    /// invarg() on a netns that does not exist (netns_get_fd failed).
+    static func invalidNetns(_ name: String) -> CommandResult {
+        // iproute2 prints an empty line after invarg()'s message.
+        CommandResult(stderr: "Error: argument \"\(name)\" is wrong: Invalid \"netns\" value\n\n", status: 255)
     }
 
     static func delete(_ args: [String], _ ns: NetworkNamespace) -> CommandResult {
@@ -247,7 +252,7 @@ enum IPLinkCommand {
                 changes.append(.name(v)); i += 1
             case "netns":
                 guard let v = value() else { return CommandFailure.incompleteCommandLine.result }
-                guard let t = stack.namespace(named: v) else { return .failure("Invalid \"netns\" value", status: 255) }
+                guard let t = stack.namespace(named: v) else { return invalidNetns(v) }
                 changes.append(.netns(t)); i += 1
             case "txqueuelen", "qlen", "txqlen":
                 guard let v = value(), let n = Int(v) else { return .failure("Error: argument \"\(value() ?? "")\" is wrong: Invalid \"txqueuelen\" value", status: 255) }
@@ -368,7 +373,7 @@ enum IPAddrCommand {
             } else {
                 var line = "\(d.ifindex): \(LinkPrinter.displayName(d, viewer: ns)): <\(LinkPrinter.flagNames(d).joined(separator: ","))> mtu \(d.mtu) qdisc \(LinkPrinter.qdiscName(d)) state \(d.operState.name) group default qlen \(d.txQueueLength)"
                 if let p = d.peer, p.namespace !== ns {
-                    line += p.namespace.name.isEmpty ? " link-netnsid 0" : " link-netns \(p.namespace.name)"
+                    line += p.namespace.name.isEmpty ? " link-netnsid \(ns.netnsID(of: p.namespace))" : " link-netns \(p.namespace.name)"
                 }
                 out += line + "\n"
             }

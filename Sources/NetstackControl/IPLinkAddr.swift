@@ -42,7 +42,7 @@ enum LinkPrinter {
         // ARPHRD_NONE (TUN): no address to print.
         s += d.hasLinkHeader ? "link/\(d.linkTypeName) \(d.mac) brd \(d.broadcastMAC)" : "link/none "
         if let p = d.peer, p.namespace !== ns {
-            s += p.namespace.name.isEmpty ? " link-netnsid 0" : " link-netns \(p.namespace.name)"
+            s += p.namespace.name.isEmpty ? " link-netnsid \(ns.netnsID(of: p.namespace))" : " link-netns \(p.namespace.name)"
         }
         return s
     }
@@ -119,7 +119,7 @@ enum LinkPrinter {
             o["address"] = .string(d.mac.description)
             o["broadcast"] = .string(d.broadcastMAC.description)
         }
-        if let p = d.peer, p.namespace !== ns { o["link_netnsid"] = .number(0) }
+        if let p = d.peer, p.namespace !== ns { o["link_netnsid"] = .number(ns.netnsID(of: p.namespace)) }
         if stats > 0 { o["stats64"] = statisticsJSON(d.statistics, level: stats) }
         return o
     }

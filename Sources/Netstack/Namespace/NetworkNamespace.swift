@@ -49,6 +49,20 @@ public final class NetworkNamespace {
     public let name: String
     /// A stable id (the lab's netnsid), in creation order.
     public let id: Int
+    /// The ids this namespace gives its peer namespaces (peernet2id:
+    /// `link-netnsid N`), by the peer's `id`; allocated on first use,
+    /// lowest free first, as the kernel's per-net idr.
+    var peerNetnsIDs: [Int: Int32] = [:]
+
+    /// peernet2id_alloc(): this namespace's id for `other`.
+    public func netnsID(of other: NetworkNamespace) -> Int32 {
+        if let id = peerNetnsIDs[other.id] { return id }
+        let used = Set(peerNetnsIDs.values)
+        var id: Int32 = 0
+        while used.contains(id) { id += 1 }
+        peerNetnsIDs[other.id] = id
+        return id
+    }
     /// The stack that owns this namespace. unowned(unsafe): the packet path
     /// reads it many times per packet and a checked unowned load is an
     /// atomic retain/release pair each time. Safe because a `Stack` holds
@@ -239,6 +253,12 @@ public final class NetworkNamespace {
             if let q = txQueueLength { d.txQueueLength = q }
             d.peer = p
             p.peer = d
+            // The link notifications allocate the peers' netns ids, the
+            // peer (registered first) before the device.
+            if peerNS !== self {
+                _ = peerNS.netnsID(of: self)
+                _ = netnsID(of: peerNS)
+            }
             return d
         case .tap, .tun:
             return try addTunTap(name: name, kind: kind, options: TunTapOptions(), mac: mac)

@@ -90,6 +90,7 @@ public final class Stack {
         }
         ns.shutdown()
         namespaces.removeAll { $0 === ns }
+        for other in namespaces { other.peerNetnsIDs[ns.id] = nil }
         if namespacesByName[ns.name] === ns { namespacesByName[ns.name] = nil }
     }
 
