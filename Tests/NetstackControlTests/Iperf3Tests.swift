@@ -9,22 +9,10 @@ import Testing
 
 @Suite("iperf3")
 struct Iperf3Tests {
-    static let twoHosts = """
-        ip netns add a
-        ip netns add b
-        ip -n a link add e0 address 02:00:00:00:00:01 type veth peer name e0 address 02:00:00:00:00:02 netns b
-        ip -n a addr add 10.0.0.1/24 dev e0
-        ip -n b addr add 10.0.0.2/24 dev e0
-        ip -n a link set e0 up
-        ip -n b link set e0 up
-
-        """
+    static let twoHosts = LabHosts.script()
 
     static func run(_ body: String) -> (status: Int32, stdout: String, stderr: String, world: StackLabWorld) {
-        let world = StackLabWorld(seed: 7)
-        let capture = LabCapture()
-        let status = LabInterpreter(world: world, sink: capture).run(source: twoHosts + body)
-        return (status, capture.stdout, capture.stderr, world)
+        LabHosts.run(body, seed: 7)
     }
 
     /// The client's JSON document: the text from the first "{" at a line start.

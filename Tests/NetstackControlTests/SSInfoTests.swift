@@ -9,22 +9,9 @@ import Testing
 
 @Suite("ss -tinem")
 struct SSInfoTests {
-    static let twoHosts = """
-        ip netns add a
-        ip netns add b
-        ip -n a link add e0 address 02:00:00:00:00:01 type veth peer name e0 address 02:00:00:00:00:02 netns b
-        ip -n a addr add 10.0.0.1/24 dev e0
-        ip -n b addr add 10.0.0.2/24 dev e0
-        ip -n a link set e0 up
-        ip -n b link set e0 up
-
-        """
-
     static func lab(_ body: String, seed: UInt64 = 7) -> (stdout: String, world: StackLabWorld) {
-        let world = StackLabWorld(seed: seed)
-        let capture = LabCapture()
-        _ = LabInterpreter(world: world, sink: capture).run(source: twoHosts + body)
-        return (capture.stdout, world)
+        let r = LabHosts.run(body, seed: seed)
+        return (r.stdout, r.world)
     }
 
     /// The tcp_info keys in the order misc/ss.c tcp_stats_print() prints them.

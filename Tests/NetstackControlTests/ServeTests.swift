@@ -9,24 +9,8 @@ import Testing
 @Suite("serve and TCP sysctls")
 struct ServeTests {
     /// Two namespaces on a veth pair: a 10.0.0.1, b 10.0.0.2 (and fd00::1/2).
-    static let twoHosts = """
-        ip netns add a
-        ip netns add b
-        ip -n a link add e0 address 02:00:00:00:00:01 type veth peer name e0 address 02:00:00:00:00:02 netns b
-        ip -n a addr add 10.0.0.1/24 dev e0
-        ip -n b addr add 10.0.0.2/24 dev e0
-        ip -n a -6 addr add fd00::1/64 dev e0 nodad
-        ip -n b -6 addr add fd00::2/64 dev e0 nodad
-        ip -n a link set e0 up
-        ip -n b link set e0 up
-
-        """
-
     static func run(_ body: String) -> (status: Int32, stdout: String, stderr: String, world: StackLabWorld) {
-        let world = StackLabWorld(seed: 11)
-        let capture = LabCapture()
-        let status = LabInterpreter(world: world, sink: capture).run(source: twoHosts + body)
-        return (status, capture.stdout, capture.stderr, world)
+        LabHosts.run(body, seed: 11, ipv6: true)
     }
 
     @Test func echoOverTCPAndUDP() {
