@@ -31,28 +31,26 @@ enum IPTuntapCommand {
         var options = TunTapOptions()
     }
 
-    /// parse_args of iptuntap.c; nil with the error result on bad input.
-    static func parse(_ args: [String]) -> Result<Request, CommandFailure> {
+    /// parse_args of iptuntap.c; throws iproute2's message on bad input.
+    static func parse(_ args: [String]) throws(CommandFailure) -> Request {
         var r = Request()
         var i = 0
-        func fail(_ text: String, _ status: Int32 = 255) -> Result<Request, CommandFailure> {
-            .failure(CommandFailure(text, status: status))
-        }
+        func fail(_ text: String, _ status: Int32 = 255) -> CommandFailure { CommandFailure(text, status: status) }
         while i < args.count {
             let a = args[i]
             switch a {
             case "mode":
                 i += 1
-                guard i < args.count else { return fail("Command line is not complete. Try option \"help\"") }
+                guard i < args.count else { throw fail("Command line is not complete. Try option \"help\"") }
                 switch args[i] {
                 case "tun": r.kind = .tun
                 case "tap": r.kind = .tap
-                default: return fail("Unknown tunnel mode \"\(args[i])\"")
+                default: throw fail("Unknown tunnel mode \"\(args[i])\"")
                 }
             case "user", "group":
                 i += 1
-                guard i < args.count else { return fail("Command line is not complete. Try option \"help\"") }
-                guard let id = UInt32(args[i]) else { return fail("invalid \(a) \"\(args[i])\"", 1) }
+                guard i < args.count else { throw fail("Command line is not complete. Try option \"help\"") }
+                guard let id = UInt32(args[i]) else { throw fail("invalid \(a) \"\(args[i])\"", 1) }
                 if a == "user" { r.options.user = id } else { r.options.group = id }
             case "one_queue": break
             case "pi": r.options.packetInfo = true
@@ -60,25 +58,22 @@ enum IPTuntapCommand {
             case "multi_queue": r.options.multiQueue = true
             case "dev", "name":
                 i += 1
-                guard i < args.count else { return fail("Command line is not complete. Try option \"help\"") }
-                guard r.name == nil else { return fail("Error: either \"\(a)\" is duplicate, or \"\(args[i])\" is a garbage.") }
+                guard i < args.count else { throw fail("Command line is not complete. Try option \"help\"") }
+                guard r.name == nil else { throw fail("Error: either \"\(a)\" is duplicate, or \"\(args[i])\" is a garbage.") }
                 r.name = args[i]
             default:
-                guard r.name == nil else { return fail("Error: either \"name\" is duplicate, or \"\(a)\" is a garbage.") }
+                guard r.name == nil else { throw fail("Error: either \"name\" is duplicate, or \"\(a)\" is a garbage.") }
                 r.name = a
             }
             i += 1
         }
-        if let n = r.name, n.utf8.count >= 16 { return fail("\"\(n)\" is too long.", 1) }
-        return .success(r)
+        if let n = r.name, n.utf8.count >= 16 { throw fail("\"\(n)\" is too long.", 1) }
+        return r
     }
 
     static func add(_ args: [String], _ ns: NetworkNamespace) -> CommandResult {
         let r: Request
-        switch parse(args) {
-        case .success(let ok): r = ok
-        case .failure(let f): return .failure(f.message, status: f.status)
-        }
+        do throws(CommandFailure) { r = try parse(args) } catch { return error.result }
         guard let kind = r.kind else { return .failure("You failed to specify a tunnel mode", status: 1) }
         // TUNSETIFF with no name: the kernel picks tunN / tapN.
         let name = r.name ?? ns.nextFreeDeviceName(prefix: kind == .tun ? "tun" : "tap")
@@ -92,10 +87,7 @@ enum IPTuntapCommand {
 
     static func delete(_ args: [String], _ ns: NetworkNamespace) -> CommandResult {
         let r: Request
-        switch parse(args) {
-        case .success(let ok): r = ok
-        case .failure(let f): return .failure(f.message, status: f.status)
-        }
+        do throws(CommandFailure) { r = try parse(args) } catch { return error.result }
         guard let kind = r.kind else { return .failure("You failed to specify a tunnel mode", status: 1) }
         guard let name = r.name, let d = ns.device(named: name) else {
             // The kernel makes the named device and drops it at once: nothing to say.

@@ -30,11 +30,6 @@ import Glibc
 import NetWire
 import Netstack
 
-/// ESHUTDOWN: what an operation gets when its AsyncStack has stopped.
-extension Errno {
-    public static let ESHUTDOWN = Errno(rawValue: 108)
-}
-
 /// A `Stack` owned by one dedicated thread that polls it at its deadlines
 /// (CLOCK_MONOTONIC), with async TCP on top. The stack itself is reached
 /// only through closures that run on that thread (`withStack`,

@@ -214,10 +214,7 @@ final class WallClock: LabClock {
         // the wall (timers fire late, as they would on a busy host) instead
         // of running on behind it: rates measured in realtime mode are
         // per wall-clock second.
-        let elapsed = clock.now - start!
-        let wall = origin + TimeDelta(nanoseconds: elapsed.components.seconds * 1_000_000_000
-                                          + elapsed.components.attoseconds / 1_000_000_000)
-        return max(instant, wall)
+        return max(instant, origin + TimeDelta(clock.now - start!))
     }
 }
 

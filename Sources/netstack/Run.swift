@@ -229,10 +229,9 @@ final class RunWorld: LabWorld {
 
     func namespaceExists(_ name: String) -> Bool { inner.namespaceExists(name) }
 
+    // What a command sends goes out when the clock next waits (it flushes first).
     func spawn(_ argv: [String], namespace: String?, stdin: [UInt8]) -> LabProcess? {
-        let p = inner.spawn(argv, namespace: namespace, stdin: stdin)
-        driver.flushTransmit()
-        return p
+        inner.spawn(argv, namespace: namespace, stdin: stdin)
     }
 
     /// A request from the control socket: `stop`, or a command to run.

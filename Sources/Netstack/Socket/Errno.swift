@@ -44,6 +44,8 @@ public struct Errno: RawRepresentable, Error, Hashable, Sendable, CustomStringCo
     public static let ENOBUFS = Errno(rawValue: 105)
     public static let EISCONN = Errno(rawValue: 106)
     public static let ENOTCONN = Errno(rawValue: 107)
+    /// ESHUTDOWN: what an AsyncStack operation gets once the stack stopped.
+    public static let ESHUTDOWN = Errno(rawValue: 108)
     public static let ETIMEDOUT = Errno(rawValue: 110)
     public static let ECONNREFUSED = Errno(rawValue: 111)
     public static let EHOSTDOWN = Errno(rawValue: 112)
@@ -90,6 +92,7 @@ public struct Errno: RawRepresentable, Error, Hashable, Sendable, CustomStringCo
         case 105: "No buffer space available"
         case 106: "Transport endpoint is already connected"
         case 107: "Transport endpoint is not connected"
+        case 108: "Cannot send after transport endpoint shutdown"
         case 110: "Connection timed out"
         case 111: "Connection refused"
         case 112: "Host is down"

@@ -74,9 +74,6 @@ public final class TCPNamespaceState {
     var established: [TCPFlowKey: TCPSocket] = [:]
     var listeners: [TCPSocket] = []
     var ports: [UInt16: [TCPSocket]] = [:]
-    /// The earliest deadline of any connection (may be early: a stale
-    /// queue entry then pops, and nothing is due).
-    var timerDeadline = Instant.distantFuture
     /// Connection timers by deadline (DeadlineHeap.swift: lazy removal;
     /// a socket's live entry is the one whose deadline equals its
     /// `timerQueued`).
@@ -602,7 +599,6 @@ extension NetworkNamespace {
         guard d < s.timerQueued, s.hashed else { return }
         s.timerQueued = d
         tcp.timers.push(d, TCPFlowKey(local: c.local, remote: c.remote))
-        if d < tcp.timerDeadline { tcp.timerDeadline = d }
     }
 
     // MARK: close
@@ -738,7 +734,7 @@ extension NetworkNamespace {
     /// `now` (tcp_write_timer / tcp_delack_timer / tcp_keepalive_timer /
     /// the TIME-WAIT reaper, one queue for all).
     func tcpRunTimers(now: Instant) {
-        guard tcp.timerDeadline <= now else { return }
+        guard let first = tcp.timers.earliest, first <= now else { return }
         var n = 0
         while n < 1_000_000, let (d, key) = tcp.timers.popDue(now) {
             n += 1
@@ -746,7 +742,7 @@ extension NetworkNamespace {
             guard let s = tcp.established[key], s.timerQueued == d, let c = s.connection else { continue }
             s.timerQueued = .distantFuture
             if c.nextDeadline <= now { tcpEvents(s, c.timerFired(now: now)) }
-            if s.hashed, let c = s.connection { tcpNoteDeadline(s, c) }
+            if let c = s.connection { tcpNoteDeadline(s, c) }
         }
         // Stale entries pile up when deadlines keep moving earlier: rebuild.
         if tcp.timers.count > 4 * tcp.established.count + 1024 {
@@ -759,11 +755,12 @@ extension NetworkNamespace {
                 }
             }
         }
-        tcp.timerDeadline = tcp.timers.earliest ?? .distantFuture
     }
 
     var tcpNextDeadline: Instant? {
-        tcp.timerDeadline == .distantFuture ? nil : tcp.timerDeadline
+        // The earliest queued deadline (possibly a stale entry's: it then
+        // pops early and nothing is due).
+        tcp.timers.earliest
     }
 
     func tcpShutdownAll() {
@@ -771,6 +768,5 @@ extension NetworkNamespace {
         tcp.listeners = []
         tcp.ports = [:]
         tcp.timers.removeAll()
-        tcp.timerDeadline = .distantFuture
     }
 }
