@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <errno.h>
+#include <malloc.h>
 
 int cnh_tunsetiff(int fd, const char *name, short flags, char *nameOut) {
     struct ifreq ifr;
@@ -36,4 +37,8 @@ long cnh_peer_uid(int fd) {
     socklen_t len = sizeof cred;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
     return (long)cred.uid;
+}
+
+int cnh_malloc_keep(int mmapThreshold, int trimThreshold) {
+    return mallopt(M_MMAP_THRESHOLD, mmapThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, trimThreshold) == 1;
 }

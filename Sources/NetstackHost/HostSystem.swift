@@ -18,6 +18,21 @@ public struct HostError: Error, Equatable, CustomStringConvertible {
     public var description: String { String(cString: strerror(errno)) }
 }
 
+/// Process-wide settings a running stack wants from the C library.
+public enum HostProcess {
+    /// A stack frees and takes again blocks of up to a socket buffer's size
+    /// (TCP byte rings as connections drain and refill). glibc hands every
+    /// block over 128 KiB to mmap and returns freed heap tops to the kernel,
+    /// so each refill faulted in fresh zeroed pages: a fifth of a bulk
+    /// receive over TAP went to clear_page/exc_page_fault under TCP's
+    /// queueData (perf). Keeping blocks up to 64 MiB in the heap, and the
+    /// heap's top until 256 MiB are free, makes a refill a reuse.
+    @discardableResult
+    public static func keepFreedMemory() -> Bool {
+        cnh_malloc_keep(64 << 20, 256 << 20) == 1
+    }
+}
+
 /// One ready file descriptor from `wait`.
 public struct HostEvent: Sendable, Equatable {
     public var token: UInt64

@@ -1,6 +1,7 @@
 // netstack: the multi-call command-line tool (DESIGN.md §1).
 import ArgumentParser
 import NetWire
+import NetstackHost
 
 struct NetstackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +23,8 @@ enum NetstackVersion {
 
 // Top-level entry (not @main): a main.swift in a multi-file target is top-level code.
 // `netstack ip …` and friends pass their arguments through untouched.
+// Freed socket buffers stay in the heap for the next refill (see HostProcess).
+HostProcess.keepFreedMemory()
 let arguments = CommandLine.arguments
 if arguments.count >= 2, RemoteCommand.names.contains(arguments[1]) {
     RemoteCommand.run(Array(arguments.dropFirst()))

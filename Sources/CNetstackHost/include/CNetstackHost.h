@@ -26,5 +26,8 @@ int cnh_tunsetvnethdrsz(int fd, int size);
 int cnh_signalfd(uint64_t signals);
 /// The peer's uid on a connected Unix socket, or -1.
 long cnh_peer_uid(int fd);
+/// mallopt(M_MMAP_THRESHOLD, mmapThreshold) and (M_TRIM_THRESHOLD,
+/// trimThreshold); 1 when both were taken.
+int cnh_malloc_keep(int mmapThreshold, int trimThreshold);
 
 #endif
