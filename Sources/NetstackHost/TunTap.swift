@@ -14,6 +14,7 @@
 import Glibc
 #endif
 import CNetstackHost
+import NetWire
 import Netstack
 
 public final class TunTapDriver: HostDeviceDriver {
@@ -46,7 +47,10 @@ public final class TunTapDriver: HostDeviceDriver {
     /// TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6: what a vnet_hdr port accepts.
     static let offloads: UInt32 = 0x01 | 0x02 | 0x04
 
-    deinit { scratch.deallocate() }
+    deinit {
+        readBuffer = nil
+        scratch.deallocate()
+    }
 
     public init(system: any HostSystem, stack: Stack,
                 register: @escaping (Int32, UInt64) throws(HostError) -> Void,
@@ -84,6 +88,8 @@ public final class TunTapDriver: HostDeviceDriver {
             throw KernelError(Errno(rawValue: error.errno))
         }
         ports[token] = Port(fd: fd, device: device, existedBefore: existed, vnetHeader: options.vnetHeader)
+        // TUNSETOFFLOAD took TSO: the kernel takes our GSO packets as TSO frames.
+        device.segmentationOffload = options.vnetHeader
     }
 
     public func detach(_ device: NetDevice) {
@@ -131,28 +137,100 @@ public final class TunTapDriver: HostDeviceDriver {
         return n
     }
 
+    /// The buffer the next vnet_hdr read goes into, from the shard's GSO
+    /// pool so a super-frame the stack takes whole is read in place (kept
+    /// across reads whose frame was copied out).
+    private var readBuffer: PacketBuffer?
+    /// Super-frames handed to the stack whole, and those cut at the edge.
+    public private(set) var superFramesWhole: UInt64 = 0
+    public private(set) var superFramesCut: UInt64 = 0
+
     /// A vnet_hdr port: each read is a header and a frame (maybe a TCP
-    /// super-frame); `VirtioNet` turns it into the frames the stack takes.
+    /// super-frame). A TCP super-frame for a device that does not forward
+    /// goes to the stack whole, as GRO would have merged it (one pass
+    /// through IP and TCP, one copy into the socket); on a forwarding
+    /// device, and for everything else, `VirtioNet` makes the frames the
+    /// stack takes.
     private func receiveVirtio(_ port: Port) -> Int {
         let pool = stack.shard.pool
+        let device = port.device
+        // Whole super-frames only where nothing can send them on again
+        // (forwarding off for both families on this device).
+        let whole = device.ipv4.forwarding == 0 && device.ipv6.forwarding == 0
         var n = 0
         var reads = 0
         // A 64 KiB super-frame of 536-byte segments is 123 frames.
-        while reads < readBudget, port.device.receiveRoom >= 128 {
+        while reads < readBudget, device.receiveRoom >= 128 {
+            reads += 1
+            guard var b = readBuffer.take() ?? stack.shard.gsoPool.allocate() else {
+                return n + receiveVirtioScratch(port, reads: readBudget - reads + 1)
+            }
+            let count: Int
+            switch system.read(port.fd, into: b.put(b.tailroom)) {
+            case .success(let c) where c > 0: count = c
+            default:
+                b.trim(to: 0)
+                readBuffer = consume b
+                return n
+            }
+            guard count >= VirtioNetHeader.size else {
+                b.trim(to: 0)
+                readBuffer = consume b
+                device.countHostFrameError()
+                continue
+            }
+            b.trim(to: count)
+            let header = b.withUnsafeReadableBytes { VirtioNetHeader(UnsafeRawBufferPointer(rebasing: $0[0..<VirtioNetHeader.size])) }
+            let gso = whole ? b.withUnsafeReadableBytes {
+                VirtioNet.wholeSuperFrame(UnsafeRawBufferPointer(rebasing: $0[VirtioNetHeader.size...]), header: header)
+            } : nil
+            if let gso {
+                b.pull(VirtioNetHeader.size)
+                b.metadata.gsoSize = gso.gsoSize
+                b.metadata.gsoType = gso.gsoType
+                b.metadata.checksum = .unnecessary
+                device.receive(b)
+                superFramesWhole &+= 1
+                n += 1
+                continue
+            }
+            let result = b.withUnsafeReadableBytes { bytes in
+                VirtioNet.deliver(UnsafeRawBufferPointer(rebasing: bytes[VirtioNetHeader.size...]), header: header,
+                                  pool: pool, emit: { p in device.receive(p) })
+            }
+            if header.gsoType != VirtioNetHeader.gsoNone { superFramesCut &+= 1 }
+            b.trim(to: 0)
+            readBuffer = consume b
+            switch result {
+            case .success(let frames): n += frames
+            case .failure: device.countHostFrameError()
+            }
+        }
+        return n
+    }
+
+    /// The vnet_hdr read path when every super-frame buffer is held by the
+    /// stack: read into scratch and cut.
+    private func receiveVirtioScratch(_ port: Port, reads budget: Int) -> Int {
+        let pool = stack.shard.pool
+        let device = port.device
+        var n = 0
+        var reads = 0
+        while reads < budget, device.receiveRoom >= 128 {
             reads += 1
             guard case .success(let count) = system.read(port.fd, into: scratch), count > 0 else { break }
             guard count >= VirtioNetHeader.size else {
-                port.device.countHostFrameError()
+                device.countHostFrameError()
                 continue
             }
             let bytes = UnsafeRawBufferPointer(scratch)
             let header = VirtioNetHeader(UnsafeRawBufferPointer(rebasing: bytes[0..<VirtioNetHeader.size]))
             let frame = UnsafeRawBufferPointer(rebasing: bytes[VirtioNetHeader.size..<count])
-            let device = port.device
             switch VirtioNet.deliver(frame, header: header, pool: pool, emit: { p in device.receive(p) }) {
             case .success(let frames): n += frames
             case .failure: device.countHostFrameError()
             }
+            if header.gsoType != VirtioNetHeader.gsoNone { superFramesCut &+= 1 }
         }
         return n
     }
@@ -170,8 +248,15 @@ public final class TunTapDriver: HostDeviceDriver {
                 }
                 continue
             }
-            // vnet_hdr: a burst of one flow's segments goes as one TSO frame.
+            // vnet_hdr: a GSO packet goes as one TSO frame; a burst of one
+            // flow's segments is joined into one.
+            let linkHeader = port.device.hasLinkHeader ? EthernetFrame.headerLength : 0
             port.device.takeHostTransmit { packet in
+                if packet.metadata.gsoSize != 0 {
+                    writeCoalesced(fd)
+                    if !writeGSO(fd, packet, linkHeader: linkHeader) { writeErrors &+= 1 }
+                    return
+                }
                 if packet.withUnsafeReadableBytes({ coalescer.append($0) }) { return }
                 writeCoalesced(fd)
                 if packet.withUnsafeReadableBytes({ coalescer.append($0) }) { return }
@@ -198,6 +283,29 @@ public final class TunTapDriver: HostDeviceDriver {
         let frame = coalescer.take()
         if segments > 1 { superFrames &+= 1; superFrameSegments &+= UInt64(segments) }
         if !writeFrame(fd, frame) { writeErrors &+= 1 }
+    }
+
+    /// A GSO packet from the stack as a TSO frame: virtio_net_hdr with
+    /// gso_size and NEEDS_CSUM, the TCP checksum field holding the
+    /// pseudo-header sum (the kernel fills every segment's).
+    private func writeGSO(_ fd: Int32, _ packet: consuming PacketBuffer, linkHeader: Int) -> Bool {
+        var p = packet
+        let v6 = p.metadata.gsoType.contains(.tcpv6)
+        let layout = p.withUnsafeReadableBytes { GSO.tcpLayout($0, network: linkHeader, v6: v6) }
+        guard let l = layout, p.headroom >= VirtioNetHeader.size else { return false }
+        p.withUnsafeMutableReadableBytes { b in
+            b.setBE16(l.tcp + 16, GSO.pseudoHeaderSum(UnsafeRawBufferPointer(b), layout: l, v6: v6))
+        }
+        let size = Int(p.metadata.gsoSize)
+        let h = p.push(VirtioNetHeader.size)
+        h[0] = VirtioNetHeader.needsChecksum
+        h[1] = v6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4
+        h[2] = UInt8(l.headers & 0xFF); h[3] = UInt8(l.headers >> 8)
+        h[4] = UInt8(size & 0xFF); h[5] = UInt8(size >> 8)
+        h[6] = UInt8(l.tcp & 0xFF); h[7] = UInt8(l.tcp >> 8)
+        h[8] = 16; h[9] = 0
+        if p.metadata.gsoSize != 0 { superFrames &+= 1 }
+        return p.withUnsafeReadableBytes { writeFrame(fd, $0) }
     }
 
     private func writeFrame(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {

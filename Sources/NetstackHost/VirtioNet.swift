@@ -85,74 +85,40 @@ public enum VirtioNet {
         return segmentTCP(frame, mss: Int(h.gsoSize), v6: gso == VirtioNetHeader.gsoTCPv6, pool: pool, emit: emit)
     }
 
-    /// tcp_gso_segment: one Ethernet + IPv4/IPv6 + TCP super-frame into
-    /// segments of `mss` payload bytes, every header and checksum filled in.
+    /// dev_gro_receive for a super-frame the kernel already built: the
+    /// GSO metadata (gso_size, gso_type) to hand it to the stack whole, or
+    /// nil when it must be cut (not TCP, lengths that disagree with the
+    /// read, no payload). The IP header's length covers the whole frame and
+    /// its checksum is the kernel's; the TCP checksum holds the pseudo-header
+    /// sum of a partial checksum, which local delivery does not read.
+    public static func wholeSuperFrame(_ frame: UnsafeRawBufferPointer, header h: VirtioNetHeader)
+        -> (gsoSize: UInt16, gsoType: GSOType)? {
+        let gso = h.gsoType & ~VirtioNetHeader.gsoECN
+        guard h.gsoSize > 0, gso == VirtioNetHeader.gsoTCPv4 || gso == VirtioNetHeader.gsoTCPv6 else { return nil }
+        let v6 = gso == VirtioNetHeader.gsoTCPv6
+        guard let l = GSO.tcpLayout(frame, network: EthernetFrame.headerLength, v6: v6), frame.count > l.headers else { return nil }
+        let eth = EthernetFrame.headerLength
+        if v6 {
+            guard Int(frame.be16(eth + 4)) == frame.count - eth - 40 else { return nil }
+        } else {
+            guard Int(frame.be16(eth + 2)) == frame.count - eth else { return nil }
+        }
+        var type: GSOType = v6 ? .tcpv6 : .tcpv4
+        if h.gsoType & VirtioNetHeader.gsoECN != 0 { type.insert(.tcpECN) }
+        return (h.gsoSize, type)
+    }
+
+    /// tcp_gso_segment on a super-frame read from the TAP (GSO.segmentTCP
+    /// after the Ethernet header): segments whose checksums are filled in.
     static func segmentTCP(_ frame: UnsafeRawBufferPointer, mss: Int, v6: Bool, pool: PacketPool,
                            emit: (consuming PacketBuffer) -> Void) -> Result<Int, Refusal> {
-        let eth = EthernetFrame.headerLength
-        guard mss > 0, frame.count >= eth + 20 else { return .failure(.malformedSuperFrame) }
-        let ethType = frame.be16(12)
-        let ipLength: Int
-        if v6 {
-            guard ethType == 0x86DD, frame.count >= eth + 40, frame[eth + 6] == 6 else { return .failure(.malformedSuperFrame) }
-            ipLength = 40
-        } else {
-            guard ethType == 0x0800, frame[eth] >> 4 == 4, frame[eth + 9] == 6 else { return .failure(.malformedSuperFrame) }
-            ipLength = Int(frame[eth] & 0x0F) * 4
-            guard ipLength >= 20 else { return .failure(.malformedSuperFrame) }
+        var empty = 0
+        guard let n = GSO.segmentTCP(frame, network: EthernetFrame.headerLength, mss: mss, v6: v6,
+                                     metadata: PacketMetadata(), checksum: .unnecessary, pool: pool,
+                                     emit: { p in empty = 1; emit(p) }) else {
+            return .failure(empty == 0 && pool.available == 0 ? .noBuffer : .malformedSuperFrame)
         }
-        let tcp = eth + ipLength
-        guard frame.count >= tcp + 20 else { return .failure(.malformedSuperFrame) }
-        let tcpLength = Int(frame[tcp + 12] >> 4) * 4
-        let headers = tcp + tcpLength
-        guard tcpLength >= 20, frame.count >= headers else { return .failure(.malformedSuperFrame) }
-        let payload = frame.count - headers
-        guard headers + min(mss, max(payload, 0)) <= pool.slotSize - pool.defaultHeadroom else { return .failure(.malformedSuperFrame) }
-        let seq = frame.be32(tcp + 4)
-        let flags = frame[tcp + 13]
-        let id = v6 ? 0 : frame.be16(eth + 4)
-        let count = max(1, (payload + mss - 1) / mss)
-        var emitted = 0
-        for i in 0..<count {
-            let offset = i * mss
-            let length = min(mss, payload - offset)
-            guard var p = pool.allocate() else { return emitted > 0 ? .success(emitted) : .failure(.noBuffer) }
-            let out = p.put(headers + length)
-            out.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[0..<headers]))
-            if length > 0 {
-                UnsafeMutableRawBufferPointer(rebasing: out[headers...])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[(headers + offset)..<(headers + offset + length)]))
-            }
-            let first = i == 0, last = i == count - 1
-            // FIN and PSH stay on the last segment, CWR on the first.
-            var f = flags
-            if !last { f &= ~0x09 }
-            if !first { f &= ~0x80 }
-            out[tcp + 13] = f
-            out.setBE32(tcp + 4, seq &+ UInt32(truncatingIfNeeded: offset))
-            out.setBE16(tcp + 16, 0)
-            var c = InternetChecksum()
-            if v6 {
-                out.setBE16(eth + 4, UInt16(tcpLength + length))
-                c.addPseudoHeader(source: IPv6Address(reading: UnsafeRawBufferPointer(out), at: eth + 8),
-                                  destination: IPv6Address(reading: UnsafeRawBufferPointer(out), at: eth + 24),
-                                  nextHeader: 6, length: tcpLength + length)
-            } else {
-                out.setBE16(eth + 2, UInt16(ipLength + tcpLength + length))
-                out.setBE16(eth + 4, id &+ UInt16(truncatingIfNeeded: i))
-                out.setBE16(eth + 10, 0)
-                out.setBE16(eth + 10, InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: out[eth..<tcp])))
-                c.addPseudoHeader(source: IPv4Address(rawValue: UnsafeRawBufferPointer(out).be32(eth + 12)),
-                                  destination: IPv4Address(rawValue: UnsafeRawBufferPointer(out).be32(eth + 16)),
-                                  protocol: 6, length: tcpLength + length)
-            }
-            c.add(UnsafeRawBufferPointer(rebasing: out[tcp...]))
-            out.setBE16(tcp + 16, c.value)
-            p.metadata.checksum = .unnecessary
-            emit(p)
-            emitted += 1
-        }
-        return .success(emitted)
+        return .success(n)
     }
 }
 

@@ -142,6 +142,66 @@ final class ScriptedSystem: HostSystem {
         #expect(driver.ports.isEmpty)
     }
 
+    /// A vnet_hdr read of a TCPv4 super-frame (virtio_net_hdr first) from
+    /// 10.0.0.1:40000 to 10.0.0.2:5555 with `payload` bytes, PSH, seq
+    /// 1000, its IP header as the kernel sends it (whole length, checksum);
+    /// no ACK flag, so the closed port's RST acknowledges what it carried.
+    func vnetSuperFrame(payload: Int, mss: Int) -> [UInt8] {
+        var f = [UInt8](repeating: 0, count: 14 + 20 + 20)
+        f[0...5] = [2, 0, 0, 0, 0, 2]; f[6...11] = [2, 0, 0, 0, 0, 1]; f[12] = 0x08
+        f[14] = 0x45; f[16] = UInt8((40 + payload) >> 8); f[17] = UInt8((40 + payload) & 0xFF)
+        f[20] = 0x40; f[22] = 64; f[23] = 6
+        f[26...29] = [10, 0, 0, 1]; f[30...33] = [10, 0, 0, 2]
+        var c = InternetChecksum()
+        f.withUnsafeBytes { c.add(UnsafeRawBufferPointer(rebasing: $0[14..<34])) }
+        f[24] = UInt8(c.value >> 8); f[25] = UInt8(c.value & 0xFF)
+        f[34] = 0x9C; f[35] = 0x40; f[36] = 0x15; f[37] = 0xB3           // 40000 -> 5555
+        f[38...41] = [0, 0, 0x03, 0xE8]                                   // seq 1000
+        f[46] = 0x50; f[47] = 0x08; f[48] = 0xFF; f[49] = 0xFF            // PSH, no ACK: the RST acknowledges
+        var h = [UInt8](repeating: 0, count: VirtioNetHeader.size)
+        h[0] = VirtioNetHeader.needsChecksum; h[1] = VirtioNetHeader.gsoTCPv4
+        h[2] = 54; h[4] = UInt8(mss & 0xFF); h[5] = UInt8(mss >> 8); h[6] = 34; h[8] = 16
+        return h + f + (0..<payload).map { UInt8(truncatingIfNeeded: $0) }
+    }
+
+    /// What a closed port answers to the super-frame: one RST per packet the
+    /// stack saw, each acknowledging the end of what that packet carried.
+    func resetsForSuperFrame(forwarding: Int) throws -> (whole: UInt64, cut: UInt64, resetAcks: [UInt32]) {
+        let (stack, system, driver) = host()
+        let ns = stack.initial
+        _ = IPCommand.run(["tuntap", "add", "dev", "tp0", "mode", "tap", "vnet_hdr"], stack: stack, namespace: ns)
+        _ = IPCommand.run(["link", "set", "tp0", "address", "02:00:00:00:00:02", "up"], stack: stack, namespace: ns)
+        _ = IPCommand.run(["addr", "add", "10.0.0.2/24", "dev", "tp0"], stack: stack, namespace: ns)
+        _ = IPCommand.run(["neigh", "add", "10.0.0.1", "lladdr", "02:00:00:00:00:01", "dev", "tp0"], stack: stack, namespace: ns)
+        let dev = try #require(ns.device(named: "tp0"))
+        dev.ipv4.forwarding = forwarding
+        let fd = try #require(system.opened.first?.fd)
+        let token = try #require(system.registered[fd])
+        system.inbound[fd] = [vnetSuperFrame(payload: 3000, mss: 1448)]
+        _ = driver.receive(token: token)
+        stack.poll(now: .zero + .milliseconds(1))
+        driver.flushTransmit()
+        var acks: [UInt32] = []
+        for w in system.written[fd] ?? [] {
+            let frame = Array(w.dropFirst(VirtioNetHeader.size))
+            guard frame.count >= 54, frame[23] == 6, frame[47] & 0x04 != 0 else { continue }
+            acks.append(frame[42...45].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        }
+        #expect(stack.shard.pool.outstanding == 0)
+        return (driver.superFramesWhole, driver.superFramesCut, acks)
+    }
+
+    @Test func aSuperFrameForThisHostIsTakenWholeAndCutWhereItCouldBeForwarded() throws {
+        // Not forwarding: GRO's one packet, so one RST for all 3000 bytes.
+        let whole = try resetsForSuperFrame(forwarding: 0)
+        #expect(whole.whole == 1 && whole.cut == 0)
+        #expect(whole.resetAcks == [4000])
+        // Forwarding on the device: cut at the edge (1448 + 1448 + 104).
+        let cut = try resetsForSuperFrame(forwarding: 1)
+        #expect(cut.whole == 0 && cut.cut == 1)
+        #expect(cut.resetAcks == [2448, 3896, 4000])
+    }
+
     @Test func withNoHostTheDeviceHasNoCarrierAndDropsWhatItSends() throws {
         let stack = Stack(seed: 1)
         _ = IPCommand.run(["tuntap", "add", "dev", "tp0", "mode", "tap"], stack: stack, namespace: stack.initial)

@@ -74,6 +74,30 @@ import Testing
         #expect(pool.outstanding == 0)
     }
 
+    @Test func onlyATCPSuperFrameWhoseLengthsAgreeIsTakenWhole() {
+        for v6 in [false, true] {
+            var frame = superFrame(payload: 3000, v6: v6)
+            if !v6 { frame[16] = UInt8((40 + 3000) >> 8); frame[17] = UInt8((40 + 3000) & 0xFF) }
+            var h = VirtioNetHeader()
+            h.gsoType = v6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4
+            h.gsoSize = 1448
+            let ok = frame.withUnsafeBytes { VirtioNet.wholeSuperFrame($0, header: h) }
+            #expect(ok?.gsoSize == 1448)
+            #expect(ok?.gsoType == (v6 ? GSOType.tcpv6 : GSOType.tcpv4))
+            // A length field that disagrees with the read: cut (and checked) instead.
+            var short = frame
+            short.removeLast()
+            #expect(short.withUnsafeBytes { VirtioNet.wholeSuperFrame($0, header: h) } == nil)
+            // Not a GSO frame, or UDP GSO: not taken whole.
+            var none = h
+            none.gsoType = VirtioNetHeader.gsoNone
+            #expect(frame.withUnsafeBytes { VirtioNet.wholeSuperFrame($0, header: none) } == nil)
+            var udp = h
+            udp.gsoType = VirtioNetHeader.gsoUDP
+            #expect(frame.withUnsafeBytes { VirtioNet.wholeSuperFrame($0, header: udp) } == nil)
+        }
+    }
+
     @Test func aPartialChecksumIsCompleted() throws {
         let pool = PacketPool(slotSize: 2048, count: 8, defaultHeadroom: 128)
         var frame = superFrame(payload: 100)

@@ -138,6 +138,9 @@ public final class Shard {
     /// The shard's index (its "CPU" in softnet_stat, RSS and RPS maps).
     public let id: Int
     public let pool: PacketPool
+    /// Buffers for GSO packets — TCP's up-to-64 KiB sends and super-frames
+    /// read from vnet_hdr TAPs — made on first use (4 MiB).
+    public private(set) lazy var gsoPool = PacketPool(slotSize: 128 &+ 65_536 &+ 256, count: 64, defaultHeadroom: 128)
     public let counters = Counters()
     /// Trace records of traced packets, oldest first, bounded.
     public private(set) var traces: TraceRing

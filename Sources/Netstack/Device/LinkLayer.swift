@@ -98,6 +98,10 @@ extension NetworkNamespace {
     /// dev_queue_xmit(): through the root qdisc, or straight to the driver
     /// for `noqueue`.
     func deviceQueueTransmit(_ packet: consuming PacketBuffer, on dev: NetDevice) {
+        if packet.metadata.gsoSize != 0 && (!dev.segmentationOffload || dev.qdisc.cutsGSO) {
+            segmentForDevice(packet, on: dev)
+            return
+        }
         if stack.isTracing { traceQueueTransmit(&packet, on: dev) }
         guard dev.isUp else {
             dev.statistics.txDropped &+= 1
@@ -114,6 +118,22 @@ extension NetworkNamespace {
         case .dropped(let p, let reason):
             dev.statistics.txDropped &+= 1
             drop(p, reason)
+        }
+    }
+
+    /// validate_xmit_skb → skb_gso_segment: a GSO packet for a device that
+    /// cannot take it goes on as MSS segments (GSO.swift).
+    func segmentForDevice(_ packet: consuming PacketBuffer, on dev: NetDevice) {
+        let meta = packet.metadata
+        let network = packet.networkHeaderOffset ?? (dev.hasLinkHeader ? EthernetFrame.headerLength : 0)
+        let emitted = packet.withUnsafeReadableBytes { b in
+            GSO.segmentTCP(b, network: network, mss: Int(meta.gsoSize), v6: meta.gsoType.contains(.tcpv6),
+                           metadata: meta, checksum: .none, pool: stack.shard.pool,
+                           emit: { p in deviceQueueTransmit(p, on: dev) })
+        }
+        if emitted == nil {
+            dev.statistics.txDropped &+= 1
+            drop(packet, .skbGSOSeg)
         }
     }
 
@@ -155,9 +175,15 @@ extension NetworkNamespace {
             // veth_xmit → dev_forward_skb scrubs the packet for the peer:
             // marks and metadata are reset; our trace id is kept so a
             // traced packet stays traced across the pair.
+            // GSO and checksum state go with it (skb_scrub_packet keeps them):
+            // the peer takes a GSO packet whole, as GRO would have built it.
             let trace = p.metadata.traceID
+            let gsoSize = p.metadata.gsoSize, gsoType = p.metadata.gsoType, checksum = p.metadata.checksum
             p.metadata = PacketMetadata()
             p.metadata.traceID = trace
+            p.metadata.gsoSize = gsoSize
+            p.metadata.gsoType = gsoType
+            p.metadata.checksum = checksum
             peer.namespace.enqueueReceive(p, on: peer)
         case .tap, .tun:
             // tun_net_xmit: no reader attached → dropped; a full ring

@@ -179,6 +179,19 @@ public final class NetDevice {
     public var qdiscInfo: QdiscDeviceInfo {
         QdiscDeviceInfo(txQueueLength: UInt32(txQueueLength), mtu: UInt32(mtu), noQueue: true)
     }
+    /// NETIF_F_TSO / NETIF_F_GSO_SOFTWARE (ethtool's tcp-segmentation-
+    /// offload): the device takes TCP packets of up to 64 KiB carrying
+    /// `gsoSize` — a veth or loopback hands them on whole, a vnet_hdr TAP
+    /// gives them to the kernel as TSO frames. Where it is off, the stack
+    /// cuts them into MSS segments before the qdisc (validate_xmit_skb).
+    /// On for veth, loopback and dummy, as on Linux; TUN/TAP only with
+    /// vnet_hdr (the host driver turns it on).
+    @exclusivity(unchecked) public var segmentationOffload: Bool
+    /// NETIF_F_GSO (ethtool's generic-segmentation-offload), on for every
+    /// device as on Linux: TCP builds GSO packets for a route out of this
+    /// device (sk_can_gso); without `segmentationOffload` they are cut just
+    /// before the device, still one trip through IP and the neighbour.
+    @exclusivity(unchecked) public var genericSegmentation = true
     /// Frames received and not yet processed (the backlog / rx ring).
     @exclusivity(unchecked) var receiveRing: PacketBatch
     /// The hh_cache of the next hops this device sends to (NeighbourCache.swift).
@@ -227,6 +240,7 @@ public final class NetDevice {
             adminFlags = [.pointToPoint, .multicast, .noARP]
             txQueueLength = 500
         }
+        segmentationOffload = !kind.isHostPort
         qdisc = Qdisc.makeDefault(for: QdiscDeviceInfo(txQueueLength: UInt32(txQueueLength), mtu: UInt32(mtu),
                                                        noQueue: !kind.isHostPort))
         receiveRing = PacketBatch(capacity: receiveRingCapacity)

@@ -294,7 +294,7 @@ extension NetworkNamespace {
             return
         }
         let mtu = pathMTU4(to: h.destination, routeMTU: route.mtu, device: out)
-        if h.totalLength > mtu && h.dontFragment {
+        if h.totalLength > mtu && h.dontFragment && !gsoSegmentsFit(packet, ipHeaderLength: h.headerLength, mtu: mtu) {
             count(.ipFragFails)
             icmpSend(packet, type: ICMPv4Type.destinationUnreachable, code: ICMPv4UnreachableCode.fragmentationNeeded,
                      info: UInt32(mtu), inbound: dev)
@@ -334,7 +334,9 @@ extension NetworkNamespace {
                     route: RouteDst, device out: NetDevice, mtu: Int) {
         guard let p = netfilterHook(.postRouting, packet) else { return }
         let nextHop: IPAddress = route.gateway ?? .v4(destination)
-        if totalLength > mtu {
+        if totalLength > mtu && !gsoSegmentsFit(p, ipHeaderLength: 20, mtu: mtu) {
+            var p = p
+            p.dropGSO()
             // ipv4Fragment hands the route to neighbourOutput, which reads its type.
             ipv4Fragment(p, mtu: mtu, device: out, nextHop: nextHop,
                          route: Route(destination: IPPrefix(.v4(destination), length: 32), type: route.type))
@@ -342,6 +344,15 @@ extension NetworkNamespace {
         }
         count(.ipOutTransmits)
         neighbourOutput(p, device: out, nextHop: nextHop, broadcast: route.type == .broadcast)
+    }
+
+    /// ip_finish_output_gso / skb_gso_validate_network_len: a GSO packet
+    /// (network header at its front's recorded offset) whose segments each
+    /// fit `mtu` is sent as it is and cut later, not fragmented.
+    func gsoSegmentsFit(_ p: borrowing PacketBuffer, ipHeaderLength: Int, mtu: Int) -> Bool {
+        guard p.metadata.gsoSize != 0 else { return false }
+        let t = (p.networkHeaderOffset ?? 0) &+ ipHeaderLength
+        return p.gsoSegmentLength(transportOffset: t, ipHeaderLength: ipHeaderLength) <= mtu
     }
 
     /// The MTU for a destination: a learned PMTU, else the route's `mtu`,
@@ -412,12 +423,15 @@ extension NetworkNamespace {
             return .EINVAL
         }
         let mtu = pathMTU4(to: destination, routeMTU: decision.route.mtu ?? 0, device: out)
+        lastOutputTakesGSO = out.genericSegmentation && !out.qdisc.cutsGSO
         let total = p.count &+ 20
         if total > 65535 {
             drop(p, .pktTooBig)
             return .EMSGSIZE
         }
-        if dontFragment && total > mtu {
+        // A GSO packet goes out as segments: each must fit, not the whole.
+        let wire = p.metadata.gsoSize == 0 ? total : p.gsoSegmentLength(transportOffset: 0, ipHeaderLength: 20)
+        if dontFragment && wire > mtu {
             drop(p, .pktTooBig)
             return .EMSGSIZE
         }

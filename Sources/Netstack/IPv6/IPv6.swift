@@ -420,7 +420,7 @@ extension NetworkNamespace {
             return
         }
         let mtu = max(1280, pathMTU(to: .v6(h.destination), decision: decision, device: out))
-        if packet.count > mtu {
+        if packet.count > mtu && !gsoSegmentsFit(packet, ipHeaderLength: IPv6Packet.headerLength, mtu: mtu) {
             icmp6Send(packet, type: ICMPv6Type.packetTooBig, code: 0, info: UInt32(mtu), inbound: dev)
             count(.ip6InTooBigErrors)
             count(.ip6FragFails)
@@ -446,7 +446,9 @@ extension NetworkNamespace {
         guard let p = netfilterHook(.postRouting, packet) else { return }
         let nextHop: IPAddress = decision.nextHop.gateway ?? .v6(destination)
         if destination.isMulticast { count(.ip6OutMcastPkts) }
-        if p.count > mtu {
+        if p.count > mtu && !gsoSegmentsFit(p, ipHeaderLength: IPv6Packet.headerLength, mtu: mtu) {
+            var p = p
+            p.dropGSO()
             ipv6Fragment(p, mtu: mtu, device: out, nextHop: nextHop, route: decision.route, destination: destination)
             return
         }
@@ -515,12 +517,15 @@ extension NetworkNamespace {
         let local = decision.type == .local || out.kind == .loopback
         let device = local ? loopback : out
         let mtu = local ? loopback.mtu : max(1280, pathMTU(to: .v6(destination), decision: decision, device: out))
+        lastOutputTakesGSO = device.genericSegmentation && !device.qdisc.cutsGSO
         let total = p.count &+ IPv6Packet.headerLength
         if p.count > 65535 {
             drop(p, .pktTooBig)
             return .EMSGSIZE
         }
-        if dontFragment && total > mtu {
+        let wire = p.metadata.gsoSize == 0 ? total
+            : p.gsoSegmentLength(transportOffset: 0, ipHeaderLength: IPv6Packet.headerLength)
+        if dontFragment && wire > mtu {
             drop(p, .pktTooBig)
             return .EMSGSIZE
         }

@@ -126,6 +126,13 @@ public final class NetworkNamespace {
     /// changes): `isLocalAddress` asks it per forwarded packet.
     @exclusivity(unchecked) private var localIPv4: [UInt32] = []
     @exclusivity(unchecked) var localIPv4Dirty = true
+    /// Whether TCP should build GSO packets for the device the last locally
+    /// sent IP packet was routed out of (read after each send: sk_can_gso).
+    @exclusivity(unchecked) var lastOutputTakesGSO = false
+    /// True while a device's receive batch is processed (Stack.poll).
+    @exclusivity(unchecked) var inReceiveBatch = false
+    /// TCP sockets whose output waits for the end of the receive batch.
+    @exclusivity(unchecked) var tcpDeferredOutput: [TCPSocket] = []
     /// Devices by ifindex (nil: no such device), for the O(1) `device(index:)`
     /// the packet path asks; ifindexes past `maxIndexedIfindex` are found by
     /// scanning `devices`.

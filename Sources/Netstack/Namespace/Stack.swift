@@ -128,10 +128,13 @@ public final class Stack {
                     for d in ns.devices where !d.receiveRing.isEmpty {
                         progress = true
                         var n = 0
+                        ns.inReceiveBatch = true
                         while n < napiBudget, let p = d.receiveRing.popFirst() {
                             n += 1
                             ns.netifReceive(p, on: d)
                         }
+                        ns.inReceiveBatch = false
+                        if !ns.tcpDeferredOutput.isEmpty { ns.tcpFlushDeferredOutput() }
                         if !d.receiveRing.isEmpty { ns.hasPendingReceive = true }
                     }
                 }

@@ -180,8 +180,16 @@ public let pfifoFastPriomap: [UInt8] = [1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1
 public struct Qdisc: ~Copyable {
     public internal(set) var handle: QdiscHandle
     public internal(set) var options: QdiscOptions {
-        didSet { bypassesQueue = Qdisc.bypasses(options) }
+        didSet {
+            bypassesQueue = Qdisc.bypasses(options)
+            cutsGSO = Qdisc.cuts(options)
+        }
     }
+    /// netem: a GSO packet is cut into MSS segments before it, so loss,
+    /// duplication, reordering and corruption act on wire-sized packets
+    /// (Linux's netem acts on whole GSO skbs and cuts only to corrupt one,
+    /// netem_segment; a lab impairing a link means the wire's packets).
+    public private(set) var cutsGSO: Bool
     /// noqueue: the caller transmits directly (dev_queue_xmit skips enqueue
     /// when q->enqueue is NULL). `enqueue` still works, passing packets
     /// through without statistics, as Linux counts nothing on noqueue.
@@ -210,6 +218,7 @@ public struct Qdisc: ~Copyable {
                 seed: UInt64 = 0) {
         self.options = options
         bypassesQueue = Qdisc.bypasses(options)
+        cutsGSO = Qdisc.cuts(options)
         self.handle = handle
         // A default qdisc holds 2 (dev->qdisc and the queue's); a grafted
         // root one per tx queue plus one.
@@ -225,6 +234,11 @@ public struct Qdisc: ~Copyable {
     }
 
     public var kind: QdiscKind { options.kind }
+
+    static func cuts(_ options: QdiscOptions) -> Bool {
+        if case .netem = options { return true }
+        return false
+    }
 
     static func bypasses(_ options: QdiscOptions) -> Bool {
         switch options {

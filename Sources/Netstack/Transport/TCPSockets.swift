@@ -129,6 +129,13 @@ public final class TCPSocket {
     public internal(set) var synQueueLength = 0
     var acceptQueue: [TCPSocket] = []
     var acceptHead = 0
+    /// Whether the device this socket's last segment left through takes GSO
+    /// packets (sk_can_gso from the cached dst's features): then TCP builds
+    /// up to 64 KiB per packet. Only a hint — a device that cannot take them
+    /// gets them cut (validate_xmit_skb).
+    var gsoCapable = false
+    /// On the namespace's deferred-output list (tcpFlushDeferredOutput).
+    var outputDeferred = false
     /// When the SYN queue last overflowed (cookies are checked within 2 minutes of it).
     var lastOverflow: Instant?
     /// The listener a child came from, until it is accepted.
@@ -241,7 +248,12 @@ public final class TCPSocket {
         if c.state == .closed || c.state == .timeWait || (writeShut && (c.peerFinReceived || readShutdown)) {
             r.insert(.hangup)
         }
-        if c.state.isSynchronized && !writeShut && c.sendSpace > 0 { r.insert(.writable) }
+        // sk_stream_is_writeable: free space at least half of what is
+        // queued (a third of the buffer), so a writer woken by POLLOUT
+        // queues a large chunk, not the few segments the last ACK freed.
+        if c.state.isSynchronized && !writeShut && c.sendSpace > 0 && c.sendSpace >= c.sendQueueBytes >> 1 {
+            r.insert(.writable)
+        }
         if c.state == .closed { r.insert(.readable) }
         return r
     }
@@ -672,7 +684,20 @@ extension NetworkNamespace {
                 s.inAcceptQueue = true
             }
         }
-        if events.contains(.output) || c.wantsOutput { tcpTransmit(s) }
+        if events.contains(.output) || c.wantsOutput {
+            if s.gsoCapable && inReceiveBatch {
+                // TSO batching: what the ACKs of this receive batch let out
+                // is sent once, at its end, as full GSO packets, instead of
+                // a two-segment packet per ACK (tcp_tso_should_defer and
+                // TSQ's role; the same instant, so no timer sees a delay).
+                if !s.outputDeferred {
+                    s.outputDeferred = true
+                    tcpDeferredOutput.append(s)
+                }
+            } else {
+                tcpTransmit(s)
+            }
+        }
         c.flushCounters(into: stack.shard.counters)
         if events.contains(.closed) || c.state == .closed {
             if let p = s.parent, !s.inAcceptQueue {
@@ -701,6 +726,13 @@ extension NetworkNamespace {
         var n = 0
         while n < 4096, c.wantsOutput {
             n += 1
+            if s.gsoCapable, c.unsentBytes >= 2 &* c.mss, c.state.isSynchronized {
+                if c.tsoShouldDefer(maxSegments: GSO.maximumLength / max(c.mss, 1), now: now) { break }
+                if let big = stack.shard.gsoPool.allocate() {
+                    guard tcpTransmitGSO(s, c, big, now: now) else { break }
+                    continue
+                }
+            }
             guard var p = stack.shard.pool.allocate() else { break }
             let room = p.tailroom
             let out = p.put(room)
@@ -709,9 +741,100 @@ extension NetworkNamespace {
             p.resetTransportHeader()
             tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
                            destinationPort: c.remote.port, boundDevice: s.boundDevice)
+            s.gsoCapable = lastOutputTakesGSO
         }
         c.flushCounters(into: stack.shard.counters)
         tcpNoteDeadline(s, c)
+    }
+
+    /// Sends what the sockets deferred during a receive batch.
+    func tcpFlushDeferredOutput() {
+        var i = 0
+        while i < tcpDeferredOutput.count {
+            let s = tcpDeferredOutput[i]
+            i += 1
+            s.outputDeferred = false
+            if let c = s.connection, c.wantsOutput { tcpTransmit(s) }
+        }
+        tcpDeferredOutput.removeAll(keepingCapacity: true)
+    }
+
+    /// tcp_write_xmit with TSO: consecutive full segments TCP sends now are
+    /// laid out back to back behind the first one's headers in one buffer —
+    /// each is still a segment to TCP (its own record, sequence range and
+    /// timestamp), but IP, netfilter, the neighbour and the qdisc see one
+    /// packet with gso_size = the MSS, cut only where a device needs it.
+    /// False when TCP had nothing to send.
+    func tcpTransmitGSO(_ s: TCPSocket, _ c: TCPConnection, _ big: consuming PacketBuffer, now: Instant) -> Bool {
+        var p = big
+        let out = p.put(p.tailroom)
+        guard let first = c.nextSegment(into: out, now: now) else { return false }
+        let hdr = Int(out[12] >> 4) &* 4
+        let gsoSize = first &- hdr
+        // IP's header comes in front; the whole must stay within 64 KiB.
+        let limit = min(out.count, GSO.maximumLength &- 60)
+        var total = first
+        var tail: PacketBuffer? = nil
+        let endFlags: UInt8 = 0x01 | 0x08          // FIN, PSH: only on the last segment
+        var ended = gsoSize < c.mss || out[13] & ~(0x10 | 0x08) != 0 || gsoSize <= 0
+        var nextSeq = UnsafeRawBufferPointer(out).be32(4) &+ UInt32(truncatingIfNeeded: gsoSize)
+        var segments = 1
+        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 8) { saved in
+            while !ended, total &+ hdr &+ gsoSize <= limit, c.wantsOutput {
+                // The next segment's header lands on the last `hdr` payload
+                // bytes: keep them, and put them back once it is read.
+                let at = total &- hdr
+                saved.copyMemory(from: UnsafeRawBufferPointer(rebasing: out[at..<total]))
+                guard let len = c.nextSegment(into: UnsafeMutableRawBufferPointer(rebasing: out[at...]), now: now) else {
+                    UnsafeMutableRawBufferPointer(rebasing: out[at..<total]).copyMemory(from: UnsafeRawBufferPointer(rebasing: saved[0..<hdr]))
+                    break
+                }
+                let seg = UnsafeRawBufferPointer(rebasing: out[at..<(at &+ len)])
+                let payload = len &- hdr
+                // `seg` overlaps the payload before it: compare, then restore.
+                let joins = Int(seg[12] >> 4) &* 4 == hdr && payload > 0 && payload <= gsoSize
+                    && seg.be32(4) == nextSeq
+                    && seg[13] & ~endFlags == out[13] & ~endFlags
+                    && GSO.sameBytes(seg, UnsafeRawBufferPointer(out), 0, 4)                     // ports
+                    && GSO.sameBytes(seg, UnsafeRawBufferPointer(out), 8, 5)                     // ack, offset
+                    && GSO.sameBytes(seg, UnsafeRawBufferPointer(out), 14, 2)                    // window
+                    && GSO.sameBytes(seg, UnsafeRawBufferPointer(out), 20, hdr &- 20)            // options
+                if !joins {
+                    // TCP has sent it: it goes on its own, after this packet.
+                    if var q = stack.shard.pool.allocate(), q.tailroom >= len {
+                        q.put(len).copyMemory(from: seg)
+                        q.resetTransportHeader()
+                        tail = consume q
+                    }
+                    UnsafeMutableRawBufferPointer(rebasing: out[at..<total]).copyMemory(from: UnsafeRawBufferPointer(rebasing: saved[0..<hdr]))
+                    break
+                }
+                let segFlags = seg[13]   // read before the payload bytes come back over it
+                UnsafeMutableRawBufferPointer(rebasing: out[at..<total]).copyMemory(from: UnsafeRawBufferPointer(rebasing: saved[0..<hdr]))
+                out[13] |= segFlags & endFlags
+                total &+= payload
+                nextSeq &+= UInt32(truncatingIfNeeded: payload)
+                segments &+= 1
+                if payload < gsoSize || segFlags & endFlags != 0 { ended = true }
+            }
+        }
+        p.trim(to: total)
+        p.resetTransportHeader()
+        if segments > 1 {
+            p.metadata.gsoSize = UInt16(gsoSize)
+            p.metadata.gsoType = c.local.address.isIPv4 ? .tcpv4 : .tcpv6
+            // The checksum field holds the first segment's sum only: what
+            // needs real bytes cuts the packet (or fills it) first.
+            p.metadata.checksum = .unnecessary
+        }
+        tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
+                       destinationPort: c.remote.port, boundDevice: s.boundDevice)
+        s.gsoCapable = lastOutputTakesGSO
+        if let q = tail.take() {
+            tcpSendSegment(q, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
+                           destinationPort: c.remote.port, boundDevice: s.boundDevice)
+        }
+        return true
     }
 
     func tcpSendSegment(_ p: consuming PacketBuffer, from src: IPAddress, to dst: IPAddress, sourcePort: UInt16,

@@ -394,12 +394,13 @@ extension TCPConnection {
         if outOfOrder.isEmpty { outOfOrder = [] }
     }
 
-    /// tcp_grow_window(): the announced window grows by two segments per
-    /// in-order segment until it reaches the buffer.
+    /// tcp_grow_window(): the announced window grows per in-order skb by
+    /// two segments, or by twice the skb's length when that is more (a GRO
+    /// skb of many segments), until it reaches the buffer.
     func growReceiveWindow(_ n: Int) {
         guard n > 0 else { return }
         let clamp = configuration.receiveBufferMax
-        if rcvSsthresh < clamp { rcvSsthresh = min(rcvSsthresh &+ 2 &* rcvMss, clamp) }
+        if rcvSsthresh < clamp { rcvSsthresh = min(rcvSsthresh &+ max(2 &* rcvMss, 2 &* n), clamp) }
     }
 
     /// tcp_data_queue_ofo(): records a range and updates the SACK blocks

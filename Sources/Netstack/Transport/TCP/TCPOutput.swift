@@ -66,6 +66,28 @@ extension TCPConnection {
         return lostOut > retransOut || unsentBytes > 0 || (finQueued && !finSent)
     }
 
+    /// tcp_tso_should_defer: whether new data should wait for the ACKs in
+    /// flight so it leaves as one full GSO packet of `maxSegments` instead
+    /// of the few segments the last ACK let out. Never when anything else
+    /// is due, when nothing is in flight (no ACK would come to send it),
+    /// when all that is queued fits, when the windows allow a full packet
+    /// or a third of themselves (tcp_tso_win_divisor), or when the oldest
+    /// segment in flight went out less than half an RTT ago (its ACK is
+    /// not near).
+    func tsoShouldDefer(maxSegments: Int, now: Instant) -> Bool {
+        guard state == .established, pendingReset == nil, !ackNow, !tlpDue, !zeroWindowProbeDue,
+              !keepaliveProbeDue, !frtoSendNew, !(lostOut > retransOut), !finQueued else { return false }
+        let inFlight = packetsInFlight
+        guard inFlight > 0, let head = sent.first else { return false }
+        let m = max(mss, 1)
+        let cwndRoom = max(window.cwnd &- inFlight, 0) &* m
+        let room = min(cwndRoom, max((sndUna + sndWnd) - sndNxt, 0))
+        if room >= maxSegments &* m || unsentBytes <= room { return false }
+        if room >= min(sndWnd, window.cwnd &* m) / 3 { return false }
+        let halfRTT = TimeDelta.microseconds(srttUs >> 4)
+        return now - head.sentAt >= halfRTT
+    }
+
     /// Queued bytes not yet sent once.
     var unsentBytes: Int {
         let sentBytes = sndNxt - sendRingSeq
