@@ -52,14 +52,15 @@ extension RoutingState {
     /// input device, a next hop not back out of it (redirects), a source
     /// that is not one of our addresses. No ARC traffic, no `Route` copy.
     ///
-    /// `mutating` only so that `tables.local?` / `tables.main?` are accessed
-    /// in place: a borrowed read of an optional table made a bitwise copy
-    /// of the whole `FIBTable` (a memcpy per table per packet).
-    @inlinable
+    /// `mutating`, and the table queries it calls inlined, so that
+    /// `tables.local?` / `tables.main?` read only the fields they need in
+    /// place: a call on a borrowed optional table copied the whole
+    /// `FIBTable` to the stack (a memcpy per table per packet).
+    @inlinable @inline(__always)
     public mutating func forwardLeaf4(destination raw: UInt32) -> FastInputRoute4 {
         guard !policy.customRules4 else { return .general }
         // A local/broadcast/custom prefix covering it: the general path.
-        if tables.local?.v4LeafIfCovered(raw) != nil { return .general }
+        if tables.local?.coversV4ForFastPath(raw) == true { return .general }
         guard let leaf = tables.main?.lookupV4Leaf(raw) else {
             return tables.others.isEmpty ? .noRoute : .general
         }
