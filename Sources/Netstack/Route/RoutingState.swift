@@ -68,3 +68,12 @@ extension RoutingState {
         return .leaf(leaf)
     }
 }
+
+extension RoutingState {
+    /// What `forwardLeaf4(destination:)` will read from `main` that may
+    /// miss the cache (FIBTable.prefetchAddressV4), for a prefetch.
+    @inlinable @inline(__always)
+    public mutating func forwardPrefetchAddress4(destination raw: UInt32) -> UnsafeRawPointer? {
+        tables.main?.prefetchAddressV4(raw)
+    }
+}
