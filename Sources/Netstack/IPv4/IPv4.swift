@@ -302,7 +302,9 @@ extension NetworkNamespace {
             return
         }
         var p = packet
-        guard p.unshare(from: stack.shard.pool) else {
+        // The pool is read only for a shared buffer: passing it to every
+        // unshare cost a retain/release pair per forwarded packet.
+        guard !p.isShared || p.unshare(from: stack.shard.pool) else {
             drop(p, .nomem)
             return
         }
