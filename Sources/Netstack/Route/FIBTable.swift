@@ -198,12 +198,13 @@ public struct FIBTable: Sendable {
     @usableFromInline var summaryIDs: [FIBLeaf: UInt32] = [:]
     @usableFromInline var freeSummaries: [UInt32] = []
     /// While the table has no trie: a 64-bit filter of its IPv4 host (/32)
-    /// prefixes and the index in `smallV4` of the first shorter prefix, so
-    /// that "does any prefix cover this address" (the local table's part in
-    /// the forwarding fast path) scans only the few shorter prefixes for
-    /// an address that is none of the /32s.
+    /// prefixes and the shorter prefixes outside 127/8, so that "does any
+    /// prefix cover this non-loopback address" (the local table's part in
+    /// the forwarding fast path) checks one bit, and scans the /32s only
+    /// when the bit is set and the few shorter prefixes (usually none:
+    /// a local table's only short prefix is 127.0.0.0/8) always.
     @usableFromInline var smallV4HostFilter: UInt64 = 0
-    @usableFromInline var smallV4FirstShort = 0
+    @usableFromInline var smallV4ShortPrefixes: [SmallV4Prefix] = []
     /// IPv4 routes whose protocol is not `kernel` (fib_has_custom_local_routes).
     public private(set) var customRoutes4 = 0
     /// Number of prefixes per length, IPv4 (0…32) and IPv6 (0…128).
@@ -532,16 +533,16 @@ public struct FIBTable: Sendable {
 
     mutating func refreshSmallV4Filter() {
         var filter: UInt64 = 0
-        var firstShort = smallV4.count
-        for (n, p) in smallV4.enumerated() {
+        var short: [SmallV4Prefix] = []
+        for p in smallV4 {
             if p.length == 32 {
                 filter |= 1 << FIBTable.hostFilterBit(p.network)
-            } else if firstShort == smallV4.count {
-                firstShort = n
+            } else if !(p.length >= 8 && p.network >> 24 == 127) {
+                short.append(p)
             }
         }
         smallV4HostFilter = filter
-        smallV4FirstShort = firstShort
+        smallV4ShortPrefixes = short
     }
 
     @inlinable @inline(__always)
@@ -588,17 +589,16 @@ public struct FIBTable: Sendable {
 
     /// For the local table's part in the forwarding fast path: whether a
     /// prefix covers `raw` or the table holds custom routes — either means
-    /// "take the general lookup".
+    /// "take the general lookup". `raw` must not be in 127/8 (the caller
+    /// sends loopback destinations to the general path first): prefixes
+    /// inside 127/8 are not looked at.
     @inlinable @inline(__always)
     public func coversV4ForFastPath(_ raw: UInt32) -> Bool {
         if customRoutes4 != 0 { return true }
         if !trie.isEmpty { return trieSlot(raw) != 0 }
-        return smallV4.withUnsafeBufferPointer { list -> Bool in
-            var n = smallV4HostFilter & (1 << FIBTable.hostFilterBit(raw)) != 0 ? 0 : smallV4FirstShort
-            while n < list.count {
-                if raw & list[n].mask == list[n].network { return true }
-                n &+= 1
-            }
+        if smallV4HostFilter & (1 << FIBTable.hostFilterBit(raw)) != 0 && smallV4Entry(raw) != nil { return true }
+        return smallV4ShortPrefixes.withUnsafeBufferPointer { list -> Bool in
+            for p in list where raw & p.mask == p.network { return true }
             return false
         }
     }
