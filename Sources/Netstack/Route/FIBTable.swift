@@ -857,4 +857,4 @@ public struct FIBTable: Sendable {
 /// x86-64, a hint with no architectural effect. The standard library has no
 /// prefetch; the intrinsic is reached by name.
 @_silgen_name("llvm.prefetch.p0")
-public func fibPrefetch(_ address: UnsafeRawPointer, _ rw: Int32, _ locality: Int32, _ cache: Int32)
+func fibPrefetch(_ address: UnsafeRawPointer, _ rw: Int32, _ locality: Int32, _ cache: Int32)
