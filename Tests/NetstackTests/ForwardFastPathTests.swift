@@ -104,6 +104,15 @@ struct FastPathRouter {
         #expect(r.routeInputFast4(destination: IPv4Address(198, 1, 2, 3), source: IPv4Address(10, 1, 0, 1), device: t.ra) == .general)
         // No route, and no table but local and main: ENETUNREACH from the leaf path.
         #expect(r.routeInputFast4(destination: IPv4Address(203, 0, 113, 1), source: IPv4Address(10, 0, 0, 2), device: t.ra) == .noRoute)
+        // A kernel `local` route shorter than /32 outside 127/8 (what an
+        // address with a prefix on lo installs in Linux) covers its prefix;
+        // a loopback destination is never answered here.
+        try r.routing.tables.insert(Route(table: RouteTableID.local, destination: IPPrefix("198.20.0.0/16")!, type: .local,
+                                          scope: .host, proto: .kernel, nextHops: [NextHop(device: r.loopback.ifindex)]),
+                                    mode: .append)
+        #expect(r.routeInputFast4(destination: IPv4Address(198, 20, 9, 9), source: IPv4Address(10, 0, 0, 2), device: t.ra) == .general)
+        #expect(r.routeInputFast4(destination: IPv4Address(198, 21, 9, 9), source: IPv4Address(10, 0, 0, 2), device: t.ra) != .general)
+        #expect(r.routeInputFast4(destination: IPv4Address(127, 1, 2, 3), source: IPv4Address(10, 0, 0, 2), device: t.ra) == .general)
         // A policy rule of our own turns the fast path off.
         try r.routing.policy.add(RoutingRule(isIPv4: true, priority: 100, fwmark: 7, action: .table(RouteTableID.main)),
                                  explicitPriority: true)

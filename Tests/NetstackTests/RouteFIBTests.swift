@@ -64,6 +64,55 @@ struct RouteFIBTests {
         }
     }
 
+    @Test("fast-path leaves follow the routes through replace, delete and dead next hops (shared summaries)", arguments: [40, 3000])
+    func leavesFollowRoutes(count: Int) throws {
+        var rng = SplitMixTest(seed: UInt64(count))
+        var t = FIBTable(id: 254)
+        var prefixes: [IPPrefix] = []
+        func hops() -> [NextHop] {
+            // Few distinct next hops, so many prefixes share a summary.
+            let d = Int32(2 + rng.next() % 3)
+            return rng.next() % 4 == 0 ? dev(d) : dev(d, "10.0.\(d).\(1 + rng.next() % 2)")
+        }
+        for _ in 0..<count {
+            let len = Int(8 + rng.next() % 25)
+            let pr = IPPrefix(.v4(IPv4Address(rawValue: UInt32(truncatingIfNeeded: rng.next()) & 0x3FFF_FFFF | 0x4000_0000)), length: len).network
+            if (try? t.insert(Route(destination: pr, nextHops: hops()), mode: .add)) != nil { prefixes.append(pr) }
+        }
+        // Replace a third (new next hops: summaries move), delete a sixth,
+        // mark every next hop through device 3 dead (no longer simple).
+        for pr in prefixes.prefix(count / 3) { try t.insert(Route(destination: pr, nextHops: hops()), mode: .replace) }
+        let gone = Set(prefixes.suffix(count / 6).map { $0 })
+        for pr in gone { try t.delete(FIBTable.DeleteFilter(destination: pr)) }
+        t.updateAll { r in for i in r.nextHops.indices where r.nextHops[i].device == 3 { r.nextHops[i].flags.insert(.dead) } }
+        var checked = 0
+        for i in 0..<20000 {
+            // Half the keys inside a prefix, half random.
+            let raw: UInt32
+            if i & 1 == 0, let pr = prefixes.randomElement(using: &rng), case .v4(let base) = pr.address {
+                raw = base.rawValue | (UInt32(truncatingIfNeeded: rng.next()) & ~IPv4Address.mask(prefixLength: pr.length))
+            } else {
+                raw = UInt32(truncatingIfNeeded: rng.next())
+            }
+            let leaf = t.lookupV4Leaf(raw)
+            let entry = t.longestMatch(.v4(IPv4Address(rawValue: raw)))
+            #expect((leaf == nil) == (entry == nil))
+            #expect(t.longestV4Length(raw) == entry?.prefix.length)
+            guard let leaf, let entry else { continue }
+            checked += 1
+            #expect(Int(leaf.length) == entry.prefix.length)
+            let r = entry.routes[0]
+            let simple = entry.routes.count == 1 && r.nextHops.count == 1 && !r.nextHops[0].flags.contains(.dead)
+            #expect(leaf.simple == simple)
+            if simple {
+                #expect(leaf.device == r.nextHops[0].device)
+                let gw: UInt32 = if case .v4(let g)? = r.nextHops[0].gateway { g.rawValue } else { 0 }
+                #expect(leaf.gateway == gw)
+            }
+        }
+        #expect(checked > 5000)
+    }
+
     @Test("metrics: lowest usable metric wins; dead next hops are skipped; tos keys")
     func metrics() throws {
         var t = FIBTable(id: 254)
@@ -223,5 +272,18 @@ struct RoutePolicyTests {
         #expect(s.tables[255]!.routes(ipv4: true).count == 5)
         s.tables.deviceDown(3)
         #expect(s.tables[254]!.routes(ipv4: true).isEmpty)
+    }
+}
+
+/// A seeded generator, so a failure repeats.
+private struct SplitMixTest: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -207,6 +207,10 @@ extension NetworkNamespace {
     }
 
     /// netif_rx(): queue a frame on the device's receive ring (the backlog).
+    // Inlined: called through a device's unowned(unsafe) namespace (veth
+    // xmit, NetDevice.receive), an out-of-line call kept that namespace
+    // retained across it, a retain/release pair per packet.
+    @inline(__always)
     func enqueueReceive(_ packet: consuming PacketBuffer, on dev: NetDevice) {
         if let rejected = dev.receiveRing.append(packet) {
             dev.statistics.rxDropped &+= 1

@@ -142,7 +142,8 @@ extension NetworkNamespace {
         if packet.metadata.traceID == 0 {
             switch routeInputFast4(destination: h.destination, source: h.source, device: dev) {
             case .forward(let route):
-                if !rpFilterPasses(h.source, on: dev) {
+                // rp_filter off (the default) decided here, without the call.
+                if max(ipv4All.rpFilter, dev.ipv4.rpFilter) != 0 && !rpFilterPasses(h.source, on: dev) {
                     drop(packet, .ipRpfilter)
                     return
                 }
@@ -302,7 +303,9 @@ extension NetworkNamespace {
             return
         }
         var p = packet
-        guard p.unshare(from: stack.shard.pool) else {
+        // The pool is read only for a shared buffer: passing it to every
+        // unshare cost a retain/release pair per forwarded packet.
+        guard !p.isShared || p.unshare(from: stack.shard.pool) else {
             drop(p, .nomem)
             return
         }

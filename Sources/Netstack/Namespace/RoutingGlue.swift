@@ -76,6 +76,18 @@ extension NetworkNamespace: RouteContext {
         }
     }
 
+    /// Starts loading the FIB data `routeInputFast4` will read for
+    /// `destination` (a prefetch, no result): call it a few packets ahead
+    /// when a batch's destinations are known.
+    @inline(__always)
+    public func prefetchRouteInput4(destination: IPv4Address) {
+        // The address is taken inside the routing access, the prefetch
+        // issued after it (see FIBTable.prefetchAddressV4).
+        if let a = NetworkNamespace.withRouting(&routing, { $0.forwardPrefetchAddress4(destination: destination.rawValue) }) {
+            fibPrefetch(a, 0, 3, 1)
+        }
+    }
+
     @inline(__always)
     static func withRouting<R>(_ state: inout RoutingState, _ body: (inout RoutingState) -> R) -> R { body(&state) }
 

@@ -18,15 +18,20 @@
 //   (one hash probe per distinct prefix length present, longest first).
 // - IPv4 gets an accelerator once it holds more than `acceleratorThreshold`
 //   prefixes: a 16-8-8 multibit trie with leaf pushing. Every slot is a
-//   UInt32: 0 = no prefix, high bit clear = entry id + 1 of the longest
-//   prefix covering the slot, high bit set = child chunk of 256 slots. A
-//   lookup is at most three array loads. Updates write the prefix's slot
+//   UInt32: 0 = no prefix, high bit set = child chunk of 256 slots, else
+//   `(summary + 1) << 6 | length` of the longest prefix covering the slot.
+//   A lookup is at most three array loads. Updates write the prefix's slot
 //   range, recursing into child chunks whose pushed prefix is shorter.
 // - `leaves[i]` summarises entry i without references (`FIBLeaf`: prefix
 //   length, and for the common one-route-one-next-hop prefix its type,
-//   device and gateway): the IPv4 fast path (`lookupV4Leaf`) and trie
-//   maintenance read it instead of the route array, so they cost no ARC
-//   traffic and one cache line per prefix.
+//   device and gateway). Equal summaries (length aside) are stored once in
+//   `summaries`, the way fib_info is shared by the prefixes that use the
+//   same next hop: a BGP table of a million prefixes has a handful, so the
+//   IPv4 fast path (`lookupV4Leaf`) reads a trie slot and a summary that
+//   stays in cache — one dependent memory miss per lookup instead of two,
+//   no ARC traffic. A slot's (summary, length) names its prefix uniquely
+//   (two prefixes of one length never overlap); the general lookup finds
+//   the entry with one hash probe for that prefix.
 //
 // Kernel counterpart: net/ipv4/fib_trie.c (fib_table_insert/delete/lookup,
 // fib_find_alias), net/ipv6/ip6_fib.c (fib6_add_rt2node, fib6_walk).
@@ -143,7 +148,7 @@ public enum FIBLookupResult: Sendable {
 
 /// A prefix's routes as the IPv4 fast path sees them: a plain value beside
 /// the trie leaf (the entry id indexes both), kept in step by every write.
-public struct FIBLeaf: Sendable, Equatable {
+public struct FIBLeaf: Sendable, Hashable {
     /// The gateway of the single next hop (0: none, the destination is on link).
     public var gateway: UInt32 = 0
     /// The output device of the single next hop.
@@ -183,6 +188,23 @@ public struct FIBTable: Sendable {
     @usableFromInline var smallV4: [SmallV4Prefix] = []
     /// One summary per entry slot (same index as `entries`).
     @usableFromInline var leaves: [FIBLeaf] = []
+    /// The shared summary of each IPv4 entry (`FIBTable.noSummary` for a
+    /// free slot or an IPv6 entry); same index as `entries`.
+    @usableFromInline var leafSummary: [UInt32] = []
+    /// Distinct IPv4 leaves with `length` and `customRoutes` zeroed, what
+    /// the trie's slots point at; reference-counted by entries.
+    @usableFromInline var summaries: [FIBLeaf] = []
+    @usableFromInline var summaryRefs: [UInt32] = []
+    @usableFromInline var summaryIDs: [FIBLeaf: UInt32] = [:]
+    @usableFromInline var freeSummaries: [UInt32] = []
+    /// While the table has no trie: a 64-bit filter of its IPv4 host (/32)
+    /// prefixes and the shorter prefixes outside 127/8, so that "does any
+    /// prefix cover this non-loopback address" (the local table's part in
+    /// the forwarding fast path) checks one bit, and scans the /32s only
+    /// when the bit is set and the few shorter prefixes (usually none:
+    /// a local table's only short prefix is 127.0.0.0/8) always.
+    @usableFromInline var smallV4HostFilter: UInt64 = 0
+    @usableFromInline var smallV4ShortPrefixes: [SmallV4Prefix] = []
     /// IPv4 routes whose protocol is not `kernel` (fib_has_custom_local_routes).
     public private(set) var customRoutes4 = 0
     /// Number of prefixes per length, IPv4 (0…32) and IPv6 (0…128).
@@ -199,6 +221,9 @@ public struct FIBTable: Sendable {
     /// Below this many IPv4 prefixes hash probes are as fast as the trie and
     /// a small table does not pay for 256 KiB of slots.
     public static let acceleratorThreshold = 64
+    @usableFromInline static let noSummary = UInt32.max
+    /// Summaries the trie's slot encoding can name.
+    static let maximumSummaries = (1 << 25) - 2
 
     public init(id: UInt32) { self.id = id }
 
@@ -368,6 +393,7 @@ public struct FIBTable: Sendable {
             i = entries.count
             entries.append(e)
             leaves.append(FIBLeaf())
+            leafSummary.append(FIBTable.noSummary)
         }
         refreshLeaf(i)
         index[key] = i
@@ -378,20 +404,23 @@ public struct FIBTable: Sendable {
             v4Lengths[Int(key.length)] += 1
             v4Count += 1
             if !trie.isEmpty {
-                trieInsert(UInt32(truncatingIfNeeded: key.low), length: Int(key.length), leaf: UInt32(i + 1))
+                trieInsert(UInt32(truncatingIfNeeded: key.low), length: Int(key.length), leaf: slotValue(entry: i))
             } else if v4Count > FIBTable.acceleratorThreshold {
                 buildTrie()
                 smallV4 = []
+                refreshSmallV4Filter()
             } else {
                 let len = Int(key.length)
                 let at = smallV4.firstIndex { Int($0.length) < len } ?? smallV4.count
                 smallV4.insert(SmallV4Prefix(network: UInt32(truncatingIfNeeded: key.low), mask: IPv4Address.mask(prefixLength: len),
                                              entry: i, length: key.length), at: at)
+                refreshSmallV4Filter()
             }
         }
     }
 
     mutating func removeEntry(_ i: Int, key: PrefixKey) {
+        let oldSlot = key.isIPv6 ? 0 : slotValue(entry: i)
         index[key] = nil
         entries[i] = nil
         refreshLeaf(i)
@@ -404,10 +433,11 @@ public struct FIBTable: Sendable {
             v4Count -= 1
             if !trie.isEmpty {
                 let raw = UInt32(truncatingIfNeeded: key.low)
-                let replacement = longestV4Entry(raw, shorterThan: Int(key.length)).map { UInt32($0 + 1) } ?? 0
-                trieReplace(raw, length: Int(key.length), old: UInt32(i + 1), new: replacement)
+                let replacement = longestV4Entry(raw, shorterThan: Int(key.length)).map { slotValue(entry: $0) } ?? 0
+                trieReplace(raw, length: Int(key.length), old: oldSlot, new: replacement)
             } else {
                 smallV4.removeAll { $0.entry == i }
+                refreshSmallV4Filter()
             }
         }
     }
@@ -444,26 +474,145 @@ public struct FIBTable: Sendable {
         }
         customRoutes4 += Int(leaf.customRoutes) - Int(leaves[i].customRoutes)
         leaves[i] = leaf
+        // The shared summary; slots naming the old one move to the new one.
+        let old = leafSummary[i]
+        var new = FIBTable.noSummary
+        if let e = entries[i], e.prefix.isIPv4 {
+            var key = leaf
+            key.length = 0
+            key.customRoutes = 0
+            new = acquireSummary(key)
+        }
+        leafSummary[i] = new
+        if old != FIBTable.noSummary {
+            if new != FIBTable.noSummary && new != old && !trie.isEmpty, let e = entries[i], case .v4(let a) = e.prefix.address {
+                let length = Int(leaf.length)
+                trieReplace(a.rawValue, length: length,
+                            old: FIBTable.slot(summary: old, length: length), new: FIBTable.slot(summary: new, length: length))
+            }
+            releaseSummary(old)
+        }
     }
+
+    mutating func acquireSummary(_ key: FIBLeaf) -> UInt32 {
+        if let s = summaryIDs[key] {
+            summaryRefs[Int(s)] += 1
+            return s
+        }
+        let s: UInt32
+        if let f = freeSummaries.popLast() {
+            s = f
+            summaries[Int(s)] = key
+            summaryRefs[Int(s)] = 1
+        } else {
+            precondition(summaries.count < FIBTable.maximumSummaries, "FIBTable: more distinct IPv4 next-hop summaries than the trie can name")
+            s = UInt32(summaries.count)
+            summaries.append(key)
+            summaryRefs.append(1)
+        }
+        summaryIDs[key] = s
+        return s
+    }
+
+    mutating func releaseSummary(_ s: UInt32) {
+        summaryRefs[Int(s)] -= 1
+        if summaryRefs[Int(s)] == 0 {
+            summaryIDs[summaries[Int(s)]] = nil
+            freeSummaries.append(s)
+        }
+    }
+
+    /// A trie slot naming a prefix: its summary and length.
+    @inline(__always)
+    static func slot(summary: UInt32, length: Int) -> UInt32 { (summary &+ 1) << 6 | UInt32(length) }
+
+    /// The trie slot of IPv4 entry `i`.
+    func slotValue(entry i: Int) -> UInt32 {
+        FIBTable.slot(summary: leafSummary[i], length: Int(leaves[i].length))
+    }
+
+    mutating func refreshSmallV4Filter() {
+        var filter: UInt64 = 0
+        var short: [SmallV4Prefix] = []
+        for p in smallV4 {
+            if p.length == 32 {
+                filter |= 1 << FIBTable.hostFilterBit(p.network)
+            } else if !(p.length >= 8 && p.network >> 24 == 127) {
+                short.append(p)
+            }
+        }
+        smallV4HostFilter = filter
+        smallV4ShortPrefixes = short
+    }
+
+    @inlinable @inline(__always)
+    static func hostFilterBit(_ raw: UInt32) -> UInt64 { UInt64((raw &* 0x9E37_79B1) >> 26) }
 
     // MARK: Lookup
 
     /// The IPv4 fast path: the leaf of the longest prefix covering `raw`, or
     /// nil when none covers it. A leaf that is not `simple` means the
     /// general `lookup` must answer. No ARC traffic, no allocation.
-    @inlinable
+    @inlinable @inline(__always)
     public func lookupV4Leaf(_ raw: UInt32) -> FIBLeaf? {
-        guard let i = longestV4(raw) else { return nil }
-        return leaves.withUnsafeBufferPointer { $0[i] }
+        if trie.isEmpty {
+            guard let i = smallV4Entry(raw) else { return nil }
+            return leaves.withUnsafeBufferPointer { $0[i] }
+        }
+        let s = trieSlot(raw)
+        if s == 0 { return nil }
+        var leaf = summaries.withUnsafeBufferPointer { $0[Int(s >> 6) &- 1] }
+        leaf.length = UInt8(truncatingIfNeeded: s & 63)
+        return leaf
     }
 
-    /// For the local table's part in the forwarding fast path: nil when no
-    /// prefix covers `raw` and the table holds no custom routes; a leaf
-    /// (possibly empty) otherwise, meaning "take the general lookup".
+    /// The address of the trie slot `lookupV4Leaf(raw)` will read in the
+    /// second level, for a prefetch (`fibPrefetch`), or nil when the first
+    /// level answers. A caller with a batch of destinations prefetches a few
+    /// packets ahead, so the chunk misses of several lookups overlap (the
+    /// way DPDK's and VPP's FIB lookups are driven). Reads the first level
+    /// (256 KiB, usually cached).
+    ///
+    /// The pointer outlives the buffer access on purpose: it is only ever
+    /// prefetched, never dereferenced, and a prefetch of any address is
+    /// harmless. Issuing the prefetch inside the access made the compiler
+    /// copy the whole table around the opaque call.
+    @inlinable @inline(__always)
+    public func prefetchAddressV4(_ raw: UInt32) -> UnsafeRawPointer? {
+        if trie.isEmpty { return nil }
+        return trie.withUnsafeBufferPointer { t -> UnsafeRawPointer? in
+            let s = t[Int(raw >> 16)]
+            guard s & 0x8000_0000 != 0 else { return nil }
+            return UnsafeRawPointer(t.baseAddress! + (Int(s & 0x7FFF_FFFF) &* 256 &+ Int((raw >> 8) & 0xFF)))
+        }
+    }
+
+    /// For the local table's part in the forwarding fast path: whether a
+    /// prefix covers `raw` or the table holds custom routes — either means
+    /// "take the general lookup". `raw` must not be in 127/8 (the caller
+    /// sends loopback destinations to the general path first): prefixes
+    /// inside 127/8 are not looked at.
+    @inlinable @inline(__always)
+    public func coversV4ForFastPath(_ raw: UInt32) -> Bool {
+        if customRoutes4 != 0 { return true }
+        if !trie.isEmpty { return trieSlot(raw) != 0 }
+        if smallV4HostFilter & (1 << FIBTable.hostFilterBit(raw)) != 0 && smallV4Entry(raw) != nil { return true }
+        return smallV4ShortPrefixes.withUnsafeBufferPointer { list -> Bool in
+            for p in list where raw & p.mask == p.network { return true }
+            return false
+        }
+    }
+
+    /// The length of the longest IPv4 prefix covering `raw` (the trie walk
+    /// alone).
     @inlinable
-    public func v4LeafIfCovered(_ raw: UInt32) -> FIBLeaf? {
-        if customRoutes4 != 0 { return FIBLeaf() }
-        return lookupV4Leaf(raw)
+    public func longestV4Length(_ raw: UInt32) -> Int? {
+        if trie.isEmpty {
+            guard let i = smallV4Entry(raw) else { return nil }
+            return Int(leaves[i].length)
+        }
+        let s = trieSlot(raw)
+        return s == 0 ? nil : Int(s & 63)
     }
 
     /// The entry index of the longest IPv4 prefix covering `raw` whose length
@@ -502,16 +651,28 @@ public struct FIBTable: Sendable {
         }
     }
 
-    /// Entry index of the longest IPv4 match: three loads with the trie.
+    /// Entry index of the longest IPv4 match: three loads with the trie,
+    /// then one hash probe for the prefix the slot names.
     @inlinable
     public func longestV4(_ raw: UInt32) -> Int? {
-        if trie.isEmpty {
-            return smallV4.withUnsafeBufferPointer { list -> Int? in
-                for p in list where raw & p.mask == p.network { return p.entry }
-                return nil
-            }
+        if trie.isEmpty { return smallV4Entry(raw) }
+        let s = trieSlot(raw)
+        if s == 0 { return nil }
+        return index[PrefixKey(v4: raw, length: Int(s & 63))]
+    }
+
+    @inlinable @inline(__always)
+    func smallV4Entry(_ raw: UInt32) -> Int? {
+        smallV4.withUnsafeBufferPointer { list -> Int? in
+            for p in list where raw & p.mask == p.network { return p.entry }
+            return nil
         }
-        return trie.withUnsafeBufferPointer { t -> Int? in
+    }
+
+    /// The trie slot for `raw` (0: no prefix): at most three loads.
+    @inlinable @inline(__always)
+    func trieSlot(_ raw: UInt32) -> UInt32 {
+        trie.withUnsafeBufferPointer { t -> UInt32 in
             var s = t[Int(raw >> 16)]
             if s & 0x8000_0000 != 0 {
                 s = t[Int(s & 0x7FFF_FFFF) &* 256 &+ Int((raw >> 8) & 0xFF)]
@@ -519,7 +680,7 @@ public struct FIBTable: Sendable {
                     s = t[Int(s & 0x7FFF_FFFF) &* 256 &+ Int(raw & 0xFF)]
                 }
             }
-            return s == 0 ? nil : Int(s &- 1)
+            return s
         }
     }
 
@@ -586,13 +747,13 @@ public struct FIBTable: Sendable {
         var order: [(Int, UInt32, Int)] = []
         for (k, i) in index where !k.isIPv6 { order.append((Int(k.length), UInt32(truncatingIfNeeded: k.low), i)) }
         order.sort { $0.0 < $1.0 }
-        for (len, raw, i) in order { trieInsert(raw, length: len, leaf: UInt32(i + 1)) }
+        for (len, raw, i) in order { trieInsert(raw, length: len, leaf: slotValue(entry: i)) }
     }
 
     /// Length of the prefix whose leaf is in a slot (0 for none, -1 so that
     /// any prefix beats an empty slot).
     func leafLength(_ leaf: UInt32) -> Int {
-        leaf == 0 ? -1 : Int(leaves.withUnsafeBufferPointer { $0[Int(leaf &- 1)].length })
+        leaf == 0 ? -1 : Int(leaf & 63)
     }
 
     mutating func newChunk(filledWith leaf: UInt32) -> UInt32 {
@@ -688,5 +849,12 @@ public struct FIBTable: Sendable {
         // Dictionary: key + value per bucket at ~75% load.
         let indexBytes = index.capacity * (MemoryLayout<PrefixKey>.stride + MemoryLayout<Int>.stride) * 4 / 3
         return routeBytes + nhBytes + indexBytes + trie.capacity * 4 + leaves.capacity * MemoryLayout<FIBLeaf>.stride
+            + leafSummary.capacity * 4 + summaries.capacity * (MemoryLayout<FIBLeaf>.stride + 4)
     }
 }
+
+/// LLVM's prefetch (read, keep in all cache levels, data): `prefetcht0` on
+/// x86-64, a hint with no architectural effect. The standard library has no
+/// prefetch; the intrinsic is reached by name.
+@_silgen_name("llvm.prefetch.p0")
+func fibPrefetch(_ address: UnsafeRawPointer, _ rw: Int32, _ locality: Int32, _ cache: Int32)

@@ -23,8 +23,13 @@ import NetWire
 /// the default rules reads) are stored fields, so a lookup reaches them
 /// without a hash probe or a copy; other tables live in a dictionary.
 public struct RouteTables: Sendable {
-    @usableFromInline var local: FIBTable?
-    @usableFromInline var main: FIBTable?
+    // `didSet` without `oldValue` keeps in-place mutation (`local!.insert`)
+    // in place; it only refreshes the flag the forwarding fast path tests
+    // instead of two optional-tag checks per packet.
+    @usableFromInline var local: FIBTable? { didSet { hasLocalAndMain = local != nil && main != nil } }
+    @usableFromInline var main: FIBTable? { didSet { hasLocalAndMain = local != nil && main != nil } }
+    /// Both `local` and `main` exist (the fast path reads them unwrapped).
+    @usableFromInline private(set) var hasLocalAndMain = true
     @usableFromInline var others: [UInt32: FIBTable] = [:]
 
     /// A namespace starts with `local` and `main`.

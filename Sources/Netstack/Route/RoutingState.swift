@@ -52,18 +52,33 @@ extension RoutingState {
     /// input device, a next hop not back out of it (redirects), a source
     /// that is not one of our addresses. No ARC traffic, no `Route` copy.
     ///
-    /// `mutating` only so that `tables.local?` / `tables.main?` are accessed
-    /// in place: a borrowed read of an optional table made a bitwise copy
-    /// of the whole `FIBTable` (a memcpy per table per packet).
-    @inlinable
+    /// `mutating`, and the table queries it calls inlined, so that the
+    /// tables' fields it needs are read in place: a call on a borrowed
+    /// optional table copied the whole `FIBTable` to the stack (a memcpy
+    /// per table per packet).
+    ///
+    /// Loopback destinations (127/8) take the general path, so the local
+    /// table's check skips its prefixes inside 127/8.
+    @inlinable @inline(__always)
     public mutating func forwardLeaf4(destination raw: UInt32) -> FastInputRoute4 {
-        guard !policy.customRules4 else { return .general }
+        guard !policy.customRules4, tables.hasLocalAndMain, raw >> 24 != 127 else { return .general }
         // A local/broadcast/custom prefix covering it: the general path.
-        if tables.local?.v4LeafIfCovered(raw) != nil { return .general }
-        guard let leaf = tables.main?.lookupV4Leaf(raw) else {
+        // (`unsafelyUnwrapped`: both tables exist, checked above with one
+        // flag instead of two out-of-line optional-tag checks.)
+        if tables.local.unsafelyUnwrapped.coversV4ForFastPath(raw) { return .general }
+        guard let leaf = tables.main.unsafelyUnwrapped.lookupV4Leaf(raw) else {
             return tables.others.isEmpty ? .noRoute : .general
         }
         guard leaf.simple, leaf.type == .unicast else { return .general }
         return .leaf(leaf)
+    }
+}
+
+extension RoutingState {
+    /// What `forwardLeaf4(destination:)` will read from `main` that may
+    /// miss the cache (FIBTable.prefetchAddressV4), for a prefetch.
+    @inlinable @inline(__always)
+    public mutating func forwardPrefetchAddress4(destination raw: UInt32) -> UnsafeRawPointer? {
+        tables.main?.prefetchAddressV4(raw)
     }
 }
