@@ -21,15 +21,16 @@ extension NetworkNamespace {
             return
         }
         let trusted = packet.metadata.checksum == .unnecessary
+        let gsoSize = Int(packet.metadata.gsoSize)
         let reason: DropReason? = packet.withUnsafeReadableBytes { b in
-            tcpProcess(b, source: source, destination: destination, device: dev, trusted: trusted)
+            tcpProcess(b, source: source, destination: destination, device: dev, trusted: trusted, gsoSize: gsoSize)
         }
         if let r = reason { drop(packet, r) }
     }
 
     /// Returns the drop reason, or nil when the segment was consumed.
     private func tcpProcess(_ b: UnsafeRawBufferPointer, source: IPAddress, destination: IPAddress,
-                            device dev: NetDevice, trusted: Bool) -> DropReason? {
+                            device dev: NetDevice, trusted: Bool, gsoSize: Int) -> DropReason? {
         guard let seg = try? TCPSegment(b) else {
             count(.tcpInErrs)
             return .pktTooSmall
@@ -55,7 +56,7 @@ extension NetworkNamespace {
                 tcpDestroy(s)
                 return tcpListenReceive(l, seg, local: local, remote: remote, iss: iss)
             }
-            let r = c.receive(seg, now: now)
+            let r = c.receive(seg, now: now, gsoSize: gsoSize)
             tcpEvents(s, r.events)
             return r.dropReason
         }

@@ -85,6 +85,8 @@ public final class TCPConnection {
     @exclusivity(unchecked) var rcvSsthresh = 0
     /// The peer's segment size as seen (icsk_ack.rcv_mss).
     @exclusivity(unchecked) var rcvMss = 536
+    /// gso_size of the packet being received (0: a single segment).
+    @exclusivity(unchecked) var receivedGSOSize = 0
     @exclusivity(unchecked) public internal(set) var rcvWscale: UInt8 = 0
 
     // MARK: negotiated options

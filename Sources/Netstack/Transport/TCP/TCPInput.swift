@@ -9,9 +9,13 @@ import NetWire
 extension TCPConnection {
     /// Feeds one segment addressed to this connection (the caller looked it
     /// up by 4-tuple and verified the checksum, as tcp_v4_rcv does).
-    public func receive(_ segment: TCPSegment, now: Instant) -> TCPReceiveResult {
-        segmentsIn &+= 1
-        if segment.payload.count > 0 { dataSegmentsIn &+= 1 }
+    /// `gsoSize`: the MSS of a GRO packet of several segments (0: one).
+    public func receive(_ segment: TCPSegment, now: Instant, gsoSize: Int = 0) -> TCPReceiveResult {
+        // tcp_segs_in: a GRO packet counts as the segments it was built of.
+        let segs = gsoSize > 0 ? max(1, (segment.payload.count &+ gsoSize &- 1) / gsoSize) : 1
+        segmentsIn &+= segs
+        if segment.payload.count > 0 { dataSegmentsIn &+= segs }
+        receivedGSOSize = gsoSize
         pendingCounters.bump(.inSegs)
         // tcp_parse_options(): Linux stops at a malformed option and uses
         // what it parsed; a wholly malformed list counts as none here.
@@ -487,7 +491,9 @@ extension TCPConnection {
 
     func dataReceivedEvent(length: Int, now: Instant) {
         lastDataReceived = now
-        if length > rcvMss { rcvMss = min(length, Int(configuration.advertisedMSS)) }
+        // tcp_measure_rcv_mss: a GRO packet's segment size, not its length.
+        let segment = receivedGSOSize > 0 ? receivedGSOSize : length
+        if segment > rcvMss { rcvMss = min(segment, Int(configuration.advertisedMSS)) }
         let minAto = configuration.delayedAckMinimum
         if ato == .zero {
             // The first data: start in quick-ACK mode (tcp_incr_quickack).
