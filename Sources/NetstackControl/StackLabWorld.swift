@@ -22,6 +22,7 @@ public final class StackLabWorld: LabWorld {
         commands["iperf3"] = { _, argv, ns, _ in ToolLabProcess(Iperf3Process(argv: argv, namespace: ns), catchesInterrupt: true) }
         commands["serve"] = { _, argv, ns, _ in ToolLabProcess(ServeProcess(argv: argv, namespace: ns), catchesInterrupt: false) }
         commands["tc"] = { world, argv, ns, _ in LabFinishedProcess(TCRunner.run(Array(argv.dropFirst()), namespace: ns)) }
+        commands["ethtool"] = { [ethtool = EthtoolTable()] _, argv, ns, _ in LabFinishedProcess(ethtool.run(argv, namespace: ns)) }
     }
 
     public var now: Instant { stack.now }

@@ -290,7 +290,7 @@ final class RunWorld: LabWorld {
 /// `netstack ip|ss|sysctl|ping|tc|nc|serve …`: the command runs in the
 /// stack that `netstack run` keeps, through its control socket.
 enum RemoteCommand {
-    static let names: Set<String> = ["ip", "ss", "sysctl", "ping", "tc", "nc", "serve", "iperf3", "stop"]
+    static let names: Set<String> = ["ip", "ss", "sysctl", "ping", "tc", "nc", "serve", "iperf3", "ethtool", "stop"]
 
     /// Commands whose standard input matters (read to its end first, as
     /// the command would; give `< /dev/null` when there is none).
