@@ -134,6 +134,7 @@ struct Lab: ParsableCommand {
     }
 
     func run() throws {
+        keepFreedMemory()
         guard let source = readScript() else {
             writeAll(2, "netstack lab: \(file): cannot read the file\n")
             throw ExitCode(2)
@@ -161,6 +162,25 @@ struct Lab: ParsableCommand {
     }
 
     private func readScript() -> String? { readScriptFile(file) }
+}
+
+/// Tells malloc to keep freed memory for reuse instead of giving it back
+/// to the kernel at once. TCP's byte rings are freed when they drain (an
+/// idle connection holds no buffer) and allocated again on the next byte;
+/// with glibc's defaults a ring of a few MiB is an mmap/munmap (or a heap
+/// trim) each time, and every refill page-faults its memory back in: a
+/// bulk flow spent as much time in the kernel as in the stack. Fixed
+/// thresholds stop glibc's dynamic ones from sliding and keep up to 256 MiB
+/// of freed heap at hand.
+func keepFreedMemory() {
+    #if canImport(Glibc)
+    // mallopt is in <malloc.h>, which the Glibc module does not export.
+    typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+    let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+    _ = mallopt(-3, 64 << 20)   // M_MMAP_THRESHOLD
+    _ = mallopt(-1, 256 << 20)  // M_TRIM_THRESHOLD
+    #endif
 }
 
 /// The script's text (`-` reads stdin); nil when it cannot be read.

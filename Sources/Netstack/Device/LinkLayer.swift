@@ -9,7 +9,10 @@ extension NetworkNamespace {
     /// to its protocol. The frame starts at the Ethernet header.
     func netifReceive(_ packet: consuming PacketBuffer, on dev: NetDevice) {
         var p = packet
-        capture(p, on: dev)
+        if stack.capture != nil {
+            completeChecksumForCapture(&p)
+            capture(p, on: dev)
+        }
         if stack.isTracing { traceReceive(&p, on: dev) }
         guard dev.hasLinkHeader else {
             tunReceive(p, on: dev)
@@ -132,7 +135,21 @@ extension NetworkNamespace {
         let length = UInt64(packet.count)
         // Guarded at the call: the event argument costs a memcpy even untraced.
         if packet.metadata.traceID != 0 { trace(packet, .driverTransmit(device: dev.ifindex)) }
-        if dev.kind != .loopback { capture(packet, on: dev) }  // lo: its receive is the one tap
+        var packet = packet
+        if case .partial = packet.metadata.checksum, !dev.features.contains(.hwChecksum) {
+            // validate_xmit_skb → skb_checksum_help: the device cannot fill
+            // the checksum in, so it is done here (TUN/TAP without offload:
+            // the host gets real bytes).
+            guard completeChecksum(&packet) else {
+                dev.statistics.txDropped &+= 1
+                drop(packet, .nomem)
+                return
+            }
+        }
+        if dev.kind != .loopback, stack.capture != nil {  // lo: its receive is the one tap
+            completeChecksumForCapture(&packet)
+            capture(packet, on: dev)
+        }
         switch dev.kind {
         case .loopback:
             // loopback_xmit: counted as sent and received, then netif_rx.
@@ -155,9 +172,13 @@ extension NetworkNamespace {
             // veth_xmit → dev_forward_skb scrubs the packet for the peer:
             // marks and metadata are reset; our trace id is kept so a
             // traced packet stays traced across the pair.
+            // A CHECKSUM_PARTIAL packet stays partial (skb_scrub_packet
+            // keeps ip_summed): the peer trusts it, nobody sums it.
             let trace = p.metadata.traceID
+            let partial = p.metadata.checksum
             p.metadata = PacketMetadata()
             p.metadata.traceID = trace
+            if case .partial = partial { p.metadata.checksum = partial }
             peer.namespace.enqueueReceive(p, on: peer)
         case .tap, .tun:
             // tun_net_xmit: no reader attached → dropped; a full ring
@@ -178,6 +199,28 @@ extension NetworkNamespace {
             }
             stack.hostTransmitPending = true
         }
+    }
+
+    /// skb_checksum_help() on the transmit path: unshares the bytes if
+    /// needed and fills in a CHECKSUM_PARTIAL checksum. False when no
+    /// buffer was there to unshare into.
+    func completeChecksum(_ p: inout PacketBuffer) -> Bool {
+        guard case .partial = p.metadata.checksum else { return true }
+        if p.isShared {
+            guard p.unshare(from: p.slotCapacity <= stack.shard.pool.slotSize ? stack.shard.pool : stack.largePool)
+            else { return false }
+        }
+        return p.completePartialChecksum()
+    }
+
+    /// A capture file gets real bytes: a CHECKSUM_PARTIAL packet is
+    /// completed before it is recorded (tcpdump on Linux would show the
+    /// pseudo-header sum as a bad checksum; a pcap read by tshark or a
+    /// test should verify). Only while capturing; if no buffer is free to
+    /// unshare into, the frame is recorded as it is.
+    func completeChecksumForCapture(_ p: inout PacketBuffer) {
+        guard case .partial = p.metadata.checksum else { return }
+        _ = completeChecksum(&p)
     }
 
     /// netif_rx(): queue a frame on the device's receive ring (the backlog).

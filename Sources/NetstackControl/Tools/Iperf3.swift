@@ -145,6 +145,10 @@ public final class Iperf3Process {
     private var printedHeaderFor = -1
     /// The block a TCP sender writes (iperf3 fills it once).
     private var payload: [UInt8] = []
+    /// The buffer a TCP receiver reads into, reused as iperf3 reuses its
+    /// block buffer (an array per read cost an allocation and zeroing
+    /// of 64 KiB each time).
+    private var readBuffer: [UInt8] = []
 
     /// Is this side sending data?
     private var isSender: Bool { (options.role == .client) != options.reverse }
@@ -725,14 +729,17 @@ public final class Iperf3Process {
             var n = 0
             while n < 4096 {
                 n += 1
-                do throws(Errno) {
-                    let chunk = try t.receive(max: max(options.length, 65536))
-                    if chunk.isEmpty { break }
-                    if counting {
-                        sp.bytesReceived += UInt64(chunk.count)
-                        sp.intervalBytes += UInt64(chunk.count)
-                    }
-                } catch { break }
+                let size = max(options.length, 65536)
+                if readBuffer.count < size { readBuffer = [UInt8](repeating: 0, count: size) }
+                let result: Result<Int, Errno> = readBuffer.withUnsafeMutableBytes { b in
+                    do throws(Errno) { return .success(try t.receive(into: UnsafeMutableRawBufferPointer(rebasing: b[0..<size]))) }
+                    catch { return .failure(error) }
+                }
+                guard case .success(let got) = result, got > 0 else { break }
+                if counting {
+                    sp.bytesReceived += UInt64(got)
+                    sp.intervalBytes += UInt64(got)
+                }
             }
         } else if sp.peer == nil, let u = sp.udp {
             var n = 0
