@@ -150,6 +150,15 @@ public final class Iperf3Process {
     /// of 64 KiB each time).
     private var readBuffer: [UInt8] = []
 
+    /// An unlimited TCP sender writes whenever it is polled and its socket
+    /// has room, as iperf3 does from select() on a real host; otherwise it
+    /// writes on its pacing timer (every `--pacing-timer` µs), which is what
+    /// moves virtual time forward in a lab that does not follow the wall
+    /// clock (a veth has no delay: unpaced, the flow would never leave its
+    /// instant). `netstack lab --realtime` turns it on.
+    public var writesWhenWritable = false
+    private var unpaced: Bool { writesWhenWritable && !options.udp && options.rate == 0 }
+
     /// Is this side sending data?
     private var isSender: Bool { (options.role == .client) != options.reverse }
 
@@ -187,7 +196,7 @@ public final class Iperf3Process {
         if running {
             consider(nextReport)
             consider(testEndAt)
-            if isSender && !done { consider(nextSend) }
+            if isSender && !done && !unpaced { consider(nextSend) }
         }
         if let d = drainUntil { consider(min(d, now + .milliseconds(1))) }
         consider(connectDeadline)
@@ -605,7 +614,7 @@ public final class Iperf3Process {
         // Receive first: data that arrived before a control message counts.
         for sp in streams where !sp.sender { receive(sp, now: now) }
         if running && !done {
-            if isSender && now >= nextSend {
+            if isSender && (now >= nextSend || unpaced) {
                 for sp in streams where sp.sender { send(sp, now: now) }
                 nextSend = now + .microseconds(Int64(max(options.pacingTimer, 1)))
             }
