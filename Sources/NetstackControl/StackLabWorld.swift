@@ -6,6 +6,10 @@ import Netstack
 /// A `LabWorld` over a `Stack`.
 public final class StackLabWorld: LabWorld {
     public let stack: Stack
+    /// `--realtime`: virtual time follows the wall clock, so tools may act
+    /// the way they do on a real host (iperf3 writes whenever its socket
+    /// has room instead of on a pacing tick that keeps virtual time moving).
+    public var realtime = false
     /// The commands a script can run, by name.
     public var commands: [String: (StackLabWorld, [String], NetworkNamespace, [UInt8]) -> LabProcess?] = [:]
 
@@ -19,7 +23,11 @@ public final class StackLabWorld: LabWorld {
         commands["ss"] = { _, argv, ns, _ in LabFinishedProcess(SocketStatistics.run(argv, namespace: ns)) }
         commands["ping"] = { _, argv, ns, _ in ToolLabProcess(PingProcess(argv: argv, namespace: ns), catchesInterrupt: true) }
         commands["nc"] = { _, argv, ns, stdin in ToolLabProcess(NetcatProcess(argv: argv, namespace: ns, stdin: stdin), catchesInterrupt: false) }
-        commands["iperf3"] = { _, argv, ns, _ in ToolLabProcess(Iperf3Process(argv: argv, namespace: ns), catchesInterrupt: true) }
+        commands["iperf3"] = { world, argv, ns, _ in
+            let p = Iperf3Process(argv: argv, namespace: ns)
+            p.writesWhenWritable = world.realtime
+            return ToolLabProcess(p, catchesInterrupt: true)
+        }
         commands["serve"] = { _, argv, ns, _ in ToolLabProcess(ServeProcess(argv: argv, namespace: ns), catchesInterrupt: false) }
         commands["tc"] = { world, argv, ns, _ in LabFinishedProcess(TCRunner.run(Array(argv.dropFirst()), namespace: ns)) }
         commands["ethtool"] = { [ethtool = EthtoolTable()] _, argv, ns, _ in LabFinishedProcess(ethtool.run(argv, namespace: ns)) }

@@ -25,8 +25,11 @@ public enum HostProcess {
     /// block over 128 KiB to mmap and returns freed heap tops to the kernel,
     /// so each refill faulted in fresh zeroed pages: a fifth of a bulk
     /// receive over TAP went to clear_page/exc_page_fault under TCP's
-    /// queueData (perf). Keeping blocks up to 64 MiB in the heap, and the
-    /// heap's top until 256 MiB are free, makes a refill a reuse.
+    /// queueData (perf), and an in-process bulk flow spent as much time in
+    /// the kernel as in the stack. Fixed thresholds (so glibc's dynamic ones
+    /// do not slide) keep blocks up to 64 MiB in the heap, and the heap's
+    /// top until 256 MiB are free: a refill is a reuse. `netstack` calls it
+    /// first thing, for every subcommand.
     @discardableResult
     public static func keepFreedMemory() -> Bool {
         cnh_malloc_keep(64 << 20, 256 << 20) == 1

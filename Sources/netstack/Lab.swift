@@ -20,6 +20,7 @@ import Darwin
 /// the directory. Throws the message for a bad filter or directory.
 func makeLabWorld(options: LabWorldOptions, sink: any LabSink) throws(LabSetupError) -> StackLabWorld {
     let world = StackLabWorld(seed: options.seed)
+    world.realtime = options.realtime
     if let text = options.trace {
         do throws(TraceFilterError) {
             world.startTracing(try TraceFilter.parse(text), sink: sink)
@@ -191,6 +192,7 @@ final class TerminalSink: LabSink {
 /// Realtime mode: virtual instant `t` happens at wall time `start + (t - origin)`.
 /// The one place the lab reads a clock.
 final class WallClock: LabClock {
+    var followsWallClock: Bool { true }
     private let clock = ContinuousClock()
     private var start: ContinuousClock.Instant?
     private var origin = Instant.zero

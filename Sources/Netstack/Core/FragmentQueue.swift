@@ -496,18 +496,7 @@ public enum FragmentationResult: ~Copyable {
 }
 
 /// Fills in a CHECKSUM_PARTIAL checksum before the packet is cut
-/// (skb_checksum_help). `start` and `offset` are taken from the front of the
-/// data (the network header here).
+/// (skb_checksum_help). The caller has unshared the bytes.
 func completePartialChecksum(_ packet: inout PacketBuffer) {
-    guard case .partial(let start, let offset) = packet.metadata.checksum else { return }
-    packet.withUnsafeMutableReadableBytes { b in
-        let s = Int(start), at = s &+ Int(offset)
-        guard s <= b.count, at &+ 2 <= b.count else { return }
-        var c = InternetChecksum()
-        c.add(UnsafeRawBufferPointer(rebasing: b[s...]))
-        // The field holds the pseudo-header sum already (CHECKSUM_PARTIAL
-        // contract), so summing over it and complementing completes it.
-        FragmentBytes.setBE16(b, at, c.value)
-    }
-    packet.metadata.checksum = .none
+    packet.completePartialChecksum()
 }

@@ -65,8 +65,35 @@ public enum ChecksumState: Sendable, Equatable {
     case unnecessary
     /// CHECKSUM_COMPLETE: the device summed the whole packet from the network header.
     case complete(UInt16)
-    /// CHECKSUM_PARTIAL: the checksum at `offset` (from `start`) is still to be filled in.
+    /// CHECKSUM_PARTIAL: the transport checksum is still to be filled in
+    /// (TX checksum offload). `start` is the position of the first byte the
+    /// checksum covers (the transport header), measured from the start of
+    /// the buffer's slot as skb->csum_start is from skb->head, so pushing
+    /// or pulling headers never moves it; `offset` is from `start` to the
+    /// 16-bit checksum field (skb->csum_offset: 16 for TCP, 6 for UDP). The
+    /// field holds the folded pseudo-header sum, not complemented, so
+    /// summing from `start` to the end of the data and complementing
+    /// completes it (`PacketBuffer.completePartialChecksum`).
+    ///
+    /// Receivers trust it (skb_csum_unnecessary): the bytes never left the
+    /// host. Everything that hands the bytes to something that needs them
+    /// real completes it first: a device without `.hwChecksum`, IP
+    /// fragmentation, netem corruption, packet capture. A host driver of a
+    /// device with `.hwChecksum` gets it as is and reads
+    /// `PacketBuffer.partialChecksum` (offsets from the frame's first byte).
     case partial(start: UInt16, offset: UInt16)
+}
+
+extension ChecksumState {
+    /// skb_csum_unnecessary(): the transport checksum need not be checked —
+    /// a device verified it, or the packet is CHECKSUM_PARTIAL (made by
+    /// this host and passed over offloading devices only).
+    @inlinable public var isTrusted: Bool {
+        switch self {
+        case .unnecessary, .partial: true
+        case .none, .complete: false
+        }
+    }
 }
 
 /// skb_shinfo->gso_type.
@@ -259,6 +286,58 @@ public struct PacketBuffer: ~Copyable {
         guard isShared else { return true }
         guard let private_ = copy(into: pool) else { return false }
         self = private_
+        return true
+    }
+}
+
+// MARK: checksum offload (CHECKSUM_PARTIAL)
+
+extension PacketBuffer {
+    /// Marks the transport checksum as left to offload (CHECKSUM_PARTIAL):
+    /// the sum covers the data from `dataOffset` (from the data front, the
+    /// transport header) to the end, and the field is `field` bytes past
+    /// it. The field must already hold the folded pseudo-header sum. A
+    /// start beyond what the state can hold is completed at once instead.
+    @inlinable
+    public mutating func setPartialChecksum(from dataOffset: Int, field: Int) {
+        let start = Int(head) &+ dataOffset
+        guard start <= Int(UInt16.max), field <= Int(UInt16.max) else {
+            metadata.checksum = .none
+            return
+        }
+        metadata.checksum = .partial(start: UInt16(truncatingIfNeeded: start), offset: UInt16(truncatingIfNeeded: field))
+    }
+
+    /// For a CHECKSUM_PARTIAL packet, where the checksum's coverage starts
+    /// and where its field is, both measured from the first byte of the
+    /// data (a host driver's frame: the Ethernet header for a TAP, the IP
+    /// header for a TUN — virtio_net_hdr's csum_start and csum_offset);
+    /// nil otherwise.
+    @inlinable
+    public var partialChecksum: (start: Int, offset: Int)? {
+        guard case .partial(let start, let offset) = metadata.checksum else { return nil }
+        return (Int(start) &- Int(head), Int(offset))
+    }
+
+    /// skb_checksum_help(): fills in a CHECKSUM_PARTIAL checksum in
+    /// software (a zero result is written as 0xFFFF, CSUM_MANGLED_0, as
+    /// Linux does) and leaves CHECKSUM_NONE. Returns false, changing
+    /// nothing, when the bytes are shared (unshare first) or the offsets
+    /// fall outside the data; a packet that is not partial returns true.
+    @discardableResult
+    public mutating func completePartialChecksum() -> Bool {
+        guard let (start, offset) = partialChecksum else { return true }
+        guard !isShared else { return false }
+        let at = start &+ offset
+        guard start >= 0, at &+ 2 <= count else { return false }
+        withUnsafeMutableReadableBytes { b in
+            var c = InternetChecksum()
+            c.add(UnsafeRawBufferPointer(rebasing: b[start...]))
+            var v = c.value
+            if v == 0 { v = 0xFFFF }
+            b.setBE16(at, v)
+        }
+        metadata.checksum = .none
         return true
     }
 }

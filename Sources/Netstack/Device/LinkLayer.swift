@@ -9,7 +9,10 @@ extension NetworkNamespace {
     /// to its protocol. The frame starts at the Ethernet header.
     func netifReceive(_ packet: consuming PacketBuffer, on dev: NetDevice) {
         var p = packet
-        capture(p, on: dev)
+        if stack.capture != nil {
+            completeChecksumForCapture(&p)
+            capture(p, on: dev)
+        }
         if stack.isTracing { traceReceive(&p, on: dev) }
         guard dev.hasLinkHeader else {
             tunReceive(p, on: dev)
@@ -152,7 +155,24 @@ extension NetworkNamespace {
         let length = UInt64(packet.count)
         // Guarded at the call: the event argument costs a memcpy even untraced.
         if packet.metadata.traceID != 0 { trace(packet, .driverTransmit(device: dev.ifindex)) }
-        if dev.kind != .loopback { capture(packet, on: dev) }  // lo: its receive is the one tap
+        var packet = packet
+        // A GSO packet for a device that segments it (a vnet_hdr TAP's
+        // kernel) gets every segment's checksum filled there.
+        if case .partial = packet.metadata.checksum, !dev.features.contains(.hwChecksum),
+           packet.metadata.gsoSize == 0 || !dev.segmentationOffload {
+            // validate_xmit_skb → skb_checksum_help: the device cannot fill
+            // the checksum in, so it is done here (TUN/TAP without offload:
+            // the host gets real bytes).
+            guard completeChecksum(&packet) else {
+                dev.statistics.txDropped &+= 1
+                drop(packet, .nomem)
+                return
+            }
+        }
+        if dev.kind != .loopback, stack.capture != nil {  // lo: its receive is the one tap
+            completeChecksumForCapture(&packet)
+            capture(packet, on: dev)
+        }
         switch dev.kind {
         case .loopback:
             // loopback_xmit: counted as sent and received, then netif_rx.
@@ -204,6 +224,28 @@ extension NetworkNamespace {
             }
             stack.hostTransmitPending = true
         }
+    }
+
+    /// skb_checksum_help() on the transmit path: unshares the bytes if
+    /// needed and fills in a CHECKSUM_PARTIAL checksum. False when no
+    /// buffer was there to unshare into.
+    func completeChecksum(_ p: inout PacketBuffer) -> Bool {
+        guard case .partial = p.metadata.checksum else { return true }
+        if p.isShared {
+            guard p.unshare(from: p.slotCapacity <= stack.shard.pool.slotSize ? stack.shard.pool : stack.largePool)
+            else { return false }
+        }
+        return p.completePartialChecksum()
+    }
+
+    /// A capture file gets real bytes: a CHECKSUM_PARTIAL packet is
+    /// completed before it is recorded (tcpdump on Linux would show the
+    /// pseudo-header sum as a bad checksum; a pcap read by tshark or a
+    /// test should verify). Only while capturing; if no buffer is free to
+    /// unshare into, the frame is recorded as it is.
+    func completeChecksumForCapture(_ p: inout PacketBuffer) {
+        guard case .partial = p.metadata.checksum else { return }
+        _ = completeChecksum(&p)
     }
 
     /// netif_rx(): queue a frame on the device's receive ring (the backlog).

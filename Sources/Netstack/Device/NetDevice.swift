@@ -44,6 +44,21 @@ public enum DeviceKind: Sendable, Equatable {
     public var isHostPort: Bool { self == .tap || self == .tun }
 }
 
+/// netdev_features_t: the offloads a device's driver does, the part of
+/// them this stack acts on (`ethtool -k` names in the comments).
+public struct DeviceFeatures: OptionSet, Sendable, Hashable {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// NETIF_F_HW_CSUM (tx-checksum-ip-generic, "tx-checksumming"): the
+    /// device fills in a CHECKSUM_PARTIAL checksum itself, so the stack
+    /// leaves it; without it the transmit path completes it in software
+    /// (validate_xmit_skb → skb_checksum_help). Loopback, veth and dummy
+    /// have it, as in Linux (the bytes never reach a wire); TUN/TAP do not
+    /// by default: their host driver turns it on when it can pass partial
+    /// checksums on (vnet_hdr).
+    public static let hwChecksum = DeviceFeatures(rawValue: 1 << 0)
+}
+
 /// IFF_* device flags (include/uapi/linux/if.h), in Linux's bit positions.
 public struct DeviceFlags: OptionSet, Sendable, Hashable {
     public var rawValue: UInt32
@@ -170,6 +185,8 @@ public final class NetDevice {
     /// which showed in the per-packet profile. `deleteLink` clears both
     /// ends before either goes, so the reference never dangles.
     @exclusivity(unchecked) public internal(set) unowned(unsafe) var peer: NetDevice?
+    /// The offloads the device does (dev->features); see `DeviceFeatures`.
+    @exclusivity(unchecked) public var features: DeviceFeatures
     /// The transmit qdisc (root). `noqueue` hands packets straight to the driver.
     /// Loopback, veth and dummy are IFF_NO_QUEUE devices: their default is noqueue.
     @exclusivity(unchecked) public var qdisc: Qdisc
@@ -241,6 +258,7 @@ public final class NetDevice {
             txQueueLength = 500
         }
         segmentationOffload = !kind.isHostPort
+        features = kind.isHostPort ? [] : [.hwChecksum]
         qdisc = Qdisc.makeDefault(for: QdiscDeviceInfo(txQueueLength: UInt32(txQueueLength), mtu: UInt32(mtu),
                                                        noQueue: !kind.isHostPort))
         receiveRing = PacketBatch(capacity: receiveRingCapacity)

@@ -282,27 +282,9 @@ extension Qdisc {
     }
 
     /// skb_checksum_help for a CHECKSUM_PARTIAL packet before corruption:
-    /// the checksum (offsets from the data front) is filled in software.
+    /// the checksum is filled in software, so the corruption shows.
     static func completeChecksum(_ p: inout PacketBuffer) {
-        guard case .partial(let start, let offset) = p.metadata.checksum else { return }
-        let s = Int(start)
-        let at = s + Int(offset)
-        p.withUnsafeMutableReadableBytes { b in
-            guard s <= b.count, at + 2 <= b.count else { return }
-            var sum: UInt32 = 0
-            var i = s
-            while i + 1 < b.count {
-                sum &+= UInt32(b[i]) << 8 | UInt32(b[i + 1])
-                i += 2
-            }
-            if i < b.count { sum &+= UInt32(b[i]) << 8 }
-            while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-            var c = ~UInt16(sum)
-            if c == 0 { c = 0xFFFF }
-            b[at] = UInt8(c >> 8)
-            b[at + 1] = UInt8(c & 0xFF)
-        }
-        p.metadata.checksum = .none
+        p.completePartialChecksum()
     }
 
     mutating func netemEnqueue(_ packet: consuming PacketBuffer, now: Instant, pool: PacketPool,

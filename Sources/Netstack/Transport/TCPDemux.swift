@@ -20,7 +20,9 @@ extension NetworkNamespace {
             drop(packet, .notSpecified)
             return
         }
-        let trusted = packet.metadata.checksum == .unnecessary
+        // skb_csum_unnecessary(): verified by a device, or CHECKSUM_PARTIAL
+        // (sent by this host over an offloading device: never summed).
+        let trusted = packet.metadata.checksum.isTrusted
         let gsoSize = Int(packet.metadata.gsoSize)
         let reason: DropReason? = packet.withUnsafeReadableBytes { b in
             tcpProcess(b, source: source, destination: destination, device: dev, trusted: trusted, gsoSize: gsoSize)

@@ -71,13 +71,15 @@ public final class TCPNamespaceState {
     /// The tcp_* sysctls new sockets start from.
     public var configuration = TCPConfiguration()
 
-    var established: [TCPFlowKey: TCPSocket] = [:]
+    // Per segment (demux, timers), by the namespace's thread only (the
+    // control plane runs between polls): no dynamic exclusivity check.
+    @exclusivity(unchecked) var established: [TCPFlowKey: TCPSocket] = [:]
     var listeners: [TCPSocket] = []
     var ports: [UInt16: [TCPSocket]] = [:]
     /// Connection timers by deadline (DeadlineHeap.swift: lazy removal;
     /// a socket's live entry is the one whose deadline equals its
     /// `timerQueued`).
-    var timers = DeadlineHeap<TCPFlowKey>()
+    @exclusivity(unchecked) var timers = DeadlineHeap<TCPFlowKey>()
     var secrets: TCPSecrets?
     /// The last socket cookie and inode number handed out (see
     /// `TCPSocket.cookie` and `TCPSocket.inode`).
@@ -109,7 +111,7 @@ public final class TCPSocket {
     /// SO_REUSEADDR, SO_REUSEPORT, SO_BINDTODEVICE, IPV6_V6ONLY.
     public var reuseAddress = false
     public var reusePort = false
-    public var boundDevice: Int32 = 0
+    @exclusivity(unchecked) public var boundDevice: Int32 = 0
     public var v6Only = false
     /// SO_LINGER: nil off; 0 makes close() reset the connection.
     public var linger: Int?
@@ -120,7 +122,11 @@ public final class TCPSocket {
         didSet { applyConfiguration() }
     }
     /// The connection, once connect() or the listener made one.
-    public internal(set) var connection: TCPConnection?
+    // This field and the other @exclusivity(unchecked) ones are read per
+    // segment; a socket is touched only by the thread that polls its
+    // namespace (applications call in between polls), so accesses never
+    // overlap and the runtime check would only cost time.
+    @exclusivity(unchecked) public internal(set) var connection: TCPConnection?
     /// The listening half; nil unless listen() was called.
     var listener: TCPListener?
     /// listen()'s backlog, capped by somaxconn (sk_max_ack_backlog).
@@ -140,18 +146,18 @@ public final class TCPSocket {
     var lastOverflow: Instant?
     /// The listener a child came from, until it is accepted.
     weak var parent: TCPSocket?
-    var inAcceptQueue = false
+    @exclusivity(unchecked) var inAcceptQueue = false
     /// The port came from bind() (SOCK_BINDPORT_LOCK): it stays held when
     /// the connection ends.
     var userBound = false
-    var hashed = false
+    @exclusivity(unchecked) var hashed = false
     /// The deadline of this socket's live entry in the namespace's timer queue.
-    var timerQueued = Instant.distantFuture
+    @exclusivity(unchecked) var timerQueued = Instant.distantFuture
     var readShutdown = false
     /// close() was called.
-    public internal(set) var isClosed = false
+    @exclusivity(unchecked) public internal(set) var isClosed = false
     /// An error connect() or a read reports once (sk_err after the TCB is gone).
-    var pendingError: Errno?
+    @exclusivity(unchecked) var pendingError: Errno?
 
     /// The socket's cookie (sock_gen_cookie(), `ss -e`'s `sk:`): Linux
     /// draws it from a global counter; here each namespace numbers its TCP
@@ -724,6 +730,7 @@ extension NetworkNamespace {
         guard let c = s.connection else { return }
         let now = stack.now
         var n = 0
+        c.checksumOffload = true
         while n < 4096, c.wantsOutput {
             n += 1
             if s.gsoCapable, c.unsentBytes >= 2 &* c.mss, c.state.isSynchronized {
@@ -739,6 +746,7 @@ extension NetworkNamespace {
             guard let len = c.nextSegment(into: out, now: now) else { break }
             p.trim(to: len)
             p.resetTransportHeader()
+            p.setPartialChecksum(from: 0, field: 16)
             tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
                            destinationPort: c.remote.port, boundDevice: s.boundDevice)
             s.gsoCapable = lastOutputTakesGSO
@@ -823,10 +831,12 @@ extension NetworkNamespace {
         if segments > 1 {
             p.metadata.gsoSize = UInt16(gsoSize)
             p.metadata.gsoType = c.local.address.isIPv4 ? .tcpv4 : .tcpv6
-            // The checksum field holds the first segment's sum only: what
-            // needs real bytes cuts the packet (or fills it) first.
-            p.metadata.checksum = .unnecessary
+            // CHECKSUM_PARTIAL over the whole packet: the field holds the
+            // pseudo-header sum of its TCP length (each cut segment gets
+            // its own sum where it is cut).
+            out.setBE16(16, c.pseudoHeader.seed(protocol: IPProtocol.tcp.rawValue, length: total).folded)
         }
+        p.setPartialChecksum(from: 0, field: 16)
         tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
                        destinationPort: c.remote.port, boundDevice: s.boundDevice)
         s.gsoCapable = lastOutputTakesGSO

@@ -221,7 +221,7 @@ extension NetworkNamespace {
             drop(packet, .pktTooSmall)
             return
         }
-        guard u.ok || packet.metadata.checksum == .unnecessary else {
+        guard u.ok || packet.metadata.checksum.isTrusted else {
             count(.udpInCsumErrors)
             count(.udpInErrors)
             drop(packet, .udpCsum)
@@ -250,7 +250,7 @@ extension NetworkNamespace {
             drop(p, .pktTooSmall)
             return
         }
-        guard (u.ok && !u.zero) || p.metadata.checksum == .unnecessary else {
+        guard (u.ok && !u.zero) || p.metadata.checksum.isTrusted else {
             count(.udp6InCsumErrors)
             count(.udp6InErrors)
             drop(p, .udpCsum)

@@ -71,10 +71,15 @@ public protocol LabClock: AnyObject {
     /// Set when the run must end (SIGINT/SIGTERM, `netstack stop`): the
     /// interpreter unwinds with `stopStatus`.
     var stopStatus: Int32? { get }
+    /// Whether virtual time follows the wall clock (`--realtime`): then the
+    /// world's work takes time, and a world busy at one instant is moved on
+    /// to the wall clock's instant between steps instead of standing still.
+    var followsWallClock: Bool { get }
 }
 
 extension LabClock {
     public var hasExternalEvents: Bool { false }
+    public var followsWallClock: Bool { false }
     public var stopStatus: Int32? { nil }
 }
 
@@ -874,8 +879,12 @@ public final class LabInterpreter {
                 if sameInstant > options.maxStepsPerInstant {
                     throw .fatal("`\(what())': \(options.maxStepsPerInstant) scheduling steps at \(now)s without time moving", 124)
                 }
-                // Outside events must not starve behind a busy world.
-                if options.clock.hasExternalEvents { reached = options.clock.wait(until: now, worldNow: now) }
+                // Outside events must not starve behind a busy world; on the
+                // wall clock, the time the work took has passed.
+                if options.clock.hasExternalEvents || options.clock.followsWallClock {
+                    reached = max(now, options.clock.wait(until: now, worldNow: now))
+                    if reached > now { sameInstant = 0 }
+                }
             } else {
                 sameInstant = 0
                 reached = max(now, options.clock.wait(until: target, worldNow: now))

@@ -145,6 +145,19 @@ public final class Iperf3Process {
     private var printedHeaderFor = -1
     /// The block a TCP sender writes (iperf3 fills it once).
     private var payload: [UInt8] = []
+    /// The buffer a TCP receiver reads into, reused as iperf3 reuses its
+    /// block buffer (an array per read cost an allocation and zeroing
+    /// of 64 KiB each time).
+    private var readBuffer: [UInt8] = []
+
+    /// An unlimited TCP sender writes whenever it is polled and its socket
+    /// has room, as iperf3 does from select() on a real host; otherwise it
+    /// writes on its pacing timer (every `--pacing-timer` µs), which is what
+    /// moves virtual time forward in a lab that does not follow the wall
+    /// clock (a veth has no delay: unpaced, the flow would never leave its
+    /// instant). `netstack lab --realtime` turns it on.
+    public var writesWhenWritable = false
+    private var unpaced: Bool { writesWhenWritable && !options.udp && options.rate == 0 }
 
     /// Is this side sending data?
     private var isSender: Bool { (options.role == .client) != options.reverse }
@@ -183,7 +196,7 @@ public final class Iperf3Process {
         if running {
             consider(nextReport)
             consider(testEndAt)
-            if isSender && !done { consider(nextSend) }
+            if isSender && !done && !unpaced { consider(nextSend) }
         }
         if let d = drainUntil { consider(min(d, now + .milliseconds(1))) }
         consider(connectDeadline)
@@ -601,7 +614,7 @@ public final class Iperf3Process {
         // Receive first: data that arrived before a control message counts.
         for sp in streams where !sp.sender { receive(sp, now: now) }
         if running && !done {
-            if isSender && now >= nextSend {
+            if isSender && (now >= nextSend || unpaced) {
                 for sp in streams where sp.sender { send(sp, now: now) }
                 nextSend = now + .microseconds(Int64(max(options.pacingTimer, 1)))
             }
@@ -725,14 +738,17 @@ public final class Iperf3Process {
             var n = 0
             while n < 4096 {
                 n += 1
-                do throws(Errno) {
-                    let chunk = try t.receive(max: max(options.length, 65536))
-                    if chunk.isEmpty { break }
-                    if counting {
-                        sp.bytesReceived += UInt64(chunk.count)
-                        sp.intervalBytes += UInt64(chunk.count)
-                    }
-                } catch { break }
+                let size = max(options.length, 65536)
+                if readBuffer.count < size { readBuffer = [UInt8](repeating: 0, count: size) }
+                let result: Result<Int, Errno> = readBuffer.withUnsafeMutableBytes { b in
+                    do throws(Errno) { return .success(try t.receive(into: UnsafeMutableRawBufferPointer(rebasing: b[0..<size]))) }
+                    catch { return .failure(error) }
+                }
+                guard case .success(let got) = result, got > 0 else { break }
+                if counting {
+                    sp.bytesReceived += UInt64(got)
+                    sp.intervalBytes += UInt64(got)
+                }
             }
         } else if sp.peer == nil, let u = sp.udp {
             var n = 0

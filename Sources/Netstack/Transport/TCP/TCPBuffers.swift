@@ -28,6 +28,11 @@ struct TCPByteRing {
     /// Bytes stored contiguously from `head` (for the receive ring: the
     /// in-order readable bytes; out-of-order bytes lie beyond).
     @usableFromInline var count = 0
+    /// The capacity the ring had when it was last freed: a ring that drains
+    /// and refills (bulk transfer, each read empties it) is allocated at
+    /// that size at once instead of doubling up from 4 KiB again, copying
+    /// at each step. A number, not memory: an idle ring still holds none.
+    @usableFromInline var lastCapacity = 0
 
     init() {}
 
@@ -38,7 +43,7 @@ struct TCPByteRing {
     mutating func reserve(_ needed: Int, keep: Int, limit: Int) -> Bool {
         if needed <= capacity { return true }
         guard needed <= limit else { return false }
-        var newCapacity = max(capacity, 4096)
+        var newCapacity = max(capacity, storage == nil ? min(lastCapacity, max(limit, 4096)) : 0, 4096)
         while newCapacity < needed { newCapacity &<<= 1 }
         let newStorage = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
         if let old = storage {
@@ -82,6 +87,7 @@ struct TCPByteRing {
 
     /// Frees the storage (the ring must hold nothing the owner still needs).
     mutating func release() {
+        if capacity > 0 { lastCapacity = capacity }
         storage?.deallocate()
         storage = nil
         capacity = 0

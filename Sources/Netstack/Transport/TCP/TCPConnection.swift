@@ -256,6 +256,11 @@ public final class TCPConnection {
     let activeOpen: Bool
     @exclusivity(unchecked) var lastSent = Instant.zero
 
+    /// Segments leave with CHECKSUM_PARTIAL (see `nextSegment`): the socket
+    /// layer sets it, as Linux's TCP always leaves the checksum partial
+    /// and the device path completes it where the device cannot.
+    @exclusivity(unchecked) public var checksumOffload = false
+
     // MARK: buffers
     @exclusivity(unchecked) var sendRing = TCPByteRing()
     /// The sequence number of the send ring's first byte.

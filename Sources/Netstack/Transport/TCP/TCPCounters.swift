@@ -61,11 +61,17 @@ public enum TCPCounter: Int, CaseIterable, Sendable {
 /// Pending counts, inline (no allocation): 32 × 4 bytes.
 public struct TCPCounterSet: Sendable {
     @usableFromInline var slots = InlineArray<32, UInt32>(repeating: 0)
+    /// Bit i: slot i was bumped since the last flush (a flush per event
+    /// then visits only those, not all 32).
+    @usableFromInline var touched: UInt32 = 0
 
     public init() {}
 
     @inlinable @inline(__always)
-    mutating func bump(_ c: TCPCounter, _ n: UInt32 = 1) { slots[c.rawValue] &+= n }
+    mutating func bump(_ c: TCPCounter, _ n: UInt32 = 1) {
+        slots[c.rawValue] &+= n
+        touched |= 1 &<< UInt32(c.rawValue)
+    }
 
     public subscript(c: TCPCounter) -> UInt32 { slots[c.rawValue] }
 }
@@ -74,9 +80,13 @@ extension TCPConnection {
     /// Adds the counts gathered since the last flush to the shard's MIBs
     /// and zeroes them.
     public func flushCounters(into counters: borrowing Counters) {
-        for c in TCPCounter.allCases {
-            let n = pendingCounters.slots[c.rawValue]
-            if n != 0 { counters.add(c.mib, UInt64(n)) }
+        var bits = pendingCounters.touched
+        guard bits != 0 else { return }
+        while bits != 0 {
+            let i = bits.trailingZeroBitCount
+            bits &= bits &- 1
+            let n = pendingCounters.slots[i]
+            if n != 0, let c = TCPCounter(rawValue: i) { counters.add(c.mib, UInt64(n)) }
         }
         pendingCounters = TCPCounterSet()
     }

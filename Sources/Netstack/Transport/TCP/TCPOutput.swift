@@ -15,7 +15,9 @@ import NetWire
 extension TCPConnection {
     /// Writes the next due segment (TCP header, options, payload, checksum
     /// over the pseudo-header) at the start of `buffer`; returns its length,
-    /// or nil when nothing is due now.
+    /// or nil when nothing is due now. With `checksumOffload` the checksum
+    /// field holds only the folded pseudo-header sum (CHECKSUM_PARTIAL,
+    /// start 0, offset 16): the caller marks the packet partial.
     public func nextSegment(into buffer: UnsafeMutableRawBufferPointer, now: Instant) -> Int? {
         guard buffer.count >= TCPSegment.maximumHeaderLength &+ 1 else { return nil }
         if let r = pendingReset {
@@ -316,6 +318,7 @@ extension TCPConnection {
         let repr = TCPRepr(sourcePort: local.port, destinationPort: remote.port, sequenceNumber: r.sequence,
                            acknowledgmentNumber: r.acknowledgment ?? TCPSeqNumber(0), flags: flags, windowSize: 0)
         do { try repr.emit(into: out, pseudoHeader: pseudoHeader) } catch { return 0 }
+        if checksumOffload { out.setBE16(16, pseudoHeader.seed(protocol: IPProtocol.tcp.rawValue, length: repr.headerLength).folded) }
         segmentsOut &+= 1
         pendingCounters.bump(.outSegs)
         pendingCounters.bump(.outRsts)
@@ -331,10 +334,23 @@ extension TCPConnection {
             sendRing.copy(into: UnsafeMutableRawBufferPointer(rebasing: out[header..<(header &+ payloadLength)]),
                           from: payloadOffset)
         }
-        let repr = TCPRepr(sourcePort: local.port, destinationPort: remote.port, sequenceNumber: seq,
-                           acknowledgmentNumber: flags.contains(.ack) ? rcvNxt : TCPSeqNumber(0), flags: flags,
-                           windowSize: window, options: options, payloadLength: payloadLength)
-        do { try repr.emit(into: out, pseudoHeader: pseudoHeader) } catch { return 0 }
+        if checksumOffload {
+            // tcp_v4_send_check() with CHECKSUM_PARTIAL: only the header is
+            // written here (its checksum pass covers 20–60 bytes, not the
+            // payload); the field then gets the folded pseudo-header sum
+            // and whoever needs the real checksum completes it.
+            let repr = TCPRepr(sourcePort: local.port, destinationPort: remote.port, sequenceNumber: seq,
+                               acknowledgmentNumber: flags.contains(.ack) ? rcvNxt : TCPSeqNumber(0), flags: flags,
+                               windowSize: window, options: options, payloadLength: 0)
+            do { try repr.emit(into: UnsafeMutableRawBufferPointer(rebasing: out[0..<header]), pseudoHeader: pseudoHeader) }
+            catch { return 0 }
+            out.setBE16(16, pseudoHeader.seed(protocol: IPProtocol.tcp.rawValue, length: header &+ payloadLength).folded)
+        } else {
+            let repr = TCPRepr(sourcePort: local.port, destinationPort: remote.port, sequenceNumber: seq,
+                               acknowledgmentNumber: flags.contains(.ack) ? rcvNxt : TCPSeqNumber(0), flags: flags,
+                               windowSize: window, options: options, payloadLength: payloadLength)
+            do { try repr.emit(into: out, pseudoHeader: pseudoHeader) } catch { return 0 }
+        }
         segmentsOut &+= 1
         if payloadLength > 0 {
             dataSegmentsOut &+= 1
