@@ -78,6 +78,14 @@ import Netstack
         r = run("--features va gso off")
         #expect(r == CommandResult())
         #expect(!d.genericSegmentation)
+        // tx-checksumming drives CHECKSUM_PARTIAL (NETIF_F_HW_CSUM).
+        #expect(d.features.contains(.hwChecksum))
+        r = run("-K va tx off")
+        #expect(r.status == 0)
+        #expect(!d.features.contains(.hwChecksum))
+        #expect(line(run("-k va").stdout, "tx-checksumming") == "tx-checksumming: off")
+        #expect(run("-K va tx on").status == 0)
+        #expect(d.features.contains(.hwChecksum))
         let out = run("-k va").stdout
         #expect(line(out, "tcp-segmentation-offload") == "tcp-segmentation-offload: off")
         #expect(line(out, "tx-tcp6-segmentation") == "\ttx-tcp6-segmentation: off")

@@ -14,7 +14,8 @@
 // reader asked for with TUNSETOFFLOAD.
 //
 // Two features drive the stack: tx-tcp-segmentation is the device's
-// `segmentationOffload`, tx-generic-segmentation its `genericSegmentation`.
+// `segmentationOffload`, tx-generic-segmentation its `genericSegmentation`,
+// tx-checksum-ip-generic its `features.hwChecksum`.
 // The others are kept in this table, per device, so `-K` then `-k`
 // round-trips.
 import Netstack
@@ -160,6 +161,13 @@ public final class EthtoolTable {
             e.wanted[Self.gso] = d.genericSegmentation
             e.active = Self.active(k, wanted: e.wanted)
         }
+        // TUN/TAP: the host driver completes checksums itself (tx-checksumming
+        // shows what TUNSETOFFLOAD negotiated, not the stack's feature).
+        let hw = d.features.contains(.hwChecksum)
+        if !d.kind.isHostPort, e.active[Self.hwCsum] != hw, k.hw[Self.hwCsum] {
+            e.wanted[Self.hwCsum] = hw
+            e.active = Self.active(k, wanted: e.wanted)
+        }
         entries[id] = e
         return (k, e)
     }
@@ -267,6 +275,10 @@ public final class EthtoolTable {
         entries[ObjectIdentifier(d)] = e
         d.segmentationOffload = e.active[Self.tso]
         d.genericSegmentation = e.active[Self.gso]
+        // tx-checksum-ip-generic is NETIF_F_HW_CSUM: TCP's CHECKSUM_PARTIAL.
+        if !d.kind.isHostPort {
+            if e.active[Self.hwCsum] { d.features.insert(.hwChecksum) } else { d.features.remove(.hwChecksum) }
+        }
         _ = k
 
         // The reply: requested bits that did not take the value, and bits
