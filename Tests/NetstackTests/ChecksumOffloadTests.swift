@@ -140,18 +140,10 @@ private func isPartial(_ s: ChecksumState) -> Bool {
     /// checksum field holds the pseudo-header sum, so nobody summed the
     /// payload), the receiver trusts them, and the data arrives intact.
     @Test func vethCarriesTCPPartialAndTheReceiverTrustsIt() throws {
-        let (stack, a, b, _, v1) = try twoHosts()
-        let listener = b.tcpSocket()
-        try listener.bind(nil, port: 5001)
-        try listener.listen(backlog: 8)
-        let client = a.tcpSocket()
-        try tcpStartConnect(client, .v4(IPv4Address(10, 0, 0, 2)), 5001)
-        var server: TCPSocket?
-        tcpRun(stack) {
-            if server == nil { server = try? listener.accept() }
-            return server != nil && client.isConnected
-        }
-        let srv = try #require(server)
+        let (stack, a, b, v0, v1) = try twoHosts()
+        // One MSS segment per packet here (GSOTests covers GSO packets).
+        v0.genericSegmentation = false
+        let (client, srv) = try tcpAcceptedPair(stack, client: a, server: b, address: .v4(IPv4Address(10, 0, 0, 2)), port: 5001)
         let data = (0..<4000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
         #expect(try client.send(data) == data.count)
         // The segments sit in the peer's receive ring, not yet processed.

@@ -24,17 +24,7 @@ import NetWire
             try a.setMTU(v0, mtu)
             try b.setMTU(v1, mtu)
         }
-        let listener = b.tcpSocket()
-        try listener.bind(nil, port: 5001)
-        try listener.listen(backlog: 8)
-        let client = a.tcpSocket()
-        try tcpStartConnect(client, .v4(IPv4Address(10, 0, 0, 2)), 5001)
-        var server: TCPSocket?
-        tcpRun(stack) {
-            if server == nil { server = try? listener.accept() }
-            return server != nil && client.isConnected
-        }
-        let srv = try #require(server)
+        let (client, srv) = try tcpAcceptedPair(stack, client: a, server: b, address: .v4(IPv4Address(10, 0, 0, 2)), port: 5001)
         let total = 1 << 20
         let data = (0..<total).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 9) }
         var sent = 0
@@ -61,6 +51,29 @@ import NetWire
         #expect(o.txPackets * 4 < UInt64(o.dataSegmentsOut))
         // The receiver counts the segments a GRO packet was built of (tcp_segs_in).
         #expect(o.dataSegmentsIn == o.dataSegmentsOut)
+    }
+
+    /// A GSO packet in the peer's ring: partial over its whole length, so
+    /// completing it gives the sum of the whole TCP packet.
+    @Test func aGSOPacketIsPartialOverItsWholeLength() throws {
+        let (stack, a, b, _, v1) = try twoHosts()
+        let (client, _) = try tcpAcceptedPair(stack, client: a, server: b, address: .v4(IPv4Address(10, 0, 0, 2)), port: 5001)
+        let data = (0..<6000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        #expect(try client.send(data) == data.count)
+        var gsoPackets = 0, completes = 0
+        while var f = v1.receiveRing.popFirst() {
+            guard f.metadata.gsoSize != 0 else { continue }
+            gsoPackets += 1
+            #expect(f.count == 14 + 20 + 32 + 6000)      // timestamps: a 32-byte TCP header
+            if f.completePartialChecksum() {
+                let ok = f.withUnsafeReadableBytes { b in
+                    (try? TCPSegment(UnsafeRawBufferPointer(rebasing: b[34...])))?
+                        .checksumVerifies(.ipv4(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2))) ?? false
+                }
+                if ok { completes += 1 }
+            }
+        }
+        #expect(gsoPackets == 1 && completes == 1)
     }
 
     @Test func withoutTSOTheDeviceGetsMSSSegments() throws {

@@ -66,7 +66,7 @@ struct RouteFIBTests {
 
     @Test("fast-path leaves follow the routes through replace, delete and dead next hops (shared summaries)", arguments: [40, 3000])
     func leavesFollowRoutes(count: Int) throws {
-        var rng = SplitMixTest(seed: UInt64(count))
+        var rng = Random(seed: UInt64(count))
         var t = FIBTable(id: 254)
         var prefixes: [IPPrefix] = []
         func hops() -> [NextHop] {
@@ -272,18 +272,5 @@ struct RoutePolicyTests {
         #expect(s.tables[255]!.routes(ipv4: true).count == 5)
         s.tables.deviceDown(3)
         #expect(s.tables[254]!.routes(ipv4: true).isEmpty)
-    }
-}
-
-/// A seeded generator, so a failure repeats.
-private struct SplitMixTest: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -35,6 +35,23 @@ func tcpStartConnect(_ s: TCPSocket, _ address: IPAddress, _ port: UInt16) throw
     }
 }
 
+/// A listener on `server`:`port`, a client from `client` connected to
+/// `address`, stepped until the connection is accepted: (client, accepted).
+func tcpAcceptedPair(_ stack: Stack, client: NetworkNamespace, server: NetworkNamespace,
+                     address: IPAddress, port: UInt16) throws -> (TCPSocket, TCPSocket) {
+    let listener = server.tcpSocket()
+    try listener.bind(nil, port: port)
+    try listener.listen(backlog: 8)
+    let c = client.tcpSocket()
+    try tcpStartConnect(c, address, port)
+    var accepted: TCPSocket?
+    tcpRun(stack) {
+        if accepted == nil { accepted = try? listener.accept() }
+        return accepted != nil && c.isConnected
+    }
+    return (c, try #require(accepted))
+}
+
 @Suite struct TCPSocketTests {
     @Test func connectAcceptAndTransferOneMegabyte() throws {
         let (stack, a, b, _, _) = try twoHosts()

@@ -137,16 +137,8 @@ public enum GSO {
     /// be fragmented rather than cut, so its receiver checks one sum).
     public static func fillTCPChecksum(_ b: UnsafeMutableRawBufferPointer, layout l: TCPLayout, v6: Bool) {
         b.setBE16(l.tcp &+ 16, 0)
-        var c = InternetChecksum()
         let ro = UnsafeRawBufferPointer(b)
-        let tcpLength = b.count &- l.tcp
-        if v6 {
-            c.addPseudoHeader(source: IPv6Address(reading: ro, at: l.network &+ 8),
-                              destination: IPv6Address(reading: ro, at: l.network &+ 24), nextHeader: 6, length: tcpLength)
-        } else {
-            c.addPseudoHeader(source: IPv4Address(rawValue: ro.be32(l.network &+ 12)),
-                              destination: IPv4Address(rawValue: ro.be32(l.network &+ 16)), protocol: 6, length: tcpLength)
-        }
+        var c = pseudoHeader(ro, layout: l, v6: v6)
         c.add(UnsafeRawBufferPointer(rebasing: ro[l.tcp...]))
         b.setBE16(l.tcp &+ 16, c.value)
     }
@@ -154,6 +146,12 @@ public enum GSO {
     /// The pseudo-header sum (not complemented) of a TCP packet's whole
     /// length: what a CHECKSUM_PARTIAL / NEEDS_CSUM checksum field holds.
     public static func pseudoHeaderSum(_ b: UnsafeRawBufferPointer, layout l: TCPLayout, v6: Bool) -> UInt16 {
+        pseudoHeader(b, layout: l, v6: v6).folded
+    }
+
+    /// The pseudo-header of the TCP packet in `b` (its addresses, the TCP
+    /// length to the end of `b`).
+    static func pseudoHeader(_ b: UnsafeRawBufferPointer, layout l: TCPLayout, v6: Bool) -> InternetChecksum {
         var c = InternetChecksum()
         let tcpLength = b.count &- l.tcp
         if v6 {
@@ -163,7 +161,7 @@ public enum GSO {
             c.addPseudoHeader(source: IPv4Address(rawValue: b.be32(l.network &+ 12)),
                               destination: IPv4Address(rawValue: b.be32(l.network &+ 16)), protocol: 6, length: tcpLength)
         }
-        return c.folded
+        return c
     }
 }
 
