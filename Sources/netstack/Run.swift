@@ -162,6 +162,21 @@ final class HostClock: LabClock {
         // Frames the script's processes sent since the world last moved
         // (a reply written in `poll`) go out before we sleep.
         host.driver.flushTransmit()
+        // net.core.busy_poll: for that many microseconds, look for frames
+        // without sleeping first (a reply turns around without a wake-up's
+        // latency; the CPU spins meanwhile). 0, the default: sleep at once.
+        let busy = Int64(host.world.inner.stack.busyPollMicroseconds) * 1000
+        if busy > 0 {
+            let spinEnd = min(current().nanoseconds + busy, instant.nanoseconds)
+            var spins = 0
+            while spins < 10_000_000, current().nanoseconds < spinEnd {
+                spins += 1
+                let events = system.pollerWait(host.poller, timeoutMilliseconds: 0, max: 64)
+                if events.isEmpty { continue }
+                let woke = host.handle(events)
+                if woke || stop != nil { return max(worldNow, current()) }
+            }
+        }
         var rounds = 0
         while rounds < 1_000_000 {
             rounds += 1

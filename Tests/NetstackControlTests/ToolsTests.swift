@@ -414,6 +414,11 @@ func normalise(_ s: String) -> String {
         #expect(t.run(["sysctl", "net.core.netdev_max_backlog"], namespace: a).stderr
                 == "sysctl: cannot stat /proc/sys/net/core/netdev_max_backlog: No such file or directory\n")
         #expect(t.run(["sysctl", "-n", "net.core.netdev_max_backlog"], namespace: a.stack.initial).stdout == "1000\n")
+        // net.core.busy_poll: init_net only, and it is the host loop's spin time.
+        #expect(t.run(["sysctl", "net.core.busy_poll"], namespace: a).stderr
+                == "sysctl: cannot stat /proc/sys/net/core/busy_poll: No such file or directory\n")
+        #expect(t.run(["sysctl", "-w", "net.core.busy_poll=50"], namespace: a.stack.initial).stdout == "net.core.busy_poll = 50\n")
+        #expect(a.stack.busyPollMicroseconds == 50)
     }
 
     @Test func writesRoundTripAndPropagateAsLinux() throws {

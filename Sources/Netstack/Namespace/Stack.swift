@@ -19,6 +19,9 @@ public final class Stack {
     @exclusivity(unchecked) public private(set) var now: Instant = .zero
     /// NAPI weight: frames taken from one device ring per round (netdev_budget's share).
     @exclusivity(unchecked) public var napiBudget = 64
+    /// net.core.busy_poll (µs): how long a host loop polls its devices
+    /// before it sleeps (`netstack run`); 0 sleeps at once, as Linux's default.
+    public var busyPollMicroseconds = 0
     private var nextNamespaceID = 0
     /// Two streams from the seed, so that creating a device does not shift
     /// the ports and ids chosen later (and vice versa).

@@ -351,7 +351,7 @@ public final class SysctlTable {
                 }
             }
         }
-        // net.core (netdev_max_backlog and netdev_budget exist in init_net only).
+        // net.core (netdev_max_backlog, netdev_budget and busy_poll exist in init_net only).
         e.append(intEntry("net.core.somaxconn", { ns.tcp.somaxconn }, { ns.tcp.somaxconn = $0 }, 0...Int(Int32.max)))
         e.append(extraInt(ns, "net.core.rmem_default", 212_992, 2304...Int(Int32.max)))
         e.append(extraInt(ns, "net.core.rmem_max", 4_194_304, 2304...Int(Int32.max)))
@@ -360,6 +360,8 @@ public final class SysctlTable {
         if ns === ns.stack.initial {
             e.append(extraInt(ns, "net.core.netdev_max_backlog", 1000))
             e.append(extraInt(ns, "net.core.netdev_budget", 300))
+            e.append(intEntry("net.core.busy_poll", { ns.stack.busyPollMicroseconds },
+                              { ns.stack.busyPollMicroseconds = $0 }, 0...Int(Int32.max)))
         }
         // net.ipv4
         e.append(intEntry("net.ipv4.ip_forward", { ns.ipv4All.forwarding }, { self.ipv4ForwardAll(ns, $0) }))
