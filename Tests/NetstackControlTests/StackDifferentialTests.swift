@@ -23,7 +23,7 @@ struct StackDifferentialTests {
         "Tests/Fixtures/lab/udp.sh", "Tests/Fixtures/lab/ttl.sh", "Tests/Fixtures/lab/neigh.sh",
         "Tests/Fixtures/lab/netns.sh", "Tests/Fixtures/lab/ipv6-router.sh", "Tests/Fixtures/lab/ipv6-hosts.sh",
         "Tests/Fixtures/lab/ipv6-solicit.sh", "Tests/Fixtures/lab/ipv6-linkdown.sh", "Tests/Fixtures/lab/tcp.sh",
-        "Tests/Fixtures/lab/tcp-sysctls.sh", "Tests/Fixtures/lab/tuntap.sh", "Tests/Fixtures/lab/link-netns.sh", "Tests/Fixtures/lab/ethtool.sh",
+        "Tests/Fixtures/lab/tcp-sysctls.sh", "Tests/Fixtures/lab/tuntap.sh", "Tests/Fixtures/lab/link-netns.sh", "Tests/Fixtures/lab/ethtool.sh", "Tests/Fixtures/lab/lo-prefix.sh",
     ]
 
     /// ping's summary `time NNNms` depends on the host's scheduling as well.

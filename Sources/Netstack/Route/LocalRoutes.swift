@@ -17,11 +17,15 @@ extension RouteTables {
                               preferredSource: a.address, nextHops: [NextHop(device: device)]), mode: .append)
             guard !a.secondary else { return }
             let net = a.prefix
-            if prefixRoute && a.prefixLength < 32 && !(v4.isLoopback && device == loopback) {
+            // On a loopback device the prefix route is RTN_LOCAL in the local
+            // table (every address in it is ours), for any prefix, not only
+            // 127/8; `noprefixroute` leaves it out either way.
+            let onLoopback = device == loopback
+            if prefixRoute && a.prefixLength < 32 && !onLoopback {
                 try? insert(Route(table: RouteTableID.main, destination: net, scope: .link, proto: .kernel,
                                   preferredSource: a.address, nextHops: [NextHop(device: device)]), mode: .append)
             }
-            if v4.isLoopback && device == loopback && a.prefixLength < 32 {
+            if onLoopback && a.prefixLength < 32 && (prefixRoute || v4.isLoopback) {
                 try? insert(Route(table: local, destination: net, type: .local, scope: .host, proto: .kernel,
                                   preferredSource: a.address, nextHops: [NextHop(device: device)]), mode: .append)
             }
