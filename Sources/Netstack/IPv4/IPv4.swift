@@ -131,8 +131,10 @@ extension NetworkNamespace {
             return
         }
         // A packet looped back through lo already carried its output route
-        // (skb_dst survives the loopback xmit): it is ours.
-        if dev.kind == .loopback && isLocal(.v4(h.destination)) {
+        // (skb_dst survives the loopback xmit): it is ours — an address of
+        // a device, or one a `local` route covers (127.0.0.77, any address
+        // of a prefix on lo), which the output route said was local.
+        if dev.kind == .loopback && (isLocal(.v4(h.destination)) || coveredByLocalRoute(.v4(h.destination))) {
             ipv4LocalDeliver(packet, header: h, on: dev, broadcast: false)
             return
         }
@@ -347,6 +349,15 @@ extension NetworkNamespace {
         }
         count(.ipOutTransmits)
         neighbourOutput(p, device: out, nextHop: nextHop, broadcast: route.type == .broadcast)
+    }
+
+    /// Whether the local table has a `local` route for `address`
+    /// (inet_addr_type == RTN_LOCAL beyond the devices' own addresses).
+    func coveredByLocalRoute(_ address: IPAddress) -> Bool {
+        if case .found(let m) = routing.tables.lookup(table: RouteTableID.local, FIBLookupKey(destination: address)) ?? .noMatch {
+            return m.route.type == .local
+        }
+        return false
     }
 
     /// ip_finish_output_gso / skb_gso_validate_network_len: a GSO packet
