@@ -4,6 +4,8 @@
 # only the link-local address comes back (with DAD) when the link comes up.
 # With keep_addr_on_down=1 global addresses stay (and redo DAD when the
 # link comes up again); the link-local address still goes and comes back.
+# The sleeps are 5 s: on a loaded machine Linux's carrier event (linkwatch,
+# up to 1 s late) plus DAD's random delay and probe took longer than 3 s.
 set -e
 ip netns add a
 ip netns add b
@@ -13,7 +15,7 @@ ip -n b link set veth0 up
 ip -n a addr add 2001:db8::1/64 dev veth0 nodad
 ip -n a addr add 2001:db8:1::1/64 dev veth0
 ip -n a addr add 10.0.0.1/24 dev veth0
-sleep 3
+sleep 5
 echo "== up"
 ip -n a -6 addr show dev veth0
 ip -n a -6 route show
@@ -25,7 +27,7 @@ ip -n a -6 route show table local
 echo "== up again"
 ip -n a link set veth0 up
 ip -n a -6 addr show dev veth0
-sleep 3
+sleep 5
 ip -n a -6 addr show dev veth0
 ip -n a -6 route show
 # The peer keeps its addresses: only carrier went.
@@ -36,13 +38,13 @@ ip netns exec a sysctl -w net.ipv6.conf.veth0.keep_addr_on_down=1
 ip netns exec a sysctl net.ipv6.conf.all.keep_addr_on_down net.ipv6.conf.default.keep_addr_on_down
 ip -n a addr add 2001:db8::1/64 dev veth0 nodad
 ip -n a addr add 2001:db8:1::1/64 dev veth0
-sleep 3
+sleep 5
 ip -n a link set veth0 down
 ip -n a -6 addr show dev veth0
 ip -n a -6 route show
 ip -n a link set veth0 up
 ip -n a -6 addr show dev veth0
-sleep 3
+sleep 5
 ip -n a -6 addr show dev veth0
 ip -n a -6 route show
 ip -n a -6 route show table local
@@ -74,7 +76,7 @@ ip -n a link set veth0 up
 # (keep_addr_on_down notwithstanding); enabling it again brings only the
 # link-local address back.
 echo "== disable_ipv6"
-sleep 3
+sleep 5
 ip -n a -6 addr show dev veth0
 ip netns exec a ping -c 1 2001:db8:2::2 > /dev/null
 ip netns exec a sysctl -w net.ipv6.conf.veth0.disable_ipv6=1
@@ -83,7 +85,7 @@ ip -n a -6 route show
 ip -n a -6 neigh show
 ip netns exec a sysctl -w net.ipv6.conf.veth0.disable_ipv6=0
 ip -n a -6 addr show dev veth0
-sleep 3
+sleep 5
 ip -n a -6 addr show dev veth0
 ip -n a -6 route show
 ip -n a -6 route show table local
