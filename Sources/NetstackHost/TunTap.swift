@@ -263,8 +263,7 @@ public final class TunTapDriver: HostDeviceDriver {
                 // Not TCP data: alone, with an all-zero header (no offload).
                 var p = packet
                 guard p.headroom >= VirtioNetHeader.size else { writeErrors &+= 1; return }
-                let h = p.push(VirtioNetHeader.size)
-                for i in 0..<VirtioNetHeader.size { h[i] = 0 }
+                VirtioNetHeader().write(into: p.push(VirtioNetHeader.size))
                 if !p.withUnsafeReadableBytes({ writeFrame(fd, $0) }) { writeErrors &+= 1 }
             }
             writeCoalesced(fd)
@@ -296,15 +295,9 @@ public final class TunTapDriver: HostDeviceDriver {
         p.withUnsafeMutableReadableBytes { b in
             b.setBE16(l.tcp + 16, GSO.pseudoHeaderSum(UnsafeRawBufferPointer(b), layout: l, v6: v6))
         }
-        let size = Int(p.metadata.gsoSize)
-        let h = p.push(VirtioNetHeader.size)
-        h[0] = VirtioNetHeader.needsChecksum
-        h[1] = v6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4
-        h[2] = UInt8(l.headers & 0xFF); h[3] = UInt8(l.headers >> 8)
-        h[4] = UInt8(size & 0xFF); h[5] = UInt8(size >> 8)
-        h[6] = UInt8(l.tcp & 0xFF); h[7] = UInt8(l.tcp >> 8)
-        h[8] = 16; h[9] = 0
-        if p.metadata.gsoSize != 0 { superFrames &+= 1 }
+        VirtioNetHeader.tso(v6: v6, headers: l.headers, segmentSize: Int(p.metadata.gsoSize), tcp: l.tcp)
+            .write(into: p.push(VirtioNetHeader.size))
+        superFrames &+= 1
         return p.withUnsafeReadableBytes { writeFrame(fd, $0) }
     }
 

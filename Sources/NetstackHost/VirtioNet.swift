@@ -43,6 +43,29 @@ public struct VirtioNetHeader: Equatable, Sendable {
         checksumStart = UInt16(b[6]) | UInt16(b[7]) << 8
         checksumOffset = UInt16(b[8]) | UInt16(b[9]) << 8
     }
+
+    /// The header of a TSO frame: NEEDS_CSUM with the TCP checksum at
+    /// `tcp` + 16, cut into `segmentSize` payloads behind `headers` bytes.
+    public static func tso(v6: Bool, headers: Int, segmentSize: Int, tcp: Int) -> VirtioNetHeader {
+        var h = VirtioNetHeader()
+        h.flags = needsChecksum
+        h.gsoType = v6 ? gsoTCPv6 : gsoTCPv4
+        h.headerLength = UInt16(truncatingIfNeeded: headers)
+        h.gsoSize = UInt16(truncatingIfNeeded: segmentSize)
+        h.checksumStart = UInt16(truncatingIfNeeded: tcp)
+        h.checksumOffset = 16
+        return h
+    }
+
+    /// Writes the 10 bytes (little-endian fields) at the start of `b`.
+    public func write(into b: UnsafeMutableRawBufferPointer) {
+        b[0] = flags
+        b[1] = gsoType
+        for (i, v) in [headerLength, gsoSize, checksumStart, checksumOffset].enumerated() {
+            b[2 + 2 * i] = UInt8(v & 0xFF)
+            b[3 + 2 * i] = UInt8(v >> 8)
+        }
+    }
 }
 
 public enum VirtioNet {
@@ -112,11 +135,10 @@ public enum VirtioNet {
     /// after the Ethernet header): segments whose checksums are filled in.
     static func segmentTCP(_ frame: UnsafeRawBufferPointer, mss: Int, v6: Bool, pool: PacketPool,
                            emit: (consuming PacketBuffer) -> Void) -> Result<Int, Refusal> {
-        var empty = 0
+        // nil: nothing was emitted, for want of a buffer or a sound frame.
         guard let n = GSO.segmentTCP(frame, network: EthernetFrame.headerLength, mss: mss, v6: v6,
-                                     metadata: PacketMetadata(), checksum: .unnecessary, pool: pool,
-                                     emit: { p in empty = 1; emit(p) }) else {
-            return .failure(empty == 0 && pool.available == 0 ? .noBuffer : .malformedSuperFrame)
+                                     metadata: PacketMetadata(), checksum: .unnecessary, pool: pool, emit: emit) else {
+            return .failure(pool.available == 0 ? .noBuffer : .malformedSuperFrame)
         }
         return .success(n)
     }
@@ -232,7 +254,7 @@ public struct TSOCoalescer: ~Copyable {
     public mutating func take() -> UnsafeRawBufferPointer {
         guard segments > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         let out = UnsafeMutableRawBufferPointer(rebasing: buffer[VirtioNetHeader.size...])
-        for i in 0..<VirtioNetHeader.size { buffer[i] = 0 }
+        var header = VirtioNetHeader()
         if segments > 1 {
             let tcp = 14 + ipLength
             if pushed { out[tcp + 13] |= 0x08 }
@@ -253,13 +275,9 @@ public struct TSOCoalescer: ~Copyable {
             }
             // CHECKSUM_PARTIAL: the field holds the pseudo-header sum.
             out.setBE16(tcp + 16, c.folded)
-            buffer[0] = VirtioNetHeader.needsChecksum
-            buffer[1] = v6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4
-            buffer[2] = UInt8(headerLength & 0xFF); buffer[3] = UInt8(headerLength >> 8)
-            buffer[4] = UInt8(segmentSize & 0xFF); buffer[5] = UInt8(segmentSize >> 8)
-            buffer[6] = UInt8(tcp & 0xFF); buffer[7] = UInt8(tcp >> 8)
-            buffer[8] = 16; buffer[9] = 0
+            header = .tso(v6: v6, headers: headerLength, segmentSize: segmentSize, tcp: tcp)
         }
+        header.write(into: buffer)
         let n = VirtioNetHeader.size + frameLength
         segments = 0
         frameLength = 0

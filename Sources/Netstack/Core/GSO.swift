@@ -88,22 +88,18 @@ public enum GSO {
             out[tcp &+ 13] = f
             out.setBE32(tcp &+ 4, seq &+ UInt32(truncatingIfNeeded: offset))
             out.setBE16(tcp &+ 16, 0)
-            var c = InternetChecksum()
             let ro = UnsafeRawBufferPointer(out)
             if v6 {
                 out.setBE16(network &+ 4, UInt16(tcpLength &+ length))
-                c.addPseudoHeader(source: IPv6Address(reading: ro, at: network &+ 8),
-                                  destination: IPv6Address(reading: ro, at: network &+ 24),
-                                  nextHeader: 6, length: tcpLength &+ length)
             } else {
                 out.setBE16(network &+ 2, UInt16(l.ipLength &+ tcpLength &+ length))
                 out.setBE16(network &+ 4, id &+ UInt16(truncatingIfNeeded: i))
                 out.setBE16(network &+ 10, 0)
                 out.setBE16(network &+ 10, InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: ro[network..<tcp])))
-                c.addPseudoHeader(source: IPv4Address(rawValue: ro.be32(network &+ 12)),
-                                  destination: IPv4Address(rawValue: ro.be32(network &+ 16)),
-                                  protocol: 6, length: tcpLength &+ length)
             }
+            // The segment's buffer ends with its payload: the pseudo-header
+            // length is this segment's.
+            var c = pseudoHeader(ro, layout: l, v6: v6)
             c.add(UnsafeRawBufferPointer(rebasing: ro[tcp...]))
             out.setBE16(tcp &+ 16, c.value)
             p.metadata = meta
