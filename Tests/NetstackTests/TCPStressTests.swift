@@ -149,12 +149,22 @@ import NetWire
             try s.bind(nil, port: 80)
             held.append(s)
         }
-        let before = ns.tcp.ports[80]!.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        let before = ns.tcp.ports[80]!.owners.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
         held[10].close()
-        let after = ns.tcp.ports[80]!.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        let after = ns.tcp.ports[80]!.owners.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
         #expect(before == after)
         #expect(ns.tcp.ports[80]!.count == 63)
-        #expect(!ns.tcp.ports[80]!.contains { $0 === held[10] })
+        #expect(!ns.tcp.ports[80]!.contains(held[10]))
+        #expect(ns.tcp.ports[80]!.contains(held[11]))
+        // Releases leave holes that are squeezed out; the rest keep their order.
+        for k in stride(from: 0, to: 64, by: 2) where k != 10 { held[k].close() }
+        held[1].close()
+        let left = Array(ns.tcp.ports[80]!)
+        let expected = held.indices.filter { $0 % 2 == 1 && $0 != 1 }.map { held[$0] }
+        #expect(left.count == expected.count)
+        #expect(zip(left, expected).allSatisfy { $0 === $1 })
+        #expect(ns.tcp.ports[80]!.owners.count < 64)
+        for s in left { #expect(ns.tcp.ports[80]!.contains(s)) }
         for s in held { s.close() }
         #expect(ns.tcp.ports[80] == nil)
     }

@@ -38,6 +38,25 @@ import NetWire
 struct TCPFlowKey: Hashable {
     var local: TCPEndpoint
     var remote: TCPEndpoint
+
+    /// The 4-tuple fed to the (seeded) hasher in as few words as keep it
+    /// whole: two for IPv4, five for IPv6 — the synthesized hash fed every
+    /// field and enum tag separately, and the demux hashes a key per
+    /// segment and per timer.
+    @inline(__always)
+    func hash(into h: inout Hasher) {
+        h.combine(UInt64(local.port) << 16 | UInt64(remote.port))
+        switch (local.address, remote.address) {
+        case (.v4(let a), .v4(let b)):
+            h.combine(UInt64(a.rawValue) << 32 | UInt64(b.rawValue))
+        case (.v6(let a), .v6(let b)):
+            h.combine(a.high); h.combine(a.low); h.combine(b.high); h.combine(b.low)
+        case (.v4(let a), .v6(let b)):
+            h.combine(UInt64(a.rawValue)); h.combine(b.high); h.combine(b.low)
+        case (.v6(let a), .v4(let b)):
+            h.combine(a.high); h.combine(a.low); h.combine(UInt64(b.rawValue) | 1 << 40)
+        }
+    }
 }
 
 /// shutdown(2)'s `how`.
@@ -75,7 +94,7 @@ public final class TCPNamespaceState {
     // control plane runs between polls): no dynamic exclusivity check.
     @exclusivity(unchecked) var established: [TCPFlowKey: TCPSocket] = [:]
     var listeners: [TCPSocket] = []
-    var ports: [UInt16: [TCPSocket]] = [:]
+    var ports: [UInt16: TCPPortBucket] = [:]
     /// Connection timers by deadline (DeadlineHeap.swift: lazy removal;
     /// a socket's live entry is the one whose deadline equals its
     /// `timerQueued`).
@@ -108,6 +127,8 @@ public final class TCPSocket {
     public let isIPv6: Bool
     public internal(set) var localAddress: IPAddress?
     public internal(set) var localPort: UInt16 = 0
+    /// Where this socket sits in its port's bucket (`TCPPortBucket.owners`), -1 when in none.
+    var portIndex = -1
     /// SO_REUSEADDR, SO_REUSEPORT, SO_BINDTODEVICE, IPV6_V6ONLY.
     public var reuseAddress = false
     public var reusePort = false
@@ -485,7 +506,7 @@ extension NetworkNamespace {
     // MARK: ports (inet_csk_get_port)
 
     func tcpHoldPort(_ s: TCPSocket) {
-        tcp.ports[s.localPort, default: []].append(s)
+        tcp.ports[s.localPort, default: TCPPortBucket()].insert(s)
     }
 
     /// Edits the bucket in place: a busy listener's port holds every child
@@ -493,8 +514,7 @@ extension NetworkNamespace {
     /// churn, and copying it per release made churn quadratic.
     func tcpReleasePort(_ s: TCPSocket) {
         let port = s.localPort
-        guard port != 0, let i = tcp.ports[port]?.firstIndex(where: { $0 === s }) else { return }
-        tcp.ports[port]!.remove(at: i)
+        guard port != 0, tcp.ports[port]?.remove(s) == true else { return }
         if tcp.ports[port]!.isEmpty { tcp.ports[port] = nil }
     }
 
@@ -901,5 +921,60 @@ extension NetworkNamespace {
         tcp.listeners = []
         tcp.ports = [:]
         tcp.timers.removeAll()
+    }
+}
+
+/// The sockets holding one port (inet_bind_bucket's owners list), in the
+/// order they took it. Linux unlinks an owner from an hlist in O(1); here
+/// each socket knows its slot, a release leaves a hole, and holes are
+/// squeezed out once they are half the array: a listener's port holds every
+/// child, TIME-WAIT included, tens of thousands under churn, and a release
+/// that searched and shifted the array made churn quadratic.
+struct TCPPortBucket: Sequence {
+    private(set) var owners: [TCPSocket?] = []
+    private var holes = 0
+
+    var count: Int { owners.count - holes }
+    var isEmpty: Bool { count == 0 }
+
+    mutating func insert(_ s: TCPSocket) {
+        s.portIndex = owners.count
+        owners.append(s)
+    }
+
+    /// Removes `s`; false when it is not here.
+    mutating func remove(_ s: TCPSocket) -> Bool {
+        let i = s.portIndex
+        guard i >= 0, i < owners.count, owners[i] === s else { return false }
+        owners[i] = nil
+        s.portIndex = -1
+        holes += 1
+        if holes == owners.count {
+            owners.removeAll(keepingCapacity: true)
+            holes = 0
+        } else if holes > 8, holes * 2 > owners.count {
+            compact()
+        }
+        return true
+    }
+
+    private mutating func compact() {
+        var j = 0
+        for i in owners.indices {
+            guard let o = owners[i] else { continue }
+            o.portIndex = j
+            owners[j] = o
+            j += 1
+        }
+        owners.removeLast(owners.count - j)
+        holes = 0
+    }
+
+    func contains(_ s: TCPSocket) -> Bool {
+        s.portIndex >= 0 && s.portIndex < owners.count && owners[s.portIndex] === s
+    }
+
+    func makeIterator() -> some IteratorProtocol<TCPSocket> {
+        owners.lazy.compactMap { $0 }.makeIterator()
     }
 }
