@@ -20,6 +20,8 @@ public struct IPGlobalOptions: Sendable, Equatable {
 public enum IPCommand {
     /// Runs `ip ARGS…` (argv without the leading "ip") in `namespace`.
     public static func run(_ argv: [String], stack: Stack, namespace: NetworkNamespace) -> CommandResult {
+        // Links, addresses, routes, rules: cached route decisions may be stale.
+        defer { stack.routeConfigurationChanged() }
         var o = IPGlobalOptions()
         var i = 0
         while i < argv.count, argv[i].utf8.first == UInt8(ascii: "-"), argv[i] != "-" {

@@ -5,6 +5,7 @@ import Netstack
 public enum TCRunner {
     /// Runs `tc ARGS…` (argv without "tc") in `namespace`.
     public static func run(_ args: [String], namespace ns: NetworkNamespace) -> CommandResult {
+        defer { ns.stack.routeConfigurationChanged() }
         let inv: TCInvocation
         do { inv = try TC.parse(args) } catch { return error.result }
         switch inv.command {

@@ -218,7 +218,11 @@ public final class NetDevice {
     @exclusivity(unchecked) public internal(set) var addresses: [InterfaceAddress] = [] {
         // The namespace keeps a flat list of its IPv4 addresses for the
         // per-packet "is this source ours" check; any change rebuilds it.
-        didSet { namespace.localIPv4Dirty = true }
+        didSet {
+            namespace.localIPv4Dirty = true
+            // Flags too (tentative, deprecated) decide source addresses.
+            namespace.stack.routeConfigurationChanged()
+        }
     }
 
     init(kind: DeviceKind, ifindex: Int32, name: String, mac: MACAddress, namespace: NetworkNamespace,

@@ -96,26 +96,29 @@ public final class NetworkNamespace {
     public let ndTable: NeighbourTable
 
     /// IPv4 reassembly queues (netns_frags, ipfrag_* limits).
-    var ipv4Fragments: IPv4Reassembly
+    @exclusivity(unchecked) var ipv4Fragments: IPv4Reassembly
     /// IPv6 reassembly queues (net->ipv6.fqdir, ip6frag_* limits).
-    var ipv6Fragments: IPv6Reassembly
+    @exclusivity(unchecked) var ipv6Fragments: IPv6Reassembly
     /// IPv6 per-namespace state: DAD runs, fragment identifications.
-    var ipv6State = IPv6NamespaceState()
+    @exclusivity(unchecked) var ipv6State = IPv6NamespaceState()
 
     /// FIB tables and policy rules (`ip route`, `ip rule`).
     @exclusivity(unchecked) public var routing = RoutingState()
+    /// Route decisions of recent local flows (RouteCache.swift).
+    @exclusivity(unchecked) var outputRouteCache = RouteCache()
+    @exclusivity(unchecked) var inputRouteCache = RouteCache()
 
     /// Sockets (the namespace's part of the socket hash tables).
-    public internal(set) var udpSockets: [UDPSocket] = []
-    public internal(set) var pingSockets: [PingSocket] = []
+    @exclusivity(unchecked) public internal(set) var udpSockets: [UDPSocket] = []
+    @exclusivity(unchecked) public internal(set) var pingSockets: [PingSocket] = []
     /// TCP: connection and listener tables, bound ports, tcp sysctls.
     public let tcp = TCPNamespaceState()
     /// IPv4 identification counters per destination (ip_idents).
-    var ipIdents: [IPv4Address: UInt16] = [:]
+    @exclusivity(unchecked) var ipIdents: [IPv4Address: UInt16] = [:]
     /// Learned path MTUs (route exceptions).
     @exclusivity(unchecked) public internal(set) var pmtu = PMTUCache()
-    var icmpRate = ICMPRateLimiter()
-    var icmp6Rate = ICMPRateLimiter()
+    @exclusivity(unchecked) var icmpRate = ICMPRateLimiter()
+    @exclusivity(unchecked) var icmp6Rate = ICMPRateLimiter()
 
     /// Devices in ifindex order.
     @exclusivity(unchecked) public private(set) var devices: [NetDevice] = [] {

@@ -42,16 +42,32 @@ extension NetworkNamespace: RouteContext {
 
     /// ip_route_output_key / ip6_route_output.
     public func routeOutput(_ key: FlowKey) -> Result<RouteDecision, RouteError> {
+        // A flow's earlier answer, if nothing changed since (sk_dst_cache).
+        let stamp = routeCacheStamp
+        if let d = outputRouteCache.lookup(key, stamp: stamp) { return .success(d) }
         // An inout (modify) access borrows the stored state in place: a
         // plain read of a class's stored struct would copy every table.
-        NetworkNamespace.withRouting(&routing) { $0.lookupOutput(key, context: self) }
+        let r = NetworkNamespace.withRouting(&routing) { $0.lookupOutput(key, context: self) }
+        if case .success(let d) = r { outputRouteCache.store(key, d, stamp: stamp) }
+        return r
     }
 
     /// ip_route_input_noref / ip6_route_input.
     public func routeInput(_ key: FlowKey, device: NetDevice) -> Result<RouteDecision, RouteError> {
         var k = key
         k.iif = device.ifindex
-        return NetworkNamespace.withRouting(&routing) { $0.lookupInput(k, context: self) }
+        // Local deliveries are remembered per flow (early demux's sk_rx_dst);
+        // forwarded packets have their own fast path (routeInputFast4).
+        let stamp = routeCacheStamp
+        if let d = inputRouteCache.lookup(k, stamp: stamp) { return .success(d) }
+        let r = NetworkNamespace.withRouting(&routing) { $0.lookupInput(k, context: self) }
+        if case .success(let d) = r, d.type == .local { inputRouteCache.store(k, d, stamp: stamp) }
+        return r
+    }
+
+    /// What a cached route decision must have been stored under to be current.
+    var routeCacheStamp: RouteCache.Stamp {
+        RouteCache.Stamp(routing: routing.generation, configuration: stack.routeConfigurationGeneration)
     }
 
     /// ip_route_input_noref's common case for a packet to forward, without

@@ -121,14 +121,19 @@ public final class Stack {
     public func poll(now: Instant, maxRounds: Int = 1024) {
         if now > self.now { self.now = now }
         var rounds = 0
+        // Borrowed for the whole poll: elements of a `let` array need no
+        // retain per round (namespaces are added and removed by commands,
+        // between polls).
+        let all = namespaces
         while rounds < maxRounds {
             rounds += 1
             var progress = false
-            for ns in namespaces {
+            for ns in all {
                 if ns.runTimers(now: self.now) { progress = true }
                 if ns.hasPendingReceive {
                     ns.hasPendingReceive = false
-                    for d in ns.devices where !d.receiveRing.isEmpty {
+                    let devices = ns.devices
+                    for d in devices where !d.receiveRing.isEmpty {
                         progress = true
                         var n = 0
                         ns.inReceiveBatch = true
@@ -173,16 +178,35 @@ public final class Stack {
 
     // MARK: notifications from namespaces (netdev notifier chain)
 
+    /// Grows whenever something a route decision depends on besides the
+    /// tables and rules changes: a device's state or carrier, an address, a
+    /// sysctl, a device moved or deleted (the rest of rt_genid and dst
+    /// obsolescence). Cached decisions stamped with an older value are
+    /// stale (Route/RouteCache.swift).
+    @exclusivity(unchecked) public private(set) var routeConfigurationGeneration: UInt64 = 0
+
+    /// Something route decisions depend on changed; the control plane calls
+    /// it after every command that may change state (sysctls, links).
+    public func routeConfigurationChanged() { routeConfigurationGeneration &+= 1 }
+
     func deviceStateChanged(_ d: NetDevice) {
+        routeConfigurationChanged()
         if d.isUp && d.hasCarrier { d.namespace.addAutomaticAddresses(d) }
         d.namespace.deviceChanged(d)
     }
     func deviceRemoved(_ d: NetDevice, from ns: NetworkNamespace) {
+        routeConfigurationChanged()
         capture?.forget(namespace: ns.id, ifindex: d.ifindex)
         ns.deviceGone(d)
     }
-    func addressAdded(_ a: InterfaceAddress, on d: NetDevice) { d.namespace.addressAdded(a, on: d) }
-    func addressRemoved(_ a: InterfaceAddress, from d: NetDevice) { d.namespace.addressRemoved(a, from: d) }
+    func addressAdded(_ a: InterfaceAddress, on d: NetDevice) {
+        routeConfigurationChanged()
+        d.namespace.addressAdded(a, on: d)
+    }
+    func addressRemoved(_ a: InterfaceAddress, from d: NetDevice) {
+        routeConfigurationChanged()
+        d.namespace.addressRemoved(a, from: d)
+    }
 }
 
 /// What a host offers for TUN/TAP devices: `ip tuntap add` asks it to open

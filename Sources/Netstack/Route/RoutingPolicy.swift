@@ -25,12 +25,15 @@ import NetWire
 public struct RouteTables: Sendable {
     // `didSet` without `oldValue` keeps in-place mutation (`local!.insert`)
     // in place; it only refreshes the flag the forwarding fast path tests
-    // instead of two optional-tag checks per packet.
-    @usableFromInline var local: FIBTable? { didSet { hasLocalAndMain = local != nil && main != nil } }
-    @usableFromInline var main: FIBTable? { didSet { hasLocalAndMain = local != nil && main != nil } }
+    // instead of two optional-tag checks per packet, and counts the edit.
+    @usableFromInline var local: FIBTable? { didSet { hasLocalAndMain = local != nil && main != nil; generation &+= 1 } }
+    @usableFromInline var main: FIBTable? { didSet { hasLocalAndMain = local != nil && main != nil; generation &+= 1 } }
     /// Both `local` and `main` exist (the fast path reads them unwrapped).
     @usableFromInline private(set) var hasLocalAndMain = true
-    @usableFromInline var others: [UInt32: FIBTable] = [:]
+    @usableFromInline var others: [UInt32: FIBTable] = [:] { didSet { generation &+= 1 } }
+    /// Counts every edit of any table (rt_genid's route half): a cached
+    /// route decision stamped with an older value is stale (RouteCache).
+    public private(set) var generation: UInt64 = 0
 
     /// A namespace starts with `local` and `main`.
     public init() {
@@ -136,8 +139,10 @@ public struct RouteTables: Sendable {
 public typealias RuleWriteError = RouteWriteError
 
 public struct RoutingPolicy: Sendable {
-    public var rules4: [RoutingRule] { didSet { customRules4 = rules4 != RoutingRule.defaults(ipv4: true) } }
-    public var rules6: [RoutingRule] { didSet { customRules6 = rules6 != RoutingRule.defaults(ipv4: false) } }
+    public var rules4: [RoutingRule] { didSet { customRules4 = rules4 != RoutingRule.defaults(ipv4: true); generation &+= 1 } }
+    public var rules6: [RoutingRule] { didSet { customRules6 = rules6 != RoutingRule.defaults(ipv4: false); generation &+= 1 } }
+    /// Counts every edit of the rules (see `RouteTables.generation`).
+    public private(set) var generation: UInt64 = 0
     /// Whether the rules differ from the defaults, kept by every write so
     /// that lookups ask it without comparing lists.
     @usableFromInline var customRules4 = false

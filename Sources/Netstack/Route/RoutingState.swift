@@ -6,6 +6,9 @@ public struct RoutingState: Sendable {
     public var tables: RouteTables
     public var policy: RoutingPolicy
 
+    /// Grows with every edit of a table or a rule (both counters only grow).
+    public var generation: UInt64 { tables.generation &+ policy.generation }
+
     public init() {
         tables = RouteTables()
         policy = RoutingPolicy()

@@ -178,6 +178,7 @@ public final class EthtoolTable {
 
     /// `ethtool ARGS…` in `ns` (argv[0] is "ethtool").
     public func run(_ argv: [String], namespace ns: NetworkNamespace) -> CommandResult {
+        defer { ns.stack.routeConfigurationChanged() }
         let args = Array(argv.dropFirst())
         guard let mode = args.first else { return CommandResult(stderr: Self.usageHint, status: 1) }
         let show: Bool

@@ -23,6 +23,8 @@ public final class SysctlTable {
 
     /// `sysctl ARGS…` in `ns` (argv[0] is "sysctl").
     public func run(_ argv: [String], namespace ns: NetworkNamespace) -> CommandResult {
+        // forwarding, rp_filter, …: cached route decisions may be stale.
+        defer { ns.stack.routeConfigurationChanged() }
         var out = ""
         var err = ""
         var status: Int32 = 0
