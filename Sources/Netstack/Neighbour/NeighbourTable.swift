@@ -153,24 +153,24 @@ public enum NeighbourError: Error, Hashable, Sendable {
 
 public final class NeighbourTable {
     public let family: NeighbourFamily
-    public var defaultParameters: NeighbourParameters
-    public var gc: NeighbourGCParameters
-    public private(set) var random: NeighbourRandom
-    var deviceParameters: [Int32: NeighbourParameters] = [:]
+    @exclusivity(unchecked) public var defaultParameters: NeighbourParameters
+    @exclusivity(unchecked) public var gc: NeighbourGCParameters
+    @exclusivity(unchecked) public private(set) var random: NeighbourRandom
+    @exclusivity(unchecked) var deviceParameters: [Int32: NeighbourParameters] = [:]
     /// parms->reachable_time per device (0 = the default parameters).
-    var reachableTimes: [Int32: TimeDelta] = [:]
-    var defaultReachableTime: TimeDelta
-    var index: [NeighbourKey: Int] = [:]
-    var slots: [NeighbourEntry?] = []
-    var freeSlots: [Int] = []
-    var queue = PacketSlab()
+    @exclusivity(unchecked) var reachableTimes: [Int32: TimeDelta] = [:]
+    @exclusivity(unchecked) var defaultReachableTime: TimeDelta
+    @exclusivity(unchecked) var index: [NeighbourKey: Int] = [:]
+    @exclusivity(unchecked) var slots: [NeighbourEntry?] = []
+    @exclusivity(unchecked) var freeSlots: [Int] = []
+    @exclusivity(unchecked) var queue = PacketSlab()
     /// A lower bound on the earliest timer (recomputed by `expire`).
-    var earliest: Instant = .distantFuture
-    var nextPeriodicGC: Instant
-    var nextReachableRandomise: Instant
-    var lastForcedGC: Instant = .zero
+    @exclusivity(unchecked) var earliest: Instant = .distantFuture
+    @exclusivity(unchecked) var nextPeriodicGC: Instant
+    @exclusivity(unchecked) var nextReachableRandomise: Instant
+    @exclusivity(unchecked) var lastForcedGC: Instant = .zero
     /// Statistics as /proc/net/stat/arp_cache names them.
-    public private(set) var statistics = Statistics()
+    @exclusivity(unchecked) public private(set) var statistics = Statistics()
 
     public struct Statistics: Hashable, Sendable {
         public var allocs = 0, destroys = 0, lookups = 0, hits = 0, resFailed = 0
