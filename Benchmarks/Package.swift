@@ -90,6 +90,16 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // The peers harness's in-process workloads (bulk, rr, crr, idle) on
+        // two namespaces joined by a veth, in real time: RESULT lines.
+        .executableTarget(
+            name: "InprocBench",
+            dependencies: [
+                .product(name: "NetWire", package: rootIdentity),
+                .product(name: "Netstack", package: rootIdentity),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // Swift vs C in one process: GB/s, ratio, and a checked-in budget.
         .executableTarget(
             name: "ChecksumRatio",
