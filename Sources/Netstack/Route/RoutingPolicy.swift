@@ -319,10 +319,11 @@ extension RoutingPolicy {
 
     /// The merged trie's answer: `local` and `main` looked up apart, the
     /// longer prefix kept (each table already backtracks past prefixes
-    /// whose routes the key rules out, as the one trie would).
+    /// whose routes the key rules out, as the one trie would). A host
+    /// route in `local` (an address of ours, a broadcast) needs no second
+    /// lookup. Not modelled: a `throw` route in one table hides a shorter
+    /// prefix of the other in the one trie; here that prefix answers.
     static func mergedTableLookup4(_ fk: FIBLookupKey, tables: RouteTables) -> FIBLookupResult {
-        let l = tables.lookup(table: RouteTableID.local, fk) ?? .noMatch
-        let m = tables.lookup(table: RouteTableID.main, fk) ?? .noMatch
         func length(_ r: FIBLookupResult) -> Int {
             switch r {
             case .found(let f): f.route.destination.length
@@ -330,7 +331,11 @@ extension RoutingPolicy {
             case .noMatch: -1
             }
         }
-        return length(l) >= length(m) ? l : m
+        let l = tables.lookup(table: RouteTableID.local, fk) ?? .noMatch
+        let ll = length(l)
+        if ll == 32 { return l }
+        let m = tables.lookup(table: RouteTableID.main, fk) ?? .noMatch
+        return ll >= length(m) ? l : m
     }
 
     /// The `local` table as __ip_dev_find sees it: while merged, the one
