@@ -738,8 +738,13 @@ private func routeGet(_ args: [String], _ options: IPOptions, _ state: RoutingSt
         return .failure("RTNETLINK answers: \(e.message)", status: 2)
     case .success(let d):
         if req.fibmatch {
+            // The table is the one the lookup answered from (fri.tb_id =
+            // res.table's id): main for a local route while IPv4's local
+            // and main tables are still merged.
+            var route = d.route
+            if d.table != 0 { route.table = d.table }
             let p = RoutePrinter(context: ctx, showTable: true)
-            return CommandResult(stdout: options.json ? JSONValue.array([p.json(d.route)]).rendered(pretty: options.pretty) + "\n" : p.text(d.route))
+            return CommandResult(stdout: options.json ? JSONValue.array([p.json(route)]).rendered(pretty: options.pretty) + "\n" : p.text(route))
         }
         let g = RouteGetPrinter(context: ctx)
         if options.json {

@@ -151,6 +151,11 @@ public final class TunTapDriver: HostDeviceDriver {
     /// through IP and TCP, one copy into the socket); on a forwarding
     /// device, and for everything else, `VirtioNet` makes the frames the
     /// stack takes.
+    ///
+    /// A read goes into `readBuffer` (from the shard's GSO pool) while the
+    /// pool has one; once it has none, the rest of this wake reads into
+    /// `scratch`, whose frames can only be cut. Either way the frame is
+    /// cut from the same bytes by the same steps.
     private func receiveVirtio(_ port: Port) -> Int {
         let pool = stack.shard.pool
         let device = port.device
@@ -159,32 +164,31 @@ public final class TunTapDriver: HostDeviceDriver {
         let whole = device.ipv4.forwarding == 0 && device.ipv6.forwarding == 0
         var n = 0
         var reads = 0
+        var pooled = true
         // A 64 KiB super-frame of 536-byte segments is 123 frames.
         while reads < readBudget, device.receiveRoom >= 128 {
             reads += 1
-            guard var b = readBuffer.take() ?? stack.shard.gsoPool.allocate() else {
-                return n + receiveVirtioScratch(port, reads: readBudget - reads + 1)
+            if pooled, readBuffer == nil {
+                readBuffer = stack.shard.gsoPool.allocate()
+                pooled = readBuffer != nil
             }
+            let target = pooled ? openReadBuffer() : scratch
             let count: Int
-            switch system.read(port.fd, into: b.put(b.tailroom)) {
+            switch system.read(port.fd, into: target) {
             case .success(let c) where c > 0: count = c
             default:
-                b.trim(to: 0)
-                readBuffer = consume b
-                return n
+                closeReadBuffer()
+                return n  // EAGAIN (or EOF/error): nothing more now
             }
             guard count >= VirtioNetHeader.size else {
-                b.trim(to: 0)
-                readBuffer = consume b
+                closeReadBuffer()
                 device.countHostFrameError()
                 continue
             }
-            b.trim(to: count)
-            let header = b.withUnsafeReadableBytes { VirtioNetHeader(UnsafeRawBufferPointer(rebasing: $0[0..<VirtioNetHeader.size])) }
-            let gso = whole ? b.withUnsafeReadableBytes {
-                VirtioNet.wholeSuperFrame(UnsafeRawBufferPointer(rebasing: $0[VirtioNetHeader.size...]), header: header)
-            } : nil
-            if let gso {
+            let header = VirtioNetHeader(UnsafeRawBufferPointer(rebasing: target[0..<VirtioNetHeader.size]))
+            let frame = UnsafeRawBufferPointer(rebasing: target[VirtioNetHeader.size..<count])
+            if pooled, whole, let gso = VirtioNet.wholeSuperFrame(frame, header: header), var b = readBuffer.take() {
+                b.trim(to: count)
                 b.pull(VirtioNetHeader.size)
                 b.metadata.gsoSize = gso.gsoSize
                 b.metadata.gsoType = gso.gsoType
@@ -194,13 +198,9 @@ public final class TunTapDriver: HostDeviceDriver {
                 n += 1
                 continue
             }
-            let result = b.withUnsafeReadableBytes { bytes in
-                VirtioNet.deliver(UnsafeRawBufferPointer(rebasing: bytes[VirtioNetHeader.size...]), header: header,
-                                  pool: pool, emit: { p in device.receive(p) })
-            }
+            let result = VirtioNet.deliver(frame, header: header, pool: pool, emit: { p in device.receive(p) })
             if header.gsoType != VirtioNetHeader.gsoNone { superFramesCut &+= 1 }
-            b.trim(to: 0)
-            readBuffer = consume b
+            closeReadBuffer()
             switch result {
             case .success(let frames): n += frames
             case .failure: device.countHostFrameError()
@@ -209,30 +209,21 @@ public final class TunTapDriver: HostDeviceDriver {
         return n
     }
 
-    /// The vnet_hdr read path when every super-frame buffer is held by the
-    /// stack: read into scratch and cut.
-    private func receiveVirtioScratch(_ port: Port, reads budget: Int) -> Int {
-        let pool = stack.shard.pool
-        let device = port.device
-        var n = 0
-        var reads = 0
-        while reads < budget, device.receiveRoom >= 128 {
-            reads += 1
-            guard case .success(let count) = system.read(port.fd, into: scratch), count > 0 else { break }
-            guard count >= VirtioNetHeader.size else {
-                device.countHostFrameError()
-                continue
-            }
-            let bytes = UnsafeRawBufferPointer(scratch)
-            let header = VirtioNetHeader(UnsafeRawBufferPointer(rebasing: bytes[0..<VirtioNetHeader.size]))
-            let frame = UnsafeRawBufferPointer(rebasing: bytes[VirtioNetHeader.size..<count])
-            switch VirtioNet.deliver(frame, header: header, pool: pool, emit: { p in device.receive(p) }) {
-            case .success(let frames): n += frames
-            case .failure: device.countHostFrameError()
-            }
-            if header.gsoType != VirtioNetHeader.gsoNone { superFramesCut &+= 1 }
-        }
-        return n
+    /// `readBuffer`'s whole tailroom, for one read (it must be held).
+    private func openReadBuffer() -> UnsafeMutableRawBufferPointer {
+        guard var b = readBuffer.take() else { return scratch }
+        let room = b.put(b.tailroom)
+        readBuffer = consume b
+        return room
+    }
+
+    /// Empties `readBuffer` again once its frame was copied out (or the
+    /// read failed), keeping it for the next read; nothing when reading
+    /// into scratch.
+    private func closeReadBuffer() {
+        guard var b = readBuffer.take() else { return }
+        b.trim(to: 0)
+        readBuffer = consume b
     }
 
     /// Writes every frame the stack queued for its host ports.

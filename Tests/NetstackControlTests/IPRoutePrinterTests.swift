@@ -65,15 +65,45 @@ struct IPRoutePrinterTests {
         #expect(run(&s, c, "get 10.1.0.5").stdout == "10.1.0.5 dev d1 src 10.1.0.1 uid 0 \n    cache \n")
         #expect(run(&s, c, "get 192.168.1.1", IPOptions(json: true)).stdout ==
                 #"[{"dst":"192.168.1.1","gateway":"10.0.0.1","dev":"d0","prefsrc":"10.0.0.2","flags":[],"uid":0,"cache":[]}]"# + "\n")
-        #expect(run(&s, c, "get 10.0.0.2").stdout == "local 10.0.0.2 dev lo table local src 10.0.0.2 uid 0 \n    cache <local> \n")
+        #expect(run(&s, c, "get 10.0.0.2").stdout == "local 10.0.0.2 dev lo src 10.0.0.2 uid 0 \n    cache <local> \n")
         #expect(run(&s, c, "get 10.0.0.255", IPOptions(json: true)).stdout ==
-                #"[{"type":"broadcast","dst":"10.0.0.255","dev":"d0","table":"local","prefsrc":"10.0.0.2","flags":[],"uid":0,"cache":["local","brd"]}]"# + "\n")
+                #"[{"type":"broadcast","dst":"10.0.0.255","dev":"d0","prefsrc":"10.0.0.2","flags":[],"uid":0,"cache":["local","brd"]}]"# + "\n")
         #expect(run(&s, c, "get 10.1.0.5 from 10.0.0.1 iif d0").stdout == "10.1.0.5 from 10.0.0.1 dev d1 \n    cache iif d0 \n")
         #expect(run(&s, c, "get 192.168.1.1 from 10.0.0.1 iif d0").stdout == "192.168.1.1 from 10.0.0.1 via 10.0.0.1 dev d0 \n    cache <redirect> iif d0 \n")
         #expect(run(&s, c, "get 10.0.0.2 from 10.0.0.1 iif d0", IPOptions(json: true)).stdout ==
-                #"[{"type":"local","dst":"10.0.0.2","from":"10.0.0.1","dev":"lo","table":"local","flags":[],"cache":["local"],"iif":"d0"}]"# + "\n")
+                #"[{"type":"local","dst":"10.0.0.2","from":"10.0.0.1","dev":"lo","flags":[],"cache":["local"],"iif":"d0"}]"# + "\n")
         #expect(run(&s, c, "get 8.8.8.8") == CommandResult(stderr: "RTNETLINK answers: Network is unreachable\n", status: 2))
         #expect(run(&s, c, "get x") == CommandResult(stderr: "Error: any valid prefix is expected rather than \"x\".\n", status: 1))
+    }
+
+    /// Captured on Linux 6.1: IPv4 local and main are one trie, looked up as
+    /// main, until the first rule write (fib_unmerge); then split for good.
+    @Test("ip route get names table local only once the tables are split")
+    func getLocalAfterUnmerge() {
+        var (s, c) = world()
+        #expect(run(&s, c, "add local 10.0.0.0/8 dev lo table local").status == 0)
+        #expect(run(&s, c, "add 10.5.0.0/16 dev d1").status == 0)
+        #expect(s.policy.localMainMerged4)
+        // Merged: the longer prefix of either table wins, named main.
+        #expect(run(&s, c, "get 10.5.0.1").stdout == "10.5.0.1 dev d1 src 10.1.0.1 uid 0 \n    cache \n")
+        #expect(run(&s, c, "get 10.6.0.1").stdout == "local 10.6.0.1 dev lo src 10.6.0.1 uid 0 \n    cache <local> \n")
+        #expect(run(&s, c, "get fibmatch 10.0.0.2").stdout == "local 10.0.0.2 dev d0 proto kernel scope host src 10.0.0.2 \n")
+        func rule(_ line: String) -> Int32 {
+            ipRule(line.split(separator: " ").map(String.init), options: IPOptions(), state: &s, context: c).status
+        }
+        #expect(rule("add from 10.200.0.0/16 lookup 100") == 0)
+        #expect(rule("del from 10.200.0.0/16 lookup 100") == 0)
+        // The rules are the defaults again, the tables stay split.
+        #expect(!s.policy.hasCustomRules(ipv4: true))
+        #expect(!s.policy.localMainMerged4)
+        #expect(run(&s, c, "get 10.0.0.2").stdout == "local 10.0.0.2 dev lo table local src 10.0.0.2 uid 0 \n    cache <local> \n")
+        #expect(run(&s, c, "get fibmatch 10.0.0.2").stdout == "local 10.0.0.2 dev d0 table local proto kernel scope host src 10.0.0.2 \n")
+        // Split: local before main, whatever the prefix lengths.
+        #expect(run(&s, c, "get 10.5.0.1").stdout == "local 10.5.0.1 dev lo table local src 10.5.0.1 uid 0 \n    cache <local> \n")
+        // A failed rule write does not split (EEXIST comes before configure).
+        var (t, _) = world()
+        #expect(ipRule(["add", "pref", "32766", "lookup", "main", "proto", "kernel"], options: IPOptions(), state: &t, context: c).status != 0)
+        #expect(t.policy.localMainMerged4)
     }
 
     @Test("write errors as iproute2, nothing half-applied")

@@ -24,6 +24,7 @@ struct StackDifferentialTests {
         "Tests/Fixtures/lab/netns.sh", "Tests/Fixtures/lab/ipv6-router.sh", "Tests/Fixtures/lab/ipv6-hosts.sh",
         "Tests/Fixtures/lab/ipv6-solicit.sh", "Tests/Fixtures/lab/ipv6-linkdown.sh", "Tests/Fixtures/lab/tcp.sh",
         "Tests/Fixtures/lab/tcp-sysctls.sh", "Tests/Fixtures/lab/tuntap.sh", "Tests/Fixtures/lab/link-netns.sh", "Tests/Fixtures/lab/ethtool.sh", "Tests/Fixtures/lab/lo-prefix.sh",
+        "Tests/Fixtures/lab/route-get-local.sh",
     ]
 
     /// ping's summary `time NNNms` depends on the host's scheduling as well.

@@ -352,6 +352,99 @@ func normalise(_ s: String) -> String {
     }
 }
 
+/// `ss -u` with -e, -m, -i, -o against ss 6.1 on Linux (same sockets
+/// made with python3 in a namespace: the layout, key order and the
+/// memory arithmetic are Linux's; truesize is the stack's approximation).
+@Suite struct ToolsSSUDPDetailsTests {
+    @Test func extendedAndMemoryLikeIproute2() throws {
+        let (stack, a, _) = try toolHosts()
+        defer { withExtendedLifetime(stack) {} }
+        let s1 = a.udpSocket(); try s1.bind(nil, port: 5000)
+        let s2 = a.udpSocket(); try s2.bind(IPAddress("127.0.0.1"), port: 5001)
+        try s2.connect(.v4(IPv4Address(127, 0, 0, 1)), port: 5000)
+        let s3 = a.udpSocket(ipv6: true); try s3.bind(nil, port: 5002)
+        let s4 = a.udpSocket(ipv6: true); try s4.bind(IPAddress("::1"), port: 5003)
+        // Every socket gets its own inode and cookie.
+        #expect(Set([s1, s2, s3, s4].map(\.inode)).count == 4 && Set([s1, s2, s3, s4].map(\.cookie)).count == 4)
+        try s2.send(Array(repeating: 0x78, count: 100))
+        try s2.send(Array(repeating: 0x79, count: 10))
+        a.stack.poll(now: .zero)
+        try s2.shutdown(.read)
+        #expect(throws: Errno.ENOTCONN) { try s3.shutdown(.write) }
+        #expect(throws: Errno.EPIPE) { try s3.send([1], to: (.v6(.loopback), 5002)) }
+        _ = try? s3.shutdown(.read)  // both bits now (ENOTCONN again); still listed
+        let r = 100 + 10 + 2 * 768
+        let f = 4096 - r
+        func ids(_ s: UDPSocket) -> String { "ino:\(s.inode) sk:\(String(s.cookie, radix: 16))" }
+        let e = SocketStatistics.run(["ss", "-u", "-a", "-n", "-e"], namespace: a).stdout
+        #expect(e == """
+            State  Recv-Q Send-Q Local Address:Port Peer Address:PortProcess                 
+            UNCONN \(r)   0            0.0.0.0:5000      0.0.0.0:*    \(ids(s1)) <->         
+            ESTAB  0      0          127.0.0.1:5001    127.0.0.1:5000 \(ids(s2)) -->         
+            UNCONN 0      0                  *:5002            *:*    \(ids(s3)) v6only:0 ---
+            UNCONN 0      0              [::1]:5003         [::]:*    \(ids(s4)) v6only:1 <->
+
+            """)
+        let m = SocketStatistics.run(["ss", "-u", "-a", "-n", "-m", "-H"], namespace: a).stdout
+        let idle = "skmem:(r0,rb212992,t0,tb212992,f0,w0,o0,bl0,d0)"
+        #expect(m == """
+            UNCONN \(r)   0        0.0.0.0:5000   0.0.0.0:*   
+            \t skmem:(r\(r),rb212992,t0,tb212992,f\(f),w0,o0,bl0,d0)
+            ESTAB  0      0      127.0.0.1:5001 127.0.0.1:5000
+            \t \(idle)      
+            UNCONN 0      0              *:5002         *:*   
+            \t \(idle)      
+            UNCONN 0      0          [::1]:5003      [::]:*   
+            \t \(idle)      
+
+            """)
+        // -O: one line; -i and -o add nothing for UDP.
+        let o = SocketStatistics.run(["ss", "-u", "-a", "-n", "-emO", "-H"], namespace: a).stdout
+        #expect(o.split(separator: "\n").first?.contains("\(ids(s1)) <-> skmem:(r\(r),rb212992,t0,tb212992,f\(f),w0,o0,bl0,d0)") == true)
+        #expect(SocketStatistics.run(["ss", "-u", "-a", "-n", "-i", "-o", "-H"], namespace: a).stdout
+                == SocketStatistics.run(["ss", "-u", "-a", "-n", "-H"], namespace: a).stdout)
+    }
+
+    /// udp_rmem_schedule/udp_rmem_release as Linux 6.1 showed them for
+    /// datagrams of 100, 10, 1000 and 3000 bytes read one by one: rmem_alloc
+    /// stays until the reader's batch is used up while Recv-Q falls; the
+    /// forward-alloc grows by pages and keeps one page once all is read.
+    @Test func receiveMemoryAccounting() throws {
+        let (stack, a, _) = try toolHosts()
+        defer { withExtendedLifetime(stack) {} }
+        let rx = a.udpSocket(); try rx.bind(nil, port: 6000)
+        let tx = a.udpSocket(); try tx.connect(.v4(IPv4Address(127, 0, 0, 1)), port: 6000)
+        let sizes = [100, 10, 1000, 3000].map { $0 + 768 }
+        for n in [100, 10, 1000, 3000] { try tx.send(Array(repeating: 1, count: n)) }
+        a.stack.poll(now: .zero)
+        let total = sizes.reduce(0, +)
+        // Pages are taken only when the forward-alloc runs short:
+        // 868 → 1 page, 778 and 1768 fit, 3768 needs one more.
+        #expect(rx.memoryInfo.rmemAlloc == total && rx.memoryInfo.fwdAlloc == 2 * 4096 - total)
+        var read = 0
+        for (i, size) in sizes.enumerated() {
+            _ = try rx.receive()
+            read += size
+            let last = i == sizes.count - 1
+            #expect(rx.receiveQueueBytes == total - read)
+            #expect(rx.memoryInfo.rmemAlloc == (last ? 0 : total), "after \(i + 1) reads")
+        }
+        #expect(rx.memoryInfo.fwdAlloc == 4096)
+        // A datagram now fits in what is reserved.
+        try tx.send(Array(repeating: 2, count: 10))
+        a.stack.poll(now: .zero)
+        #expect(rx.memoryInfo.rmemAlloc == 778 && rx.memoryInfo.fwdAlloc == 4096 - 778)
+        _ = try rx.receive()
+        // A small receive buffer: drops are counted on the socket.
+        rx.receiveBufferSize = 2304
+        for _ in 0..<10 { try tx.send(Array(repeating: 3, count: 10)) }
+        a.stack.poll(now: .zero)
+        #expect(rx.memoryInfo.rmemAlloc == 2 * 778 && rx.memoryInfo.drops == 8 && rx.memoryInfo.rcvbuf == 2304)
+        #expect(SocketStatistics.run(["ss", "-u", "-a", "-n", "-m", "-H", "sport", ":6000"], namespace: a).stdout
+                .contains("skmem:(r1556,rb2304,t0,tb212992,f2540,w0,o0,bl0,d8)"))
+    }
+}
+
 @Suite struct ToolsSysctlTests {
     @Test func defaultsAreAFreshLinuxNamespace() throws {
         let (stack, a, _) = try toolHosts()

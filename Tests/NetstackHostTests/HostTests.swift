@@ -166,7 +166,7 @@ final class ScriptedSystem: HostSystem {
 
     /// What a closed port answers to the super-frame: one RST per packet the
     /// stack saw, each acknowledging the end of what that packet carried.
-    func resetsForSuperFrame(forwarding: Int) throws -> (whole: UInt64, cut: UInt64, resetAcks: [UInt32]) {
+    func resetsForSuperFrame(forwarding: Int, holdingGSOPool: Bool = false) throws -> (whole: UInt64, cut: UInt64, resetAcks: [UInt32]) {
         let (stack, system, driver) = host()
         let ns = stack.initial
         _ = IPCommand.run(["tuntap", "add", "dev", "tp0", "mode", "tap", "vnet_hdr"], stack: stack, namespace: ns)
@@ -178,7 +178,12 @@ final class ScriptedSystem: HostSystem {
         let fd = try #require(system.opened.first?.fd)
         let token = try #require(system.registered[fd])
         system.inbound[fd] = [vnetSuperFrame(payload: 3000, mss: 1448)]
+        // Every super-frame buffer held elsewhere: the read falls back to scratch.
+        var held = PacketBatch(capacity: 128)
+        while holdingGSOPool, let b = stack.shard.gsoPool.allocate() { _ = held.append(b) }
+        #expect(holdingGSOPool == (held.count > 0))
         _ = driver.receive(token: token)
+        held.removeAll()
         stack.poll(now: .zero + .milliseconds(1))
         driver.flushTransmit()
         var acks: [UInt32] = []
@@ -200,6 +205,45 @@ final class ScriptedSystem: HostSystem {
         let cut = try resetsForSuperFrame(forwarding: 1)
         #expect(cut.whole == 0 && cut.cut == 1)
         #expect(cut.resetAcks == [2448, 3896, 4000])
+    }
+
+    @Test func withNoSuperFrameBufferTheFrameIsReadIntoScratchAndCut() throws {
+        // Not forwarding, but no GSO buffer to hand over: cut, as when forwarding.
+        let r = try resetsForSuperFrame(forwarding: 0, holdingGSOPool: true)
+        #expect(r.whole == 0 && r.cut == 1)
+        #expect(r.resetAcks == [2448, 3896, 4000])
+    }
+
+    @Test func scratchReadsShareTheBudgetAndAShortReadIsAnError() throws {
+        let (stack, system, driver) = host()
+        let ns = stack.initial
+        _ = IPCommand.run(["tuntap", "add", "dev", "tp0", "mode", "tap", "vnet_hdr"], stack: stack, namespace: ns)
+        _ = IPCommand.run(["link", "set", "tp0", "address", "02:00:00:00:00:02", "up"], stack: stack, namespace: ns)
+        _ = IPCommand.run(["addr", "add", "10.0.0.2/24", "dev", "tp0"], stack: stack, namespace: ns)
+        _ = IPCommand.run(["neigh", "add", "10.0.0.1", "lladdr", "02:00:00:00:00:01", "dev", "tp0"], stack: stack, namespace: ns)
+        let dev = try #require(ns.device(named: "tp0"))
+        let fd = try #require(system.opened.first?.fd)
+        let token = try #require(system.registered[fd])
+        let frame = vnetSuperFrame(payload: 3000, mss: 1448)
+        driver.readBudget = 3
+        var held = PacketBatch(capacity: 128)
+        while let b = stack.shard.gsoPool.allocate() { _ = held.append(b) }
+        // A short read (less than a virtio_net_hdr), then three super-frames:
+        // the budget counts reads, so the last frame waits for the next wake.
+        system.inbound[fd] = [[1, 2, 3], frame, frame, frame]
+        let errorsBefore = dev.statistics.rxErrors
+        #expect(driver.receive(token: token) == 6)
+        #expect(dev.statistics.rxErrors == errorsBefore + 1)
+        #expect(system.inbound[fd]?.count == 1)
+        #expect(driver.superFramesCut == 2 && driver.superFramesWhole == 0)
+        // With a buffer free again the next wake reads in place, whole.
+        held.removeAll()
+        #expect(driver.receive(token: token) == 1)
+        #expect(driver.superFramesWhole == 1 && driver.superFramesCut == 2)
+        stack.poll(now: .zero + .milliseconds(1))
+        driver.flushTransmit()
+        #expect(system.written[fd]?.count == 7)  // a RST for each packet the stack saw: 3 + 3 + 1
+        #expect(stack.shard.pool.outstanding == 0)
     }
 
     @Test func withNoHostTheDeviceHasNoCarrierAndDropsWhatItSends() throws {

@@ -353,10 +353,16 @@ extension NetworkNamespace {
 
     /// Whether the local table has a `local` route for `address`
     /// (inet_addr_type == RTN_LOCAL beyond the devices' own addresses).
+    /// While the IPv4 local and main tables are merged (no custom rule yet)
+    /// the longest prefix of either decides, as in Linux's single trie.
     func coveredByLocalRoute(_ address: IPAddress) -> Bool {
-        if case .found(let m) = routing.tables.lookup(table: RouteTableID.local, FIBLookupKey(destination: address)) ?? .noMatch {
-            return m.route.type == .local
+        let r: FIBLookupResult
+        if address.isIPv4 {
+            r = routing.lookupLocalTable4(address)
+        } else {
+            r = routing.tables.lookup(table: RouteTableID.local, FIBLookupKey(destination: address)) ?? .noMatch
         }
+        if case .found(let m) = r { return m.route.type == .local }
         return false
     }
 

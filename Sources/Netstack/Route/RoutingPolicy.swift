@@ -139,7 +139,13 @@ public struct RouteTables: Sendable {
 public typealias RuleWriteError = RouteWriteError
 
 public struct RoutingPolicy: Sendable {
-    public var rules4: [RoutingRule] { didSet { customRules4 = rules4 != RoutingRule.defaults(ipv4: true); generation &+= 1 } }
+    public var rules4: [RoutingRule] {
+        didSet {
+            customRules4 = rules4 != RoutingRule.defaults(ipv4: true)
+            if customRules4 { unmerged4 = true }
+            generation &+= 1
+        }
+    }
     public var rules6: [RoutingRule] { didSet { customRules6 = rules6 != RoutingRule.defaults(ipv4: false); generation &+= 1 } }
     /// Counts every edit of the rules (see `RouteTables.generation`).
     public private(set) var generation: UInt64 = 0
@@ -147,6 +153,13 @@ public struct RoutingPolicy: Sendable {
     /// that lookups ask it without comparing lists.
     @usableFromInline var customRules4 = false
     @usableFromInline var customRules6 = false
+    /// Whether the IPv4 `local` and `main` tables have been split
+    /// (fib_unmerge). Until the first IPv4 rule write they are one trie,
+    /// looked up as `main`: the longest prefix of either wins and the answer
+    /// names table main. Every rule write leaves the list unlike the
+    /// defaults at least for a moment, and Linux never merges again, so the
+    /// flag only ever goes from false to true (net->ipv4.fib_has_custom_rules).
+    @usableFromInline var unmerged4 = false
 
     public init() {
         rules4 = RoutingRule.defaults(ipv4: true)
@@ -158,6 +171,10 @@ public struct RoutingPolicy: Sendable {
     /// True once a rule other than the defaults exists (fib_has_custom_rules).
     @inlinable
     public func hasCustomRules(ipv4: Bool) -> Bool { ipv4 ? customRules4 : customRules6 }
+
+    /// True while the IPv4 `local` and `main` tables are one trie: no IPv4
+    /// rule has been added or deleted yet (fib_unmerge has not run).
+    public var localMainMerged4: Bool { !unmerged4 }
 
     /// fib_default_rule_pref.
     public func defaultPriority(ipv4: Bool) -> UInt32 {
@@ -239,6 +256,9 @@ extension RoutingPolicy {
     public func fibLookup(_ key: FlowKey, iif: Int32, oif: Int32, minimumScope: RouteScope = .universe,
                           tables: RouteTables, context: some RouteContext) -> Result<PolicyMatch, RouteError> {
         let fk = FIBLookupKey(destination: key.destination, tos: key.tos, oif: oif, minimumScope: minimumScope)
+        if key.destination.isIPv4 && !unmerged4 {
+            return RoutingPolicy.mergedLookup4(fk, tables: tables)
+        }
         if !hasCustomRules(ipv4: key.destination.isIPv4) {
             // The default rules (0 local, 32766 main, 32767 default for
             // IPv4) match every packet and carry no selectors: walk the
@@ -287,6 +307,49 @@ extension RoutingPolicy {
         return .failure(.networkUnreachable)
     }
 
+    /// fib_lookup while `local` and `main` are one trie (IPv4, before the
+    /// first rule write): the longest prefix of either table wins, on a tie
+    /// the `local` route (fib_find_alias keeps a leaf's aliases in
+    /// descending table id), and the answer names table main, as the trie
+    /// it came from. A `throw` (or nothing) goes on to table default; a
+    /// reject route answers.
+    static func mergedLookup4(_ fk: FIBLookupKey, tables: RouteTables) -> Result<PolicyMatch, RouteError> {
+        let r = mergedTableLookup4(fk, tables: tables)
+        if let m = RoutingPolicy.answer(r, table: RouteTableID.main, priority: 32766) { return m }
+        if case let d? = tables.lookup(table: RouteTableID.default, fk),
+           let m = RoutingPolicy.answer(d, table: RouteTableID.default, priority: 32767) {
+            return m
+        }
+        return .failure(.networkUnreachable)
+    }
+
+    /// The merged trie's answer: `local` and `main` looked up apart, the
+    /// longer prefix kept (each table already backtracks past prefixes
+    /// whose routes the key rules out, as the one trie would). A host
+    /// route in `local` (an address of ours, a broadcast) needs no second
+    /// lookup. Not modelled: a `throw` route in one table hides a shorter
+    /// prefix of the other in the one trie; here that prefix answers.
+    static func mergedTableLookup4(_ fk: FIBLookupKey, tables: RouteTables) -> FIBLookupResult {
+        func length(_ r: FIBLookupResult) -> Int {
+            switch r {
+            case .found(let f): f.route.destination.length
+            case .failed(_, let route): route.destination.length
+            case .noMatch: -1
+            }
+        }
+        let l = tables.lookup(table: RouteTableID.local, fk) ?? .noMatch
+        let ll = length(l)
+        if ll == 32 { return l }
+        let m = tables.lookup(table: RouteTableID.main, fk) ?? .noMatch
+        return ll >= length(m) ? l : m
+    }
+
+    /// The `local` table as __ip_dev_find sees it: while merged, the one
+    /// trie of `local` and `main`.
+    func localTableLookup4(_ fk: FIBLookupKey, tables: RouteTables) -> FIBLookupResult {
+        unmerged4 ? tables.lookup(table: RouteTableID.local, fk) ?? .noMatch : RoutingPolicy.mergedTableLookup4(fk, tables: tables)
+    }
+
     /// A table's answer under a rule without selectors or suppression:
     /// nil to go on to the next rule.
     @inline(__always)
@@ -327,7 +390,7 @@ extension RoutingPolicy {
             if src.isMulticast || src.isLimitedBroadcast { return .failure(.invalid) }
             // __ip_dev_find: an address of a device, or a `local` route (127/8).
             let localRoute: Bool
-            if case .found(let m) = tables.lookup(table: RouteTableID.local, FIBLookupKey(destination: key.source)) ?? .noMatch {
+            if case .found(let m) = localTableLookup4(FIBLookupKey(destination: key.source), tables: tables) {
                 localRoute = m.route.type == .local
             } else {
                 localRoute = false

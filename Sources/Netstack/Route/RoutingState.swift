@@ -2,6 +2,8 @@
 // `ip route` and `ip rule` act on. A value type: the control plane edits a
 // copy and publishes it (DESIGN §4, RCU-like snapshots).
 
+import NetWire
+
 public struct RoutingState: Sendable {
     public var tables: RouteTables
     public var policy: RoutingPolicy
@@ -23,6 +25,12 @@ public struct RoutingState: Sendable {
     /// not copied (call it on the stored state).
     public func lookupOutput(_ key: FlowKey, context: some RouteContext) -> Result<RouteDecision, RouteError> {
         policy.lookupOutput(key, tables: tables, context: context)
+    }
+
+    /// The IPv4 `local` table as inet_addr_type / __ip_dev_find read it:
+    /// while `local` and `main` are merged, the one trie of both.
+    public func lookupLocalTable4(_ address: IPAddress) -> FIBLookupResult {
+        policy.localTableLookup4(FIBLookupKey(destination: address), tables: tables)
     }
 
     /// ip_route_input_noref / ip6_route_input (`key.iif` set).

@@ -6,6 +6,14 @@
 // address, then wildcard), as udp4_lib_lookup2's scoring does; broadcast
 // datagrams go to every socket bound to the port. A datagram for no
 // socket gets ICMP port unreachable (unicast only) and UdpNoPorts.
+//
+// Receive memory is accounted as udp_rmem_schedule/udp_rmem_release do it,
+// for `ss -m`: a queued datagram charges its truesize to rmem_alloc from
+// forward-alloc, which grows by whole pages; reads give memory back in
+// batches (the forward deficit), when the reader's batch of datagrams (what
+// one splice of sk_receive_queue into the reader queue took) is used up or
+// the deficit reaches a quarter of the receive buffer. Recv-Q is rmem_alloc
+// less that deficit (udp_rqueue_get).
 import NetWire
 
 /// One received datagram as recvfrom() returns it.
@@ -32,21 +40,71 @@ public final class UDPSocket {
     public var boundDevice: Int32 = 0
     /// SO_RCVBUF (net.core.rmem_default).
     public var receiveBufferSize = 212_992
+    /// SO_SNDBUF (net.core.wmem_default).
+    public var sendBufferSize = 212_992
+    /// sk_rmem_alloc: the truesize of the queued datagrams not yet given
+    /// back (see forwardDeficit).
     var queuedBytes = 0
+    /// sk_forward_alloc: memory reserved (in pages) and not yet charged.
+    var forwardAlloc = 0
+    /// udp_sock.forward_deficit: truesize read but not yet given back.
+    var forwardDeficit = 0
+    /// Datagrams left in the reader queue (the batch the last splice took).
+    var readerCount = 0
     var queue: [Datagram] = []
     var queueHead = 0
+    /// sk_drops: datagrams for this socket dropped (receive buffer full).
+    public internal(set) var drops = 0
     /// sk_err: the last asynchronous error (ICMP), reported once.
     public internal(set) var pendingError: Errno?
     public internal(set) var isClosed = false
+    /// sk_shutdown as inet_diag reports it (`ss -e`'s arrows): bit 0
+    /// RCV_SHUTDOWN, bit 1 SEND_SHUTDOWN.
+    public internal(set) var shutdownMask: UInt8 = 0
+    /// The socket's cookie (`ss -e`'s `sk:`) and inode number (`ino:`):
+    /// Linux draws both from counters shared by every socket, so they come
+    /// from the namespace's counters that TCP sockets use too (see
+    /// `TCPSocket.cookie`), given at socket().
+    public let cookie: UInt64
+    public let inode: UInt32
 
     init(namespace: NetworkNamespace, isIPv6: Bool) {
         self.namespace = namespace
         self.isIPv6 = isIPv6
+        namespace.tcp.lastCookie &+= 1
+        cookie = namespace.tcp.lastCookie
+        namespace.tcp.lastInode &+= 1
+        inode = namespace.tcp.lastInode
     }
 
     public var isConnected: Bool { remoteAddress != nil }
-    public var receiveQueueBytes: Int { queuedBytes }
+    /// Recv-Q as udp_diag reports it (udp_rqueue_get): rmem_alloc less
+    /// what was read but not yet given back.
+    public var receiveQueueBytes: Int { queuedBytes - forwardDeficit }
     public var hasData: Bool { queueHead < queue.count }
+
+    /// SK_MEMINFO_* (`ss -m`'s skmem). A datagram leaves the send path at
+    /// once (no corking), so wmem_alloc, wmem_queued, optmem and backlog
+    /// read 0.
+    public var memoryInfo: TCPSocketMemory {
+        var m = TCPSocketMemory(rcvbuf: receiveBufferSize, sndbuf: sendBufferSize)
+        m.rmemAlloc = queuedBytes
+        m.fwdAlloc = forwardAlloc
+        m.drops = drops
+        return m
+    }
+
+    /// shutdown(2) (inet_shutdown): the bits are set even on an
+    /// unconnected socket, which then reports ENOTCONN. A send after
+    /// SEND_SHUTDOWN fails with EPIPE.
+    public func shutdown(_ how: TCPShutdown) throws(Errno) {
+        switch how {
+        case .read: shutdownMask |= 1
+        case .write: shutdownMask |= 2
+        case .both: shutdownMask |= 3
+        }
+        if !isConnected { throw .ENOTCONN }
+    }
 
     /// bind(2).
     public func bind(_ address: IPAddress?, port: UInt16) throws(Errno) {
@@ -83,6 +141,7 @@ public final class UDPSocket {
     public func send(_ bytes: [UInt8], to destination: (IPAddress, UInt16)? = nil) throws(Errno) {
         guard !isClosed else { throw .EBADF }
         if let e = pendingError { pendingError = nil; throw e }
+        if shutdownMask & 2 != 0 { throw .EPIPE }
         let (dst, dport): (IPAddress, UInt16)
         if let d = destination { (dst, dport) = d } else {
             guard let r = remoteAddress else { throw .EDESTADDRREQ }
@@ -100,12 +159,39 @@ public final class UDPSocket {
     public func receive() throws(Errno) -> Datagram? {
         if let e = pendingError { pendingError = nil; throw e }
         guard queueHead < queue.count else { return nil }
+        // __skb_recv_udp: an empty reader queue takes all that is queued.
+        if readerCount == 0 { readerCount = queue.count - queueHead }
         let d = queue[queueHead]
         queueHead += 1
-        queuedBytes -= d.payload.count + Self.overhead
+        readerCount -= 1
+        release(d.payload.count + Self.overhead)
         if queueHead == queue.count { queue.removeAll(keepingCapacity: true); queueHead = 0 }
         return d
     }
+
+    /// udp_rmem_schedule: charge a datagram's truesize, reserving whole
+    /// pages of forward-alloc when what is reserved does not cover it.
+    func charge(_ size: Int) {
+        let delta = size - forwardAlloc
+        if delta > 0 { forwardAlloc += (delta + Self.page - 1) / Self.page * Self.page }
+        forwardAlloc -= size
+        queuedBytes += size
+    }
+
+    /// udp_rmem_release(partial = 1), after a read: the truesize joins the
+    /// deficit, given back once it reaches a quarter of the receive buffer
+    /// or the reader queue is empty; forward-alloc then keeps at most a page.
+    func release(_ size: Int) {
+        forwardDeficit += size
+        if forwardDeficit < receiveBufferSize >> 2 && readerCount > 0 { return }
+        let given = forwardDeficit
+        forwardDeficit = 0
+        forwardAlloc += given
+        queuedBytes -= given
+        forwardAlloc -= (forwardAlloc - 1) & ~(Self.page - 1)
+    }
+
+    static let page = 4096
 
     public func close() {
         isClosed = true
@@ -333,14 +419,16 @@ extension NetworkNamespace {
     /// Queues one datagram on a socket, or counts the receive-buffer overflow.
     func udpQueue(_ payload: [UInt8], on s: UDPSocket, source: IPAddress, sourcePort: UInt16, destination: IPAddress) -> Bool {
         let v6 = destination.isIPv6
-        if s.queuedBytes + payload.count + UDPSocket.overhead > s.receiveBufferSize {
+        let size = payload.count + UDPSocket.overhead
+        if s.queuedBytes + size > s.receiveBufferSize {
+            s.drops += 1
             count(v6 ? .udp6RcvbufErrors : .udpRcvbufErrors)
             count(v6 ? .udp6InErrors : .udpInErrors)
             return false
         }
         s.queue.append(Datagram(payload: payload, source: source, sourcePort: sourcePort,
                                 destination: destination, receivedAt: stack.now))
-        s.queuedBytes += payload.count + UDPSocket.overhead
+        s.charge(size)
         count(v6 ? .udp6InDatagrams : .udpInDatagrams)
         return true
     }

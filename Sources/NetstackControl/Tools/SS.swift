@@ -21,8 +21,11 @@
 // a second line after a tab (one line with -O). TIME-WAIT sockets, orphans
 // in FIN-WAIT-2 and handshakes in SYN-RECV are Linux's mini sockets: only
 // their timer, `ino:0` and cookie. Linux also prints the socket's cgroup
-// with -e; the lab has no cgroups, so none is printed. UDP sockets get
-// no details here yet.
+// with -e; the lab has no cgroups, so none is printed.
+//
+// UDP details (misc/ss.c inet_show_sock, print_skmeminfo; udp_diag):
+// -e adds `ino:N sk:HEX`, `v6only:N` for IPv6 and the shutdown arrows,
+// -m the skmem line; UDP has no timers and no info for -o and -i.
 import Netstack
 import NetWire
 
@@ -120,6 +123,8 @@ public enum SocketStatistics {
             if x.element.localPort != y.element.localPort { return x.element.localPort < y.element.localPort }
             return x.offset > y.offset  // hlist_add_head: the newest first within a slot
         }.map(\.element)
+        let udpDetail = Details(info: showInfo, details: showDetails, options: showOptions, memory: showMemory,
+                                oneline: oneline, numeric: numeric)
         for s in ordered {
             // A v6 socket bound to a specific address is v6-only (__inet6_bind).
             let v6only = s.isIPv6 && s.localAddress != nil
@@ -128,7 +133,8 @@ public enum SocketStatistics {
             let peer = address(s.remoteAddress, v6: s.isIPv6, v6only: v6only)
             rows.append([netidColumn ? "udp" : nil, stateColumn ? (s.isConnected ? "ESTAB" : "UNCONN") : nil,
                          pad6(s.receiveQueueBytes), pad6(0),
-                         local + ":", String(s.localPort), peer + ":", s.isConnected ? String(s.remotePort) : "*", "", ""])
+                         local + ":", String(s.localPort), peer + ":", s.isConnected ? String(s.remotePort) : "*",
+                         udpDetails(s, udpDetail, v6only: v6only), ""])
         }
         if tcp {
             // tcp_diag: listeners, then the established hash.
@@ -223,6 +229,30 @@ public enum SocketStatistics {
             }
         }
         return out
+    }
+
+    /// What ss appends after the peer's port for a UDP socket: -e's
+    /// inode, cookie, v6only and shutdown arrows; -m's skmem on the
+    /// second line (the same line with -O).
+    static func udpDetails(_ s: UDPSocket, _ d: Details, v6only: Bool) -> String {
+        var out = ""
+        if d.details {
+            out += " ino:\(s.inode) sk:\(String(s.cookie, radix: 16))"
+            if s.isIPv6 { out += " v6only:\(v6only ? 1 : 0)" }
+            let m = s.shutdownMask
+            out += " " + (m & 1 != 0 ? "-" : "<") + "-" + (m & 2 != 0 ? "-" : ">")
+        }
+        if d.memory {
+            if !d.oneline { out += "\n\t" }
+            out += skmem(s.memoryInfo)
+        }
+        return out
+    }
+
+    /// print_skmeminfo: ` skmem:(r…,rb…,t…,tb…,f…,w…,o…,bl…,d…)`.
+    static func skmem(_ m: TCPSocketMemory) -> String {
+        " skmem:(r\(m.rmemAlloc),rb\(m.rcvbuf),t\(m.wmemAlloc),tb\(m.sndbuf),f\(m.fwdAlloc)"
+            + ",w\(m.wmemQueued),o\(m.optmem),bl\(m.backlog),d\(m.drops))"
     }
 
     /// misc/ss.c tcp_show_info() + tcp_stats_print(): the fields in ss's
