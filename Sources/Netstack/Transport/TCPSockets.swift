@@ -148,8 +148,20 @@ public final class TCPSocket {
     // namespace (applications call in between polls), so accesses never
     // overlap and the runtime check would only cost time.
     @exclusivity(unchecked) public internal(set) var connection: TCPConnection?
-    /// The listening half; nil unless listen() was called.
-    var listener: TCPListener?
+    /// The listening half; nil unless listen() was called. Boxed: a
+    /// TCPListener holds a whole TCPConfiguration (~220 bytes) that every
+    /// connected socket would otherwise carry as an empty optional.
+    var listener: TCPListener? {
+        get { listenerBox?.value }
+        set {
+            if let v = newValue {
+                if let b = listenerBox { b.value = v } else { listenerBox = TCPListenerBox(v) }
+            } else {
+                listenerBox = nil
+            }
+        }
+    }
+    private var listenerBox: TCPListenerBox?
     /// listen()'s backlog, capped by somaxconn (sk_max_ack_backlog).
     public internal(set) var backlog = 0
     /// Children still in SYN-RECV (the SYN queue).
@@ -238,7 +250,8 @@ public final class TCPSocket {
         return m
     }
 
-    public var isListening: Bool { listener != nil && !isClosed }
+    public var isListening: Bool { hasListener && !isClosed }
+    var hasListener: Bool { listenerBox != nil }
     public var state: TCPState? { connection?.state }
     public var remoteAddress: IPAddress? { connection?.remote.address }
     public var remotePort: UInt16 { connection?.remote.port ?? 0 }
@@ -316,7 +329,7 @@ public final class TCPSocket {
         let t = namespace.tcp
         let cap = t.somaxconn
         let b = backlog < 0 || backlog > cap ? cap : backlog
-        if listener != nil { self.backlog = b; return }
+        if hasListener { self.backlog = b; return }
         if localPort == 0 {
             guard let p = namespace.tcpFreePort(for: self) else { throw .EADDRINUSE }
             localPort = p
@@ -642,7 +655,7 @@ extension NetworkNamespace {
     // MARK: close
 
     func tcpClose(_ s: TCPSocket) {
-        if s.listener != nil {
+        if s.hasListener {
             tcpStopListening(s)
             tcpReleasePort(s)
             return
@@ -977,4 +990,10 @@ struct TCPPortBucket: Sequence {
     func makeIterator() -> some IteratorProtocol<TCPSocket> {
         owners.lazy.compactMap { $0 }.makeIterator()
     }
+}
+
+/// A listening socket's `TCPListener`, out of line (TCPSocket.listener).
+final class TCPListenerBox {
+    var value: TCPListener
+    init(_ value: TCPListener) { self.value = value }
 }
