@@ -52,6 +52,11 @@ func residentBytes() -> Int {
     return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
+@_silgen_name("malloc_usable_size")
+func mallocUsableSize(_ p: UnsafeMutableRawPointer) -> Int
+
+func usableSize(_ o: AnyObject) -> Int { mallocUsableSize(Unmanaged.passUnretained(o).toOpaque()) }
+
 func result(_ metric: String, _ value: Double, _ unit: String) {
     print("RESULT \(metric) \(formatted(value)) \(unit)")
 }
@@ -341,6 +346,10 @@ func runIdle(count n: Int) throws {
     let established = clients.filter { $0.state == .established }.count
     guard established == n else { throw BenchError("idle: \(established) of \(n) established") }
     let rss1 = residentBytes()
+    if let c = clients.first, let s = servers.first {
+        print("INFO TCPConfiguration \(MemoryLayout<TCPConfiguration>.size) B, TCPListener? \(MemoryLayout<TCPListener?>.size) B, TCPInfo \(MemoryLayout<TCPInfo>.size) B")
+        print("INFO heap blocks of one endpoint: socket \(usableSize(c)) B, connection \(c.connection.map(usableSize) ?? 0) B; server socket \(usableSize(s)) B")
+    }
     print("INFO \(n) connections (2 endpoints each) set up in \(formatted(setup)) s; RSS \(rss0) -> \(rss1)")
     result("swift_idle_rss_B_per_conn", Double(rss1 - rss0) / Double(n), "B")
     result("swift_idle_rss_B_per_endpoint", Double(rss1 - rss0) / Double(2 * n), "B")
