@@ -461,6 +461,8 @@ public final class TCPConnection {
         default:
             throw .EPIPE
         }
+        // Under memory pressure the ring gives back what it does not need.
+        if sendRing.isAllocated, sendRing.account?.underPressure == true { sendRing.shrink(keep: sendRing.count) }
         var n = min(bytes.count, sendSpace)
         // The send buffer fills: the sender is limited by it (tcp_sendmsg's
         // wait_for_space), until ACKs make room.
@@ -469,9 +471,12 @@ public final class TCPConnection {
         rateCheckAppLimited()
         chronoStart(.busy, now: now)
         if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count) {
-            // Above tcp_mem[2]: what the ring holds, or, with nothing
-            // queued, one forced step so the socket still makes progress
+            // Above tcp_mem[2]: the buffer shrinks to half of what is
+            // queued (sk_stream_moderate_sndbuf), so that memory flows back
+            // as ACKs drain it; what the ring holds may still be used, and
+            // with nothing queued one forced step keeps the socket going
             // (tcp_wmem_schedule's tcp_wmem[0] guarantee).
+            sndBufGrown = max(min(sndBufGrown, sendRing.count >> 1), Self.minimumSocketBuffer)
             n = min(n, max(sendRing.capacity &- sendRing.count, 0))
             if n == 0 && sendRing.count == 0 {
                 n = min(bytes.count, TCPByteRing.minimumCapacity)
