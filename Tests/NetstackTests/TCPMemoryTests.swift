@@ -249,6 +249,43 @@ import Glibc
         #expect(s.rcvBuf == 8192)
     }
 
+    /// Above tcp_mem[2] a sender gets its one forced step (tcp_wmem[0]),
+    /// then EAGAIN and no POLLOUT; once memory is back, writes resume.
+    @Test func sendsWaitAboveTheHardLimit() throws {
+        let w = try SoakWorld(seed: 14, forward: SoakCase.netem(delayMs: 1), reverse: SoakCase.netem(delayMs: 1))
+        let listener = w.b.tcpSocket()
+        try listener.bind(nil, port: 5202)
+        try listener.listen(backlog: 4)
+        let client = w.a.tcpSocket()
+        do { try client.connect(SoakWorld.addressB, port: 5202) } catch {}
+        var server: TCPSocket?
+        w.run(for: .seconds(1)) {
+            if server == nil { server = try? listener.accept() }
+            return server != nil && client.isConnected
+        }
+        #expect(server != nil && client.isConnected)
+        let m = w.a.tcpMemory
+        m.limits = (minimum: 0, pressure: 0, maximum: 0)
+        let chunk = [UInt8](repeating: 7, count: 100_000)
+        let first = try client.send(chunk)
+        #expect(first == 4096)                 // the forced step of an empty queue
+        #expect(m.underPressure)
+        var again: Errno?
+        do { _ = try client.send(chunk) } catch { again = error as? Errno }
+        #expect(again == .EAGAIN)
+        #expect(!client.readiness.contains(.writable))
+        // The peer reads, the ACKs free the ring; with the limits back, writes go on.
+        m.limits = (minimum: 287_901, pressure: 383_868, maximum: 575_802)
+        var got = 0
+        w.run(for: .seconds(1)) {
+            while let b = try? server?.receive(max: 65_536), !b.isEmpty { got += b.count }
+            return got == 4096 && client.readiness.contains(.writable)
+        }
+        #expect(got == 4096)
+        #expect(!m.underPressure)
+        #expect(try client.send(chunk) > 4096)
+    }
+
     /// Memory per idle connection does not grow: after a transfer the rings
     /// are freed and their capacity returned to the account.
     @Test func idleConnectionHoldsNoRingMemory() throws {

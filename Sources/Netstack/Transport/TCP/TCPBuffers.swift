@@ -6,9 +6,11 @@
 //
 // Linux keeps data in skbs; here the payload lives in one byte ring per
 // direction and only 24-byte records describe what was sent. Both rings are
-// allocated on first use, grow by doubling up to the socket's buffer limit,
-// and are freed when they drain, so an idle connection holds no buffer
-// memory (the issue's ≤ 2 KiB per idle established connection).
+// allocated on first use, grow by doubling as the socket's buffer limits
+// (sk_rcvbuf, sk_sndbuf; TCPMemory.swift) let data in, and are freed when
+// they drain, so an idle connection holds no buffer memory (the issue's
+// ≤ 2 KiB per idle established connection); under memory pressure they
+// also shrink to what they hold.
 //
 // The receive ring also holds out-of-order data: a segment beyond rcv_nxt is
 // written at its offset from rcv_nxt and only its range is recorded, so

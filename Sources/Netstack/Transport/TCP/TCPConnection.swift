@@ -23,7 +23,7 @@
 // same TCB — and it owns unsafe ring storage that must be freed exactly once
 // (deinit). The cost is one retain per segment dispatched to it; all work
 // inside is on stored properties of that one object. Its stored state is
-// about 1.2 KiB (tested: ≤ 2 KiB when idle, rings freed).
+// about 1.6 KiB (tested: ≤ 2 KiB when idle, rings freed).
 //
 // Ownership (DESIGN.md §8.5): a connection belongs to one shard and is only
 // touched from that shard's run-to-completion loop, never concurrently and
