@@ -130,9 +130,13 @@ extension TCPConnection {
         if recvRing.reserve(recvRing.count &+ max(receiveExtent &- recvRing.count, offset &+ length), keep: receiveExtent) {
             return nil
         }
-        // Refused above tcp_mem[2]: out-of-order data past this segment
-        // goes, and its memory with it, while that helps.
-        while pruneOutOfOrder(after: seq, limit: 0) {
+        // Refused above tcp_mem[2]: the window stops offering more than a
+        // few segments (tcp_adjust_rcv_ssthresh), and out-of-order data
+        // past this segment goes, an eighth of the buffer at a time, and
+        // its memory with it, while that helps.
+        let advmss = Int(configuration.advertisedMSS) &- (timestampsEnabled ? 12 : 0)
+        rcvSsthresh = min(rcvSsthresh, 4 &* advmss)
+        while pruneOutOfOrder(after: seq, limit: 0, oneChunk: true) {
             recvRing.shrink(keep: receiveExtent)
             if recvRing.reserve(recvRing.count &+ max(receiveExtent &- recvRing.count, offset &+ length), keep: receiveExtent) {
                 return nil
@@ -182,11 +186,12 @@ extension TCPConnection {
     /// tcp_prune_ofo_queue(): drops out-of-order ranges from the far end,
     /// never one at or before `seq` (the segment being placed), an eighth
     /// of the buffer at a time until the queue fits `limit` (and, under
-    /// memory pressure, while any is left). The SACK state is reset, as
+    /// memory pressure, while any is left; `oneChunk`: one eighth, for a
+    /// caller that retries its allocation in between). The SACK state is reset, as
     /// Linux does: no block may report bytes no longer held. True when
     /// something was dropped.
     @discardableResult
-    func pruneOutOfOrder(after seq: TCPSeqNumber, limit: Int) -> Bool {
+    func pruneOutOfOrder(after seq: TCPSeqNumber, limit: Int, oneChunk: Bool = false) -> Bool {
         var pruned = false
         var goal = rcvBuf >> 3
         while let last = outOfOrder.last, seq < last.left {
@@ -195,6 +200,7 @@ extension TCPConnection {
             goal &-= last.right - last.left
             if let f = peerFinSeq, !(f < last.left) { peerFinSeq = nil }   // the FIN went with its segment
             if goal <= 0 || outOfOrder.isEmpty {
+                if oneChunk { break }
                 if receiveExtent <= limit && recvRing.account?.underPressure != true { break }
                 goal = rcvBuf >> 3
             }
