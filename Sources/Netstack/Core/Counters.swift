@@ -183,6 +183,7 @@ public enum MIBCounter: Int, CaseIterable, Sendable {
     case tcpExtTCPAbortOnTimeout
     case tcpExtTCPAbortOnLinger
     case tcpExtTCPMemoryPressures
+    case tcpExtTCPMemoryPressuresChrono
     case tcpExtTCPSACKDiscard
     case tcpExtTCPDSACKIgnoredOld
     case tcpExtTCPDSACKIgnoredNoUndo
@@ -425,6 +426,7 @@ public enum MIBCounter: Int, CaseIterable, Sendable {
         ("TcpExt", "TCPAbortOnTimeout"),
         ("TcpExt", "TCPAbortOnLinger"),
         ("TcpExt", "TCPMemoryPressures"),
+        ("TcpExt", "TCPMemoryPressuresChrono"),
         ("TcpExt", "TCPSACKDiscard"),
         ("TcpExt", "TCPDSACKIgnoredOld"),
         ("TcpExt", "TCPDSACKIgnoredNoUndo"),

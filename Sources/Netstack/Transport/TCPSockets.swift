@@ -89,6 +89,12 @@ public final class TCPNamespaceState {
     public var somaxconn = 4096
     /// The tcp_* sysctls new sockets start from.
     public var configuration = TCPConfiguration()
+    /// net.ipv4.tcp_moderate_rcvbuf: receive-buffer autotuning.
+    public var moderateRcvbuf = true
+    /// The stack's TCP memory account, held by the initial namespace
+    /// (`NetworkNamespace.tcpMemory`): one per stack, as Linux's
+    /// tcp_memory_allocated is one per kernel.
+    var memoryAccount: TCPMemory?
 
     // Per segment (demux, timers), by the namespace's thread only (the
     // control plane runs between polls): no dynamic exclusivity check.
@@ -141,6 +147,15 @@ public final class TCPSocket {
     /// keepalive fields applies to a live connection at once.
     public var configuration: TCPConfiguration {
         didSet { applyConfiguration() }
+    }
+    /// SO_RCVBUF / SO_SNDBUF as set (nil: not set; the buffers then
+    /// follow tcp_rmem / tcp_wmem and autotuning). Applied to the
+    /// connection at once, and inherited by a listener's children.
+    public var receiveBufferRequest: Int? {
+        didSet { if let n = receiveBufferRequest { connection?.setReceiveBuffer(n) } }
+    }
+    public var sendBufferRequest: Int? {
+        didSet { if let n = sendBufferRequest { connection?.setSendBuffer(n) } }
     }
     /// The connection, once connect() or the listener made one.
     // This field and the other @exclusivity(unchecked) ones are read per
@@ -237,14 +252,17 @@ public final class TCPSocket {
     }
 
     /// SK_MEMINFO_* (`ss -m`'s skmem): payload bytes stand for skb
-    /// truesize, and there is no memory accounting, so forward-alloc,
-    /// optmem, backlog and wmem_alloc (bytes below TCP, in qdiscs and
-    /// devices) read 0.
+    /// truesize; rcvbuf and sndbuf are sk_rcvbuf and sk_sndbuf as
+    /// autotuning or SO_RCVBUF/SO_SNDBUF left them; forward-alloc, optmem,
+    /// backlog and wmem_alloc (bytes below TCP, in qdiscs and devices) read 0.
     public var memoryInfo: TCPSocketMemory {
-        var m = TCPSocketMemory(rcvbuf: configuration.receiveBufferInitial, sndbuf: configuration.sendBufferInitial)
+        let rb = receiveBufferRequest.map { max($0 &* 2, TCPConnection.minimumSocketBuffer) } ?? configuration.receiveBufferInitial
+        let sb = sendBufferRequest.map { max($0 &* 2, TCPConnection.minimumSocketBuffer) } ?? configuration.sendBufferInitial
+        var m = TCPSocketMemory(rcvbuf: rb, sndbuf: sb)
         if let c = connection, c.state != .timeWait {
             m.rmemAlloc = c.receiveMemory
-            m.sndbuf = c.state.isSynchronized ? c.sendBufferLimit : configuration.sendBufferInitial
+            m.rcvbuf = c.rcvBuf
+            m.sndbuf = c.sendBufferSize
             m.wmemQueued = c.sendQueueBytes
         }
         return m
@@ -502,6 +520,17 @@ public struct TCPSocketMemory: Sendable, Equatable {
 }
 
 extension NetworkNamespace {
+    /// The stack's TCP memory account (tcp_memory_allocated and tcp_mem),
+    /// shared by every namespace: kept by the initial one.
+    public var tcpMemory: TCPMemory {
+        let owner = stack.initial.tcp
+        if let m = owner.memoryAccount { return m }
+        let m = TCPMemory()
+        m.stack = stack
+        owner.memoryAccount = m
+        return m
+    }
+
     /// socket(AF_INET[6], SOCK_STREAM, 0).
     public func tcpSocket(ipv6: Bool = false) -> TCPSocket {
         let s = TCPSocket(namespace: self, isIPv6: ipv6, configuration: tcp.configuration)
@@ -630,6 +659,18 @@ extension NetworkNamespace {
 
     func tcpHash(_ s: TCPSocket) {
         guard let c = s.connection else { return }
+        // Memory and buffer sizing: the stack's account, the namespace's
+        // tcp_moderate_rcvbuf, SO_RCVBUF/SO_SNDBUF (a child inherits its
+        // listener's, as sk_clone_lock copies sk_rcvbuf and sk_userlocks).
+        c.attachMemory(tcpMemory)
+        c.moderateRcvbuf = tcp.moderateRcvbuf
+        if let p = s.parent {
+            if s.receiveBufferRequest == nil { s.receiveBufferRequest = p.receiveBufferRequest }
+            if s.sendBufferRequest == nil { s.sendBufferRequest = p.sendBufferRequest }
+        } else {
+            if let n = s.receiveBufferRequest { c.setReceiveBuffer(n) }
+            if let n = s.sendBufferRequest { c.setSendBuffer(n) }
+        }
         tcp.established[TCPFlowKey(local: c.local, remote: c.remote)] = s
         s.hashed = true
         s.timerQueued = .distantFuture

@@ -597,6 +597,31 @@ extension SysctlTable {
         }
         memory("tcp_rmem", 4096, \.receiveBufferInitial, \.receiveBufferMax)
         memory("tcp_wmem", 4096, \.sendBufferInitial, \.sendBufferMax)
+        // tcp_moderate_rcvbuf (u8): receive-buffer autotuning when non-zero.
+        e.append(mirrored(ns, p + "tcp_moderate_rcvbuf", Self.u8, derive: { ns.tcp.moderateRcvbuf ? 1 : 0 },
+                          apply: { ns.tcp.moderateRcvbuf = $0 != 0 }, normalise: { $0 != 0 ? 1 : 0 }))
+        // tcp_mem: the stack-wide limits in pages (min, pressure, max). As
+        // in Linux the file exists in the initial namespace only (it is in
+        // the global ipv4 table); one account serves every namespace.
+        // proc_doulongvec_minmax: a shorter write changes the leading values.
+        if ns === ns.stack.initial {
+            let m = ns.tcpMemory
+            e.append(Entry(name: p + "tcp_mem", get: {
+                "\(m.limits.minimum)\t\(m.limits.pressure)\t\(m.limits.maximum)"
+            }, set: { s in
+                let words = s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+                guard !words.isEmpty else { return .EINVAL }
+                for (i, w) in words.prefix(3).enumerated() {
+                    guard let v = Self.parseInt(String(w)), v >= 0 else { return .EINVAL }
+                    switch i {
+                    case 0: m.limits.minimum = v
+                    case 1: m.limits.pressure = v
+                    default: m.limits.maximum = v
+                    }
+                }
+                return nil
+            }))
+        }
         // tcp_congestion_control: tcp_set_default_congestion_control();
         // an unknown name is ENOENT (no module to load).
         e.append(Entry(name: p + "tcp_congestion_control", get: {

@@ -6,14 +6,109 @@
 //
 // Linux keeps data in skbs; here the payload lives in one byte ring per
 // direction and only 24-byte records describe what was sent. Both rings are
-// allocated on first use, grow by doubling up to the socket's buffer limit,
-// and are freed when they drain, so an idle connection holds no buffer
-// memory (the issue's ≤ 2 KiB per idle established connection).
+// allocated on first use, grow by doubling as the socket's buffer limits
+// (sk_rcvbuf, sk_sndbuf; TCPMemory.swift) let data in, and are freed when
+// they drain, so an idle connection holds no buffer memory (the issue's
+// ≤ 2 KiB per idle established connection); under memory pressure they
+// also shrink to what they hold.
 //
 // The receive ring also holds out-of-order data: a segment beyond rcv_nxt is
 // written at its offset from rcv_nxt and only its range is recorded, so
 // reassembly is a range merge and never copies twice.
+//
+// Memory accounting (net/core/sock.c __sk_mem_raise_allocated /
+// __sk_mem_reduce_allocated, tcp_memory_allocated, tcp_memory_pressure):
+// every ring charges its allocated capacity to the stack's `TCPMemory`
+// when it grows and uncharges it when it shrinks or is freed — an integer
+// add per growth step, never per packet. A ring's capacity plays the part
+// of skb truesize (the memory held), its byte count the part of skb->len.
 import NetWire
+
+/// The stack's TCP memory account (Linux's per-protocol memory_allocated,
+/// shared by every namespace) and the net.ipv4.tcp_mem limits, in pages:
+/// at or below `minimum` there is no pressure; above `pressure` TCP is
+/// under memory pressure (buffers stop growing, rings shrink to what they
+/// hold); above `maximum` a growth that is not forced fails (receive data
+/// that needs memory is dropped, PROTO_MEM; sends wait).
+public final class TCPMemory {
+    public static let pageSize = 4096
+    /// tcp_mem: min, pressure, max in pages. The defaults are what
+    /// tcp_init_mem() computes on a 24 GiB machine (nr_free_buffer_pages / 16
+    /// as the pressure mark, ¾ of it as the minimum, twice the minimum as
+    /// the maximum): `sysctl net.ipv4.tcp_mem` there prints these.
+    @exclusivity(unchecked) public var limits: (minimum: Int, pressure: Int, maximum: Int) = (287_901, 383_868, 575_802)
+    /// Bytes of ring capacity allocated now (tcp_memory_allocated, in bytes).
+    @exclusivity(unchecked) public private(set) var allocatedBytes = 0
+    /// The most ever allocated (for tests and `ss`-like reports).
+    @exclusivity(unchecked) public private(set) var peakBytes = 0
+    /// tcp_memory_pressure: set while under pressure, since when.
+    @exclusivity(unchecked) public private(set) var underPressure = false
+    @exclusivity(unchecked) var pressureSince = Instant.zero
+    /// The stack whose clock times the pressure chronograph and whose
+    /// shard counts TcpExtTCPMemoryPressures(Chrono); nil for a standalone
+    /// account, which then uses `now` and keeps only the totals below.
+    public weak var stack: Stack?
+    @exclusivity(unchecked) public var now = Instant.zero
+    /// Lifetime totals: pressure episodes entered, milliseconds spent under
+    /// pressure (episodes that ended).
+    @exclusivity(unchecked) public private(set) var pressureEpisodes = 0
+    @exclusivity(unchecked) public private(set) var pressureMilliseconds = 0
+
+    public init() {}
+
+    /// tcp_mem's pages in use (sk_memory_allocated).
+    public var allocatedPages: Int { (allocatedBytes &+ Self.pageSize &- 1) / Self.pageSize }
+    /// Above the hard limit (tcp_mem[2]).
+    public var overLimit: Bool { allocatedPages > limits.maximum }
+
+    private var clock: Instant { stack?.now ?? now }
+
+    /// __sk_mem_raise_allocated(): charges `bytes`; false (and nothing
+    /// charged) when the result is above tcp_mem[2] and `force` is not set.
+    /// Crossing tcp_mem[1] enters memory pressure; at or below tcp_mem[0]
+    /// it is left.
+    func charge(_ bytes: Int, force: Bool) -> Bool {
+        let after = allocatedBytes &+ bytes
+        let pages = (after &+ Self.pageSize &- 1) / Self.pageSize
+        if pages <= limits.minimum {
+            allocatedBytes = after
+            leavePressure()
+        } else {
+            if pages > limits.pressure { enterPressure() }
+            if pages > limits.maximum && !force { return false }
+            allocatedBytes = after
+        }
+        if allocatedBytes > peakBytes { peakBytes = allocatedBytes }
+        return true
+    }
+
+    /// __sk_mem_reduce_allocated().
+    func uncharge(_ bytes: Int) {
+        allocatedBytes &-= bytes
+        if underPressure && allocatedPages < limits.minimum { leavePressure() }
+    }
+
+    /// tcp_enter_memory_pressure().
+    func enterPressure() {
+        guard !underPressure else { return }
+        underPressure = true
+        pressureSince = clock
+        pressureEpisodes &+= 1
+        stack?.shard.counters.add(.tcpExtTCPMemoryPressures, 1)
+    }
+
+    /// tcp_leave_memory_pressure(): the time spent under pressure goes to
+    /// TCPMemoryPressuresChrono, in milliseconds.
+    func leavePressure() {
+        guard underPressure else { return }
+        underPressure = false
+        let d = clock - pressureSince
+        guard d > .zero else { return }
+        let ms = Int(d.nanoseconds / 1_000_000)
+        pressureMilliseconds &+= ms
+        stack?.shard.counters.add(.tcpExtTCPMemoryPressuresChrono, UInt64(ms))
+    }
+}
 
 /// A growable byte ring over unsafe storage. Offsets are relative to the
 /// first stored byte; the owner frees it with `release()` (from its deinit
@@ -33,18 +128,34 @@ struct TCPByteRing {
     /// that size at once instead of doubling up from 4 KiB again, copying
     /// at each step. A number, not memory: an idle ring still holds none.
     @usableFromInline var lastCapacity = 0
+    /// The account the capacity is charged to (nil: none, a connection
+    /// outside a stack).
+    var account: TCPMemory?
 
     init() {}
 
     var isAllocated: Bool { storage != nil }
 
+    /// The smallest ring step: a ring is never smaller (SK_MEM_QUANTUM's part).
+    static let minimumCapacity = 4096
+
     /// Makes room for `needed` bytes from the head, keeping the bytes of the
-    /// first `keep` offsets. Returns false when `needed` exceeds `limit`.
-    mutating func reserve(_ needed: Int, keep: Int, limit: Int) -> Bool {
+    /// first `keep` offsets. Returns false when the account refuses the
+    /// growth (above tcp_mem[2]) and `force` is not set; then nothing changed.
+    /// Under memory pressure a ring freed earlier starts at what is needed,
+    /// not at its last size.
+    mutating func reserve(_ needed: Int, keep: Int, force: Bool = false) -> Bool {
         if needed <= capacity { return true }
-        guard needed <= limit else { return false }
-        var newCapacity = max(capacity, storage == nil ? min(lastCapacity, max(limit, 4096)) : 0, 4096)
+        let pressure = account?.underPressure ?? false
+        var newCapacity = max(capacity, storage == nil && !pressure ? lastCapacity : 0, Self.minimumCapacity)
         while newCapacity < needed { newCapacity &<<= 1 }
+        if let account, !account.charge(newCapacity &- capacity, force: force) { return false }
+        move(to: newCapacity, keep: keep)
+        return true
+    }
+
+    /// Reallocates at `newCapacity`, linearising the first `keep` bytes.
+    private mutating func move(to newCapacity: Int, keep: Int) {
         let newStorage = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
         if let old = storage {
             // Linearise the old contents from the head.
@@ -57,7 +168,21 @@ struct TCPByteRing {
         storage = newStorage
         capacity = newCapacity
         head = 0
-        return true
+    }
+
+    /// Gives back capacity beyond what the first `keep` bytes need (the
+    /// ring's tcp_collapse: the bytes are already compact, so collapsing is
+    /// returning the unused part). Returns the bytes freed.
+    @discardableResult
+    mutating func shrink(keep: Int) -> Int {
+        guard storage != nil else { return 0 }
+        var target = Self.minimumCapacity
+        while target < keep { target &<<= 1 }
+        guard target < capacity else { return 0 }
+        let freed = capacity &- target
+        move(to: target, keep: keep)
+        account?.uncharge(freed)
+        return freed
     }
 
     /// Copies `bytes` in at `offset` from the head; the room was reserved.
@@ -87,7 +212,10 @@ struct TCPByteRing {
 
     /// Frees the storage (the ring must hold nothing the owner still needs).
     mutating func release() {
-        if capacity > 0 { lastCapacity = capacity }
+        if capacity > 0 {
+            lastCapacity = capacity
+            account?.uncharge(capacity)
+        }
         storage?.deallocate()
         storage = nil
         capacity = 0

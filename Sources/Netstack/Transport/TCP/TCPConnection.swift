@@ -23,7 +23,7 @@
 // same TCB — and it owns unsafe ring storage that must be freed exactly once
 // (deinit). The cost is one retain per segment dispatched to it; all work
 // inside is on stored properties of that one object. Its stored state is
-// about 1.2 KiB (tested: ≤ 2 KiB when idle, rings freed).
+// about 1.6 KiB (tested: ≤ 2 KiB when idle, rings freed).
 //
 // Ownership (DESIGN.md §8.5): a connection belongs to one shard and is only
 // touched from that shard's run-to-completion loop, never concurrently and
@@ -186,8 +186,27 @@ public final class TCPConnection {
     /// tp->rcv_rtt_est (µs × 8) and the TSecr it last used.
     @exclusivity(unchecked) var rcvRttUs: Int64 = 0
     @exclusivity(unchecked) var rcvRttLastTsecr: UInt32 = 0
-    /// tp->rcvq_space.space (no receive autotuning yet: its initial value).
+    /// tp->rcvq_space: bytes the application copied in the last measured
+    /// RTT (space), and where (seq) and when (time) that measure started;
+    /// `rcvqTime` nil until the first read (TCPMemory.swift).
     @exclusivity(unchecked) var rcvSpace = 0
+    @exclusivity(unchecked) var rcvqSeq = TCPSeqNumber(0)
+    @exclusivity(unchecked) var rcvqTime: Instant?
+    /// sk_rcvbuf and tp->window_clamp (bytes; payload bytes stand for skb
+    /// truesize, so the window may use the whole buffer): tcp_rmem[1] at
+    /// first, grown by autotuning up to tcp_rmem[2]; SO_RCVBUF sets and
+    /// locks it (SOCK_RCVBUF_LOCK).
+    @exclusivity(unchecked) public internal(set) var rcvBuf = 0
+    @exclusivity(unchecked) var windowClamp = 0
+    @exclusivity(unchecked) public internal(set) var rcvBufLocked = false
+    /// net.ipv4.tcp_moderate_rcvbuf of the namespace (set by the socket layer).
+    @exclusivity(unchecked) var moderateRcvbuf = true
+    /// sk_sndbuf when SO_SNDBUF locked it (SOCK_SNDBUF_LOCK); 0: not locked,
+    /// the send buffer follows the congestion window (tcp_sndbuf_expand).
+    @exclusivity(unchecked) public internal(set) var sndBufLocked = 0
+    /// The largest send buffer reached (sk_sndbuf only grows, except under
+    /// memory pressure, which holds it).
+    @exclusivity(unchecked) var sndBufGrown = 0
     /// Delivery-rate sampling (net/ipv4/tcp_rate.c): tp->delivered_mstamp,
     /// tp->app_limited, and the kept sample (rate_delivered,
     /// rate_interval_us, rate_app_limited).
@@ -293,6 +312,9 @@ public final class TCPConnection {
         self.window = TCPCongestionWindow(cwnd: configuration.initialCongestionWindow)
         self.cc = TCPCongestionControl(configuration.congestionControl)
         self.activeOpen = state == .synSent
+        rcvBuf = min(configuration.receiveBufferInitial, configuration.receiveBufferMax)
+        windowClamp = rcvBuf
+        sndBufGrown = configuration.sendBufferInitial
         sent.append(TCPSentSegment(start: iss, end: iss + 1, sentAt: now, flags: [.syn, .appLimited],
                                    deliveredStampAtSend: now))
         deliveredStamp = now
@@ -399,8 +421,15 @@ public final class TCPConnection {
 
     // MARK: application calls
 
-    /// Bytes the application may still queue (sk_stream_wspace).
-    public var sendSpace: Int { max(sendLimit &- sendRing.count, 0) }
+    /// Bytes the application may still queue (sk_stream_wspace). Above
+    /// tcp_mem[2] only the capacity the send ring already holds (or the
+    /// tcp_wmem[0] step an empty one is always granted) counts.
+    public var sendSpace: Int {
+        let space = max(sendLimit &- sendRing.count, 0)
+        guard let m = sendRing.account, m.overLimit else { return space }
+        let held = sendRing.isAllocated ? sendRing.capacity : TCPByteRing.minimumCapacity
+        return min(space, max(held &- sendRing.count, 0))
+    }
 
     /// Unacknowledged plus unsent bytes held (SIOCOUTQ).
     public var sendQueueBytes: Int { sendRing.count }
@@ -408,10 +437,18 @@ public final class TCPConnection {
     public var readableBytes: Int { recvRing.count }
 
     /// The send buffer grows with the congestion window, as
-    /// tcp_sndbuf_expand() does (about twice the window, in payload terms).
+    /// tcp_sndbuf_expand() does (about twice the window, in payload terms),
+    /// up to tcp_wmem[2]; not while TCP is under memory pressure
+    /// (tcp_should_expand_sndbuf), and not at all once SO_SNDBUF set it.
     var sendLimit: Int {
+        if sndBufLocked > 0 { return sndBufLocked }
         let c = configuration
-        return min(max(c.sendBufferInitial, 3 &* window.cwnd &* mss), c.sendBufferMax)
+        let wanted = min(max(c.sendBufferInitial, 3 &* window.cwnd &* mss), c.sendBufferMax)
+        if wanted > sndBufGrown {
+            if sendRing.account?.underPressure == true { return sndBufGrown }
+            sndBufGrown = wanted
+        }
+        return wanted
     }
 
     /// send(2): queues what fits of `bytes`; returns how many were taken
@@ -424,14 +461,29 @@ public final class TCPConnection {
         default:
             throw .EPIPE
         }
-        let n = min(bytes.count, sendSpace)
+        // Under memory pressure the ring gives back what it does not need.
+        if sendRing.isAllocated, sendRing.account?.underPressure == true { sendRing.shrink(keep: sendRing.count) }
+        var n = min(bytes.count, sendSpace)
         // The send buffer fills: the sender is limited by it (tcp_sendmsg's
         // wait_for_space), until ACKs make room.
         if n < bytes.count { chronoStart(.sndbufLimited, now: now) }
         guard n > 0 else { return 0 }
         rateCheckAppLimited()
         chronoStart(.busy, now: now)
-        if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count, limit: Int.max) { return 0 }
+        if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count) {
+            // Above tcp_mem[2]: the buffer shrinks to half of what is
+            // queued (sk_stream_moderate_sndbuf), so that memory flows back
+            // as ACKs drain it; what the ring holds may still be used, and
+            // with nothing queued one forced step keeps the socket going
+            // (tcp_wmem_schedule's tcp_wmem[0] guarantee).
+            sndBufGrown = max(min(sndBufGrown, sendRing.count >> 1), Self.minimumSocketBuffer)
+            n = min(n, max(sendRing.capacity &- sendRing.count, 0))
+            if n == 0 && sendRing.count == 0 {
+                n = min(bytes.count, TCPByteRing.minimumCapacity)
+                _ = sendRing.reserve(n, keep: 0, force: true)
+            }
+            if n == 0 { return 0 }
+        }
         if packetsOut == 0 && sendRing.count == 0 && state == .established && now - lastSent > rto {
             // tcp_cwnd_restart() (tcp_slow_start_after_idle = 1): halve the
             // window per RTO of idleness, down to the initial window.
@@ -453,8 +505,8 @@ public final class TCPConnection {
     /// recv(2): copies in-order bytes out. Returns 0 at end of stream (the
     /// peer's FIN, all read); throws EAGAIN when nothing is there yet, and
     /// the connection's error after a reset. A read that opens the window
-    /// enough schedules a window update (check `wantsOutput`). `now` is for
-    /// receive-buffer autotuning (tcp_rcv_space_adjust), not done yet.
+    /// enough schedules a window update (check `wantsOutput`). `now` times
+    /// receive-buffer autotuning (tcp_rcv_space_adjust).
     public func read(into buffer: UnsafeMutableRawBufferPointer, now: Instant) throws(Errno) -> Int {
         let n = min(buffer.count, recvRing.count)
         if n == 0 {
@@ -466,7 +518,14 @@ public final class TCPConnection {
         let before = advertisableWindow()
         recvRing.copy(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]), from: 0)
         recvRing.consume(n)
-        if recvRing.count == 0 && outOfOrder.isEmpty { recvRing.release() }
+        if recvRing.count == 0 && outOfOrder.isEmpty {
+            recvRing.release()
+        } else if recvRing.account?.underPressure == true {
+            // Under memory pressure a drained ring gives back what it no
+            // longer needs (sk_mem_reclaim after the copy).
+            _ = recvRing.shrink(keep: receiveExtent)
+        }
+        rcvSpaceAdjust(now: now)
         // tcp_cleanup_rbuf(): the once-per-two-segments ACK the receive
         // path held back (the window it could offer then was below the one
         // announced, as it always is once that window is the whole buffer)
@@ -589,9 +648,10 @@ public final class TCPConnection {
         }
     }
 
-    /// Free receive space past rcv_nxt the window could announce.
+    /// Free receive space past rcv_nxt the window could announce
+    /// (tcp_space() bounded by rcv_ssthresh and window_clamp).
     func advertisableWindow() -> Int {
-        min(max(configuration.receiveBufferMax &- recvRing.count, 0), rcvSsthresh)
+        min(max(rcvBuf &- recvRing.count, 0), rcvSsthresh, windowClamp)
     }
 
     /// tcp_send_challenge_ack() / tcp_send_dupack() behind

@@ -18,6 +18,9 @@ public enum TCPCounter: Int, CaseIterable, Sendable {
     case winProbe, keepAlive, synRetrans
     case abortOnData, abortOnClose, abortOnTimeout, abortOnLinger
     case fullUndo, lossUndo, dsackUndo, lossProbeRecovery
+    // Receive memory (tcp_prune_queue, tcp_prune_ofo_queue, tcp_collapse,
+    // tcp_try_rmem_schedule failures) and the sender's SACK reneging.
+    case pruneCalled, rcvPruned, ofoPruned, rcvCollapsed, rcvQDrop, ofoDrop, sackReneging
 
     /// The shard MIB this counter feeds.
     public var mib: MIBCounter {
@@ -54,23 +57,30 @@ public enum TCPCounter: Int, CaseIterable, Sendable {
         case .lossUndo: .tcpExtTCPLossUndo
         case .dsackUndo: .tcpExtTCPDSACKUndo
         case .lossProbeRecovery: .tcpExtTCPLossProbeRecovery
+        case .pruneCalled: .tcpExtPruneCalled
+        case .rcvPruned: .tcpExtRcvPruned
+        case .ofoPruned: .tcpExtOfoPruned
+        case .rcvCollapsed: .tcpExtTCPRcvCollapsed
+        case .rcvQDrop: .tcpExtTCPRcvQDrop
+        case .ofoDrop: .tcpExtTCPOFODrop
+        case .sackReneging: .tcpExtTCPSACKReneging
         }
     }
 }
 
-/// Pending counts, inline (no allocation): 32 × 4 bytes.
+/// Pending counts, inline (no allocation): 40 × 4 bytes.
 public struct TCPCounterSet: Sendable {
-    @usableFromInline var slots = InlineArray<32, UInt32>(repeating: 0)
+    @usableFromInline var slots = InlineArray<40, UInt32>(repeating: 0)
     /// Bit i: slot i was bumped since the last flush (a flush per event
-    /// then visits only those, not all 32).
-    @usableFromInline var touched: UInt32 = 0
+    /// then visits only those, not all 40).
+    @usableFromInline var touched: UInt64 = 0
 
     public init() {}
 
     @inlinable @inline(__always)
     mutating func bump(_ c: TCPCounter, _ n: UInt32 = 1) {
         slots[c.rawValue] &+= n
-        touched |= 1 &<< UInt32(c.rawValue)
+        touched |= 1 &<< UInt64(c.rawValue)
     }
 
     public subscript(c: TCPCounter) -> UInt32 { slots[c.rawValue] }

@@ -427,7 +427,10 @@ extension TCPConnection {
         let ms = Int32(bitPattern: tsValue(now) &- tsEcr)
         guard ms >= 0 else { return }
         let sample = max(Int64(ms) * 1000, 1)
-        if rcvRttUs != 0 {
+        // tcp_rcv_rtt_update(): a smaller sample replaces the estimate at
+        // once (autotuning measures per RTT, and the first samples of a
+        // connection often echo a handshake-time TSval).
+        if rcvRttUs != 0 && sample << 3 >= rcvRttUs {
             rcvRttUs &+= sample &- (rcvRttUs >> 3)
         } else {
             rcvRttUs = sample << 3

@@ -337,8 +337,9 @@ extension TCPConnection {
             ackNow = true
             return TCPReceiveResult(dropReason: .tcpZerowindow)
         }
-        // What the buffer can hold past rcv_nxt (≥ the window we announced).
-        let room = configuration.receiveBufferMax &- recvRing.count
+        // What the buffer can hold past rcv_nxt, or the window announced if
+        // more (SO_RCVBUF may have shrunk the buffer since: then it prunes).
+        let room = max(rcvBuf &- recvRing.count, (rcvWup + rcvWnd) - rcvNxt)
         if offset >= room || (payload.count == 0 && !fin) {
             enterQuickAck()
             ackNow = true
@@ -349,9 +350,11 @@ extension TCPConnection {
             fin = false
         }
         if payload.count > 0 {
-            let keep = recvRing.count &+ (outOfOrder.last.map { $0.right - rcvNxt } ?? 0)
-            _ = recvRing.reserve(recvRing.count &+ offset &+ payload.count, keep: keep,
-                                 limit: Int.max)
+            // Memory (TCPMemory.swift): sk_rcvbuf and tcp_mem.
+            if let reason = receiveSchedule(seq: seq, offset: offset, length: payload.count) {
+                enterQuickAck()
+                return TCPReceiveResult(dropReason: reason)
+            }
             recvRing.write(payload, at: recvRing.count &+ offset)
         }
         if fin { peerFinSeq = seq + payload.count }
@@ -403,8 +406,11 @@ extension TCPConnection {
     /// skb of many segments), until it reaches the buffer.
     func growReceiveWindow(_ n: Int) {
         guard n > 0 else { return }
-        let clamp = configuration.receiveBufferMax
-        if rcvSsthresh < clamp { rcvSsthresh = min(rcvSsthresh &+ max(2 &* rcvMss, 2 &* n), clamp) }
+        // Not beyond window_clamp, nor under memory pressure.
+        let clamp = windowClamp
+        if rcvSsthresh < clamp && recvRing.account?.underPressure != true {
+            rcvSsthresh = min(rcvSsthresh &+ max(2 &* rcvMss, 2 &* n), clamp)
+        }
     }
 
     /// tcp_data_queue_ofo(): records a range and updates the SACK blocks

@@ -373,7 +373,7 @@ extension TCPConnection {
         let free = advertisableWindow()
         let mssR = max(rcvMss, 1)
         var window: Int
-        if free < configuration.receiveBufferMax / 2 && free < mssR && free < rcvWnd {
+        if free < rcvBuf / 2 && free < mssR && free < rcvWnd {
             window = 0
         } else if rcvWscale > 0 {
             // ALIGN up, as Linux does, so the scaled value does not lose a

@@ -172,6 +172,14 @@ extension TCPConnection {
             window.ssthresh = cc.ssthresh(cwnd: window.cwnd)
             cc.onTimeout()
         }
+        // tcp_timeout_mark_lost(): a SACKed record at the head means the
+        // receiver reneged (it pruned out-of-order data it had SACKed): the
+        // SACK marks go and everything is resent.
+        if let head = sent.first, head.flags.contains(.sacked) {
+            pendingCounters.bump(.sackReneging)
+            for i in 0..<sent.count where sent[i].flags.contains(.sacked) { sent[i].flags.remove(.sacked) }
+            sackedOut = 0
+        }
         for i in 0..<sent.count {
             var r = sent[i]
             if r.flags.contains(.sacked) { continue }
