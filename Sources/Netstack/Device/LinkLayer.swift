@@ -257,8 +257,10 @@ extension NetworkNamespace {
         if let rejected = dev.receiveRing.append(packet) {
             dev.statistics.rxDropped &+= 1
             drop(rejected, .cpuBacklog)
+            stack.backlogFull = true
             return
         }
+        if dev.receiveRing.isFull { stack.backlogFull = true }
         hasPendingReceive = true
     }
 }

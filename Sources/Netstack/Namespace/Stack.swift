@@ -128,6 +128,12 @@ public final class Stack {
         while rounds < maxRounds {
             rounds += 1
             var progress = false
+            // Each round drains up to a NAPI budget from every backlog;
+            // TCP output that stopped on a full one goes on from here.
+            backlogFull = false
+            for ns in all where !ns.tcpBlockedOutput.isEmpty {
+                if ns.tcpResumeBlockedOutput() { progress = true }
+            }
             for ns in all {
                 if ns.runTimers(now: self.now) { progress = true }
                 if ns.hasPendingReceive {
@@ -152,11 +158,19 @@ public final class Stack {
         }
     }
 
+    /// A device backlog filled up since the current poll round began: TCP
+    /// stops sending and resumes next round (TCPSockets.tcpTransmit).
+    /// Linux's veth transmit runs the receiving softirq as soon as the
+    /// sender leaves its bh-disabled section, so a sender never outruns the
+    /// 1,000-packet backlog; here the receiver runs at the next round, and
+    /// a burst of a whole congestion window would overflow it instead.
+    @exclusivity(unchecked) var backlogFull = false
+
     /// When `poll` next has work; nil when idle.
     public var nextDeadline: Instant? {
         var best: Instant? = nil
         for ns in namespaces {
-            if ns.hasPendingReceive { return now }
+            if ns.hasPendingReceive || !ns.tcpBlockedOutput.isEmpty { return now }
             if let d = ns.nextDeadline(now: now), best.map({ d < $0 }) ?? true { best = d }
         }
         return best

@@ -188,6 +188,8 @@ public final class TCPSocket {
     /// up to 64 KiB per packet. Only a hint — a device that cannot take them
     /// gets them cut (validate_xmit_skb).
     var gsoCapable = false
+    /// In the namespace's `tcpBlockedOutput` (a backlog was full).
+    var outputBlocked = false
     /// On the namespace's deferred-output list (tcpFlushDeferredOutput).
     var outputDeferred = false
     /// When the SYN queue last overflowed (cookies are checked within 2 minutes of it).
@@ -806,6 +808,15 @@ extension NetworkNamespace {
         var n = 0
         c.checksumOffload = true
         while n < 4096, c.wantsOutput {
+            if stack.backlogFull {
+                // A backlog is full: go on at the next poll round, after
+                // the receivers have drained some of it.
+                if !s.outputBlocked {
+                    s.outputBlocked = true
+                    tcpBlockedOutput.append(s)
+                }
+                break
+            }
             n += 1
             if s.gsoCapable, c.unsentBytes >= 2 &* c.mss, c.state.isSynchronized {
                 if c.tsoShouldDefer(maxSegments: GSO.maximumLength / max(c.mss, 1), now: now) { break }
@@ -827,6 +838,22 @@ extension NetworkNamespace {
         }
         c.flushCounters(into: stack.shard.counters)
         tcpNoteDeadline(s, c)
+    }
+
+    /// Resumes the output of sockets that stopped on a full backlog; true
+    /// when one of them sent something.
+    func tcpResumeBlockedOutput() -> Bool {
+        var sent = false
+        let blocked = tcpBlockedOutput
+        tcpBlockedOutput.removeAll(keepingCapacity: true)
+        for s in blocked {
+            s.outputBlocked = false
+            guard let c = s.connection, c.wantsOutput else { continue }
+            let before = c.segmentsOut
+            tcpTransmit(s)
+            if c.segmentsOut != before { sent = true }
+        }
+        return sent
     }
 
     /// Sends what the sockets deferred during a receive batch.
@@ -975,6 +1002,7 @@ extension NetworkNamespace {
         tcp.listeners = []
         tcp.ports = [:]
         tcp.timers.removeAll()
+        tcpBlockedOutput.removeAll()
     }
 }
 
