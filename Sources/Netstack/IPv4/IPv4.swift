@@ -263,7 +263,7 @@ extension NetworkNamespace {
             udpReceive(q, header: h, on: dev, broadcast: broadcast)
         case IPProtocol.tcp.rawValue:
             count(.ipInDelivers)
-            tcpReceive(q, source: .v4(h.source), destination: .v4(h.destination), on: dev)
+            tcpReceive(q, source: .v4(h.source), destination: .v4(h.destination), on: dev, ecn: h.tos & 3)
         default:
             // No raw sockets or TCP yet: protocol unreachable (icmp_send from
             // ip_protocol_deliver_rcu), except for broadcasts.

@@ -56,6 +56,7 @@ extension TCPConnection {
         lastAckReceived = now
 
         let priorInFlight = packetsInFlight
+        let priorPacketsOut = packetsOut
         let priorSacked = sackedOut
         priorFack = sackedOut > 0 ? highestSacked : nil
         let priorLost = lostOut
@@ -100,6 +101,7 @@ extension TCPConnection {
         }
         lossDetection(now: now, advanced: advanced, tsEcr: options.timestamps?.echoReply,
                       sacked: sackedOut > priorSacked, duplicate: !advanced && delivered == 0 && seg.payload.count == 0)
+        ecnEcho(seg, delivered: delivered, priorPacketsOut: priorPacketsOut)
         // Congestion control (tcp_cong_control).
         let newlyLost = lostOut &- priorLost
         if congestionState == .recovery || congestionState == .cwr {
@@ -510,9 +512,10 @@ extension TCPConnection {
             pendingCounters.bump(.lossUndo)
             congestionState = .open
         }
-        // Leaving recovery once everything outstanding at its start is ACKed.
+        // Leaving recovery once everything outstanding at its start is ACKed
+        // (CWR: once something above it is, so that the CWR flag got there).
         if congestionState == .recovery || congestionState == .loss || congestionState == .cwr,
-           !(sndUna < highSeq) {
+           !(sndUna < highSeq), congestionState != .cwr || sndUna != highSeq {
             if congestionState == .recovery && mayUndo {
                 // tcp_try_undo_recovery()
                 undoReduction()
@@ -584,6 +587,7 @@ extension TCPConnection {
         prrOut = 0
         highSeq = sndNxt
         congestionState = .recovery
+        ecnQueueCWR()
         if sackPermitted { pendingCounters.bump(.sackRecovery) }
     }
 
