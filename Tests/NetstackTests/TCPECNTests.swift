@@ -386,4 +386,34 @@ func ecnHandshake(client cc: TCPConfiguration, server sc: TCPConfiguration, synE
         #expect(acks >= 1 && acksECT == 0)
         #expect(badChecksum == 0)
     }
+
+    /// SYN cookies: the ECN agreement rides in the SYN-ACK's TSval
+    /// (TS_OPT_ECN); without timestamps a cookie SYN-ACK offers no ECN.
+    @Test(arguments: [true, false])
+    func synCookieKeepsECN(timestamps: Bool) {
+        var cc = ecnConfiguration(1)
+        cc.timestamps = timestamps
+        let client = TCPConnection(connectFrom: tcpClient, to: tcpServer, iss: TCPSeqNumber(1000), timestampOffset: 1000,
+                                   configuration: cc, now: .zero)
+        let syn = client.drainECN(now: .zero)[0]
+        let listener = TCPListener(configuration: ecnConfiguration(2), secrets: tcpSecrets)
+        var buffer = [UInt8](repeating: 0, count: 128)
+        let n = buffer.withUnsafeMutableBytes { out in
+            syn.segment.bytes.withUnsafeBytes {
+                listener.synCookieReply(to: try! TCPSegment($0), local: tcpServer, remote: tcpClient, now: ms(1), into: out)
+            }
+        }
+        guard let n else { Issue.record("no cookie SYN-ACK"); return }
+        let synAck = WireSegment(bytes: Array(buffer[0..<n]), source: tcpServer, destination: tcpClient)
+        #expect(synAck.flags.contains(.ece) == timestamps)
+        client.feed(synAck, now: ms(10))
+        #expect(client.ecnFlags.contains(.ok) == timestamps)
+        let ack = client.drain(now: ms(10))[0]
+        let accepted = ack.bytes.withUnsafeBytes {
+            listener.acceptCookie(try! TCPSegment($0), local: tcpServer, remote: tcpClient, now: ms(15))
+        }
+        guard let (server, _) = accepted else { Issue.record("cookie refused"); return }
+        #expect(server.state == .established)
+        #expect(server.ecnFlags.contains(.ok) == timestamps)
+    }
 }

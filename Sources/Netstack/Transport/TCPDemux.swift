@@ -120,7 +120,7 @@ extension NetworkNamespace {
             let synQueueFull = l.synQueueLength >= max(l.backlog, 1)
             if (synQueueFull && tcp.syncookies != 0) || tcp.syncookies == 2 {
                 if synQueueFull { l.lastOverflow = now }
-                tcpSendCookie(listener, seg, local: local, remote: remote, boundDevice: l.boundDevice)
+                tcpSendCookie(listener, seg, local: local, remote: remote, boundDevice: l.boundDevice, ecn: ecn)
                 count(.tcpExtSyncookiesSent)
                 return nil
             }
@@ -130,7 +130,7 @@ extension NetworkNamespace {
             }
         } else if seg.ack && !seg.syn && !seg.rst && tcp.syncookies != 0,
                   let t = l.lastOverflow, now - t < .seconds(120) {
-            if let (c, r) = listener.acceptCookie(seg, local: local, remote: remote, now: now) {
+            if let (c, r) = listener.acceptCookie(seg, local: local, remote: remote, now: now, ipECN: ecn) {
                 count(.tcpExtSyncookiesRecv)
                 if l.acceptQueueLength > l.backlog {
                     count(.tcpExtListenOverflows)
@@ -192,10 +192,11 @@ extension NetworkNamespace {
 
     /// A SYN-ACK carrying a SYN cookie (no state kept).
     private func tcpSendCookie(_ l: TCPListener, _ seg: TCPSegment, local: TCPEndpoint, remote: TCPEndpoint,
-                               boundDevice: Int32) {
+                               boundDevice: Int32, ecn: UInt8) {
         guard var p = stack.shard.pool.allocate() else { return }
         let out = p.put(p.tailroom)
-        guard let n = l.synCookieReply(to: seg, local: local, remote: remote, now: stack.now, into: out) else { return }
+        guard let n = l.synCookieReply(to: seg, local: local, remote: remote, now: stack.now, into: out,
+                                       ipECN: ecn) else { return }
         p.trim(to: n)
         p.resetTransportHeader()
         count(.tcpOutSegs)

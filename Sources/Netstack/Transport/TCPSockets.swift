@@ -31,7 +31,8 @@
 //   address and device; SO_REUSEADDR on both unless one listens;
 //   SO_REUSEPORT on both; SO_REUSEADDR over TIME-WAIT), not its fast paths.
 // - connect() takes a port no socket holds (Linux may share a port between
-//   connections to different peers).
+//   connections to different peers); when none is left, a port whose
+//   4-tuple to the peer is a TIME-WAIT that tcp_tw_reuse lets go.
 import NetWire
 
 /// A connection's 4-tuple, as the established hash keys it.

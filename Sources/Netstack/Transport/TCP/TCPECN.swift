@@ -21,9 +21,10 @@
 // per window of data (the CWR state, PRR down to the congestion control's
 // ssthresh, tcp_enter_cwr) and set CWR on its next new data segment.
 //
-// Not done: AccECN (tcp_ecn 3–5), per-route `features ecn`, ECN with SYN
-// cookies (Linux keeps the bit in the timestamp), congestion controls that
-// need ECT on every segment (DCTCP).
+// With SYN cookies the ECN bit rides in the SYN-ACK's TSval (TCPSynCookies).
+//
+// Not done: AccECN (tcp_ecn 3–5), per-route `features ecn`, congestion
+// controls that need ECT on every segment (DCTCP).
 import NetWire
 
 extension TCPConnection {
@@ -137,10 +138,11 @@ extension TCPConnection {
     /// tcp_ecn_send(): the ECN marks of a non-SYN segment. New data (not a
     /// retransmission, not a bare FIN) goes ECT(0) and takes a queued CWR;
     /// every segment of an ECN connection echoes ECE while a CE mark waits
-    /// for the peer's CWR. Sets `outputECN` for the IP header.
+    /// for the peer's CWR. Sets `outputECN` for the IP header. TIME-WAIT's
+    /// ACKs are the timewait socket's (tcp_v4_send_ack): no ECN marks.
     @inline(__always)
     func ecnSend(_ flags: inout TCPFlags, newData: Bool) {
-        guard ecnFlags.contains(.ok) else { outputECN = IPECN.notECT; return }
+        guard ecnFlags.contains(.ok), state != .timeWait else { outputECN = IPECN.notECT; return }
         if newData {
             outputECN = IPECN.ect0
             if ecnFlags.contains(.queueCWR) {
