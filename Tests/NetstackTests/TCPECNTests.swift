@@ -416,4 +416,55 @@ func ecnHandshake(client cc: TCPConfiguration, server sc: TCPConfiguration, synE
         #expect(server.state == .established)
         #expect(server.ecnFlags.contains(.ok) == timestamps)
     }
+
+    /// The same over IPv6 (through a router, which keeps the field): data
+    /// from the client carries ECT(0) in the traffic class, ACKs do not.
+    @Test func ectOnTheWireIPv6() throws {
+        let (stack, a, _, b) = try ipv6Router()
+        settle(stack, limit: .seconds(3))
+        a.tcp.configuration.ecn = 1
+        stack.capture = PacketCapture()
+        let listener = b.tcpSocket(ipv6: true)
+        try listener.bind(nil, port: 5001)
+        try listener.listen(backlog: 8)
+        let client = a.tcpSocket(ipv6: true)
+        try tcpStartConnect(client, .v6(b2), 5001)
+        var server: TCPSocket?
+        var sent = false
+        var got = 0
+        tcpRun(stack) {
+            if server == nil { server = try? listener.accept() }
+            if client.isConnected && !sent { sent = (try? client.send([UInt8](repeating: 0x5A, count: 5000))) != nil }
+            while let chunk = try? server?.receive(max: 65536), !chunk.isEmpty { got += chunk.count }
+            return got == 5000
+        }
+        #expect(got == 5000)
+        #expect(client.info?.ecn == true && server?.info?.ecn == true)
+        var dataECT = 0, dataOther = 0, acksECT = 0, acks = 0
+        stack.capture!.drain { name, bytes in
+            guard name == "a-e0" else { return }
+            var at = 24
+            while at + 16 <= bytes.count {
+                let length = Int(bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self).littleEndian)
+                let frame = Array(bytes[(at + 16)..<(at + 16 + length)])
+                at += 16 + length
+                guard frame.count >= 74, frame[12] == 0x86, frame[13] == 0xDD, frame[20] == 6 else { continue }
+                let trafficClass = (frame[14] & 0x0F) << 4 | frame[15] >> 4
+                let payloadLength = Int(frame[18]) << 8 | Int(frame[19])
+                let dataOffset = Int(frame[54 + 12] >> 4) * 4
+                let flags = frame[54 + 13]
+                let fromClient = Array(frame[22..<38]) == [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]
+                guard fromClient, flags & 0x02 == 0 else { continue }
+                if payloadLength - dataOffset > 0 {
+                    if trafficClass & 3 == IPECN.ect0 { dataECT += 1 } else { dataOther += 1 }
+                } else {
+                    acks += 1
+                    if trafficClass & 3 != 0 { acksECT += 1 }
+                }
+            }
+        }
+        #expect(dataECT >= 1)
+        #expect(dataOther == 0)
+        #expect(acks >= 1 && acksECT == 0)
+    }
 }
