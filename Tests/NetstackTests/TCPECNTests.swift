@@ -467,4 +467,39 @@ func ecnHandshake(client cc: TCPConfiguration, server sc: TCPConfiguration, synE
         #expect(dataOther == 0)
         #expect(acks >= 1 && acksECT == 0)
     }
+
+    /// A loss during the CWR reduction turns it into recovery without a
+    /// second reduction (tcp_enter_recovery while tcp_in_cwnd_reduction).
+    @Test func lossDuringCWRKeepsTheReduction() {
+        let (client, server, _, _) = ecnHandshake(client: ecnConfiguration(1), server: ecnConfiguration(2))
+        let mss = client.mss
+        #expect(client.sendAll([UInt8](repeating: 3, count: 25 * mss), now: ms(20)) == 25 * mss)
+        let flight = client.drainECN(now: ms(20))
+        #expect(flight.count == 10)
+        server.feed(flight[0].segment, ipECN: IPECN.ce, now: ms(30))
+        let ece = server.drainECN(now: ms(30))
+        #expect(ece.count == 1 && ece[0].flags.contains(.ece))
+        client.feed(ece[0].segment, now: ms(40))
+        #expect(client.congestionState == .cwr && client.window.ssthresh == 7)
+        // Segment 1 is lost; the rest arrive and are SACKed.
+        var acks: [WireSegment] = []
+        for d in flight.dropFirst(2) {
+            server.feed(d.segment, ipECN: IPECN.ect0, now: ms(45))
+            acks += server.drain(now: ms(45))
+        }
+        #expect(acks.contains { !$0.options.sackBlocks.isEmpty })
+        var t = ms(100)
+        for a in acks {
+            client.feed(a, now: t)
+            t = t + .milliseconds(1)
+        }
+        _ = client.drain(now: t)
+        if client.congestionState != .recovery, client.nextDeadline <= ms(400) {
+            // RACK's reordering timer marks it.
+            _ = client.timerFired(now: client.nextDeadline)
+        }
+        #expect(client.congestionState == .recovery)
+        #expect(client.window.ssthresh == 7)
+        #expect(client.lostOut > 0)
+    }
 }

@@ -315,7 +315,8 @@ extension TCPConnection {
     /// tcp_undo_cwnd_reduction(): the episode was spurious; restore the
     /// window, forget the loss marks.
     func undoReduction() {
-        window.cwnd = max(window.cwnd, priorCwnd)
+        // tcp_undo_cwnd_reduction(): no window to restore without prior_ssthresh.
+        if priorSsthresh > 0 { window.cwnd = max(window.cwnd, priorCwnd) }
         if priorSsthresh > window.ssthresh { window.ssthresh = priorSsthresh }
         for i in 0..<sent.count where sent[i].flags.contains(.lost) {
             var r = sent[i]
@@ -556,7 +557,7 @@ extension TCPConnection {
                 if !sent[0].flags.contains(.lost) { markLost(0) }
             }
         }
-        if lostOut > 0 && (congestionState == .open || congestionState == .disorder) {
+        if lostOut > 0 && (congestionState == .open || congestionState == .disorder || congestionState == .cwr) {
             enterRecovery()
         }
         // tcp_try_to_open(): no retransmission left outstanding → forget when it began.
@@ -581,6 +582,18 @@ extension TCPConnection {
 
     /// tcp_enter_recovery() + tcp_init_cwnd_reduction().
     func enterRecovery() {
+        if congestionState == .cwr {
+            // An ECN reduction is under way (tcp_in_cwnd_reduction): it
+            // goes on as the recovery's, with the same ssthresh and
+            // high_seq; an undo may unmark losses but not restore the
+            // window (prior_ssthresh = 0).
+            undoMarker = sndUna
+            undoRetrans = -1
+            priorSsthresh = 0
+            congestionState = .recovery
+            if sackPermitted { pendingCounters.bump(.sackRecovery) }
+            return
+        }
         startUndoEpisode()
         window.ssthresh = cc.ssthresh(cwnd: window.cwnd)
         prrDelivered = 0
