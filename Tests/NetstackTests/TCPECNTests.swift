@@ -502,4 +502,31 @@ func ecnHandshake(client cc: TCPConfiguration, server sc: TCPConfiguration, synE
         #expect(client.window.ssthresh == 7)
         #expect(client.lostOut > 0)
     }
+
+    /// tcp_ecn counts when the SYN is sent or arrives, not when the socket
+    /// was made: a listener made before `tcp_ecn = 0` answers without ECE,
+    /// a socket made before `tcp_ecn = 1` asks.
+    @Test func sysctlReadWhenTheSYNGoes() throws {
+        let (stack, a, b, _, _) = try twoHosts()
+        let listener = b.tcpSocket()
+        try listener.bind(nil, port: 5001)
+        try listener.listen(backlog: 8)
+        func connect(_ client: TCPSocket) -> Bool {
+            try? tcpStartConnect(client, .v4(IPv4Address(10, 0, 0, 2)), 5001)
+            var server: TCPSocket?
+            tcpRun(stack, for: .seconds(1)) {
+                server = server ?? (try? listener.accept())
+                return server != nil && client.isConnected
+            }
+            return client.info?.ecn == true && server?.info?.ecn == true
+        }
+        let early = a.tcpSocket()
+        a.tcp.configuration.ecn = 1
+        b.tcp.configuration.ecn = 0
+        #expect(!connect(early))
+        b.tcp.configuration.ecn = 2
+        #expect(connect(a.tcpSocket()))
+        a.tcp.configuration.ecn = 2
+        #expect(!connect(a.tcpSocket()))
+    }
 }

@@ -108,7 +108,9 @@ extension NetworkNamespace {
     private func tcpListenReceive(_ l: TCPSocket, _ seg: TCPSegment, local: TCPEndpoint, remote: TCPEndpoint,
                                   iss: TCPSeqNumber?, ecn: UInt8) -> DropReason? {
         count(.tcpInSegs)
-        guard let listener = l.listener else { return .noSocket }
+        guard var listener = l.listener else { return .noSocket }
+        // tcp_ecn is read when the SYN arrives, as Linux reads the sysctl.
+        listener.configuration.ecn = tcp.configuration.ecn
         let now = stack.now
         if seg.syn && !seg.ack && !seg.rst && !seg.fin {
             // sk_acceptq_is_full(): ack_backlog > max_ack_backlog.

@@ -643,6 +643,9 @@ extension NetworkNamespace {
         }
         var configuration = s.configuration
         configuration.advertisedMSS = tcpAdvertisedMSS(to: address, decision: decision)
+        // tcp_ecn and tcp_ecn_fallback as they are now (tcp_ecn_send_syn).
+        configuration.ecn = tcp.configuration.ecn
+        configuration.ecnFallback = tcp.configuration.ecnFallback
         let c: TCPConnection
         if let isn = successorISN {
             let secrets = tcpSecrets()
