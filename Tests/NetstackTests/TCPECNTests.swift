@@ -529,4 +529,28 @@ func ecnHandshake(client cc: TCPConfiguration, server sc: TCPConfiguration, synE
         a.tcp.configuration.ecn = 2
         #expect(!connect(a.tcpSocket()))
     }
+
+    /// Every window reduction tells the receiver: after a timeout
+    /// (tcp_enter_loss → tcp_ecn_queue_cwr) the next new data segment, not
+    /// the retransmission, carries CWR.
+    @Test func timeoutQueuesCWR() {
+        let (client, server, _, _) = ecnHandshake(client: ecnConfiguration(1), server: ecnConfiguration(2))
+        #expect(client.sendAll([UInt8](repeating: 7, count: 1000), now: ms(20)) == 1000)
+        let first = client.drainECN(now: ms(20))
+        #expect(first.count == 1 && !first[0].flags.contains(.cwr))
+        var t = ms(20)
+        var retransmitted: [ECNSegment] = []
+        for _ in 0..<4 where client.congestionState != .loss {
+            t = client.nextDeadline
+            _ = client.timerFired(now: t)
+            retransmitted += client.drainECN(now: t)
+        }
+        #expect(client.congestionState == .loss)
+        #expect(!retransmitted.isEmpty && retransmitted.allSatisfy { !$0.flags.contains(.cwr) && $0.ipECN == IPECN.notECT })
+        server.feed(retransmitted.last!.segment, ipECN: IPECN.notECT, now: t + .milliseconds(5))
+        for a in server.drain(now: t + .milliseconds(5)) { client.feed(a, now: t + .milliseconds(10)) }
+        #expect(client.sendAll([1, 2, 3], now: t + .milliseconds(11)) == 3)
+        let next = client.drainECN(now: t + .milliseconds(11))
+        #expect(next.count == 1 && next[0].flags.contains(.cwr) && next[0].ipECN == IPECN.ect0)
+    }
 }

@@ -141,6 +141,7 @@ extension TCPConnection {
             window.ssthresh = cc.ssthresh(cwnd: window.cwnd)
             window.cwnd = max(window.ssthresh, 1)
             tlpHighSeq = nil
+            ecnQueueCWR()
             pendingCounters.bump(.lossProbeRecovery)
         } else if !advanced && delivered == 0 {
             // A pure duplicate ACK: the original and the probe both arrived.
