@@ -554,7 +554,7 @@ extension NetworkNamespace {
     /// listener) and where the 4-tuple to `remote` is a TIME-WAIT that
     /// tcp_tw_reuse lets go. (Linux would also share a port between
     /// connections to different peers; here a port is shared only this way.)
-    func tcpTimeWaitPort(for s: TCPSocket, source: IPAddress, remote: TCPEndpoint) -> UInt16? {
+    func tcpTimeWaitPort(source: IPAddress, remote: TCPEndpoint) -> UInt16? {
         guard tcp.twReuse != 0 else { return nil }
         let range = config.localPortRange
         let span = Int(range.upperBound) - Int(range.lowerBound) + 1
@@ -619,7 +619,7 @@ extension NetworkNamespace {
         if !explicitPort {
             if let p = tcpFreePort(for: s) {
                 s.localPort = p
-            } else if let p = tcpTimeWaitPort(for: s, source: source, remote: remote) {
+            } else if let p = tcpTimeWaitPort(source: source, remote: remote) {
                 s.localPort = p
             } else {
                 throw .EADDRNOTAVAIL
