@@ -70,6 +70,19 @@ extension NetworkNamespace {
             }
             return
         }
+        // IPSTATS_MIB_NOECTPKTS + the ECN field: IpExtIn{NoECT,ECT1,ECT0,CE}Pkts
+        // (one per segment a GRO packet stands for, as gso_segs counts).
+        let ecnCounter = MIBCounter(rawValue: MIBCounter.ipExtInNoECTPkts.rawValue &+ Int(h.tos & 3)) ?? .ipExtInNoECTPkts
+        let gso = Int(p.metadata.gsoSize)
+        if gso == 0 {
+            count(ecnCounter)
+        } else {
+            let tcpHeader = p.withUnsafeReadableBytes { b in
+                b.count > h.headerLength &+ 12 ? Int(b.u8(h.headerLength &+ 12) >> 4) &* 4 : 20
+            }
+            let payload = h.totalLength &- h.headerLength &- tcpHeader
+            stack.shard.counters.add(ecnCounter, UInt64(max(1, (payload &+ gso &- 1) / gso)))
+        }
         if h.headerLength > 20 {
             let ok = p.withUnsafeReadableBytes { b in
                 (try? IPv4Repr.validateOptions(UnsafeRawBufferPointer(rebasing: b[20..<h.headerLength]))) != nil
@@ -263,7 +276,7 @@ extension NetworkNamespace {
             udpReceive(q, header: h, on: dev, broadcast: broadcast)
         case IPProtocol.tcp.rawValue:
             count(.ipInDelivers)
-            tcpReceive(q, source: .v4(h.source), destination: .v4(h.destination), on: dev)
+            tcpReceive(q, source: .v4(h.source), destination: .v4(h.destination), on: dev, ecn: h.tos & 3)
         default:
             // No raw sockets or TCP yet: protocol unreachable (icmp_send from
             // ip_protocol_deliver_rcu), except for broadcasts.

@@ -371,7 +371,7 @@ extension NetworkNamespace {
             count(.ip6InDelivers)
             q.pull(offset)
             q.resetTransportHeader()
-            tcpReceive(q, source: .v6(h.source), destination: .v6(h.destination), on: dev)
+            tcpReceive(q, source: .v6(h.source), destination: .v6(h.destination), on: dev, ecn: h.trafficClass & 3)
         case IPProtocol.noNextHeader.rawValue:
             count(.ip6InDelivers)
             _ = consume q
@@ -464,7 +464,7 @@ extension NetworkNamespace {
     func ipv6SendLocal(_ payload: consuming PacketBuffer, source: IPv6Address?, destination: IPv6Address,
                        proto: IPProtocol, hopLimit: UInt8? = nil, boundDevice: Int32 = 0,
                        icmpChecksum: Bool = false, dontFragment: Bool = false, mark: UInt32 = 0,
-                       sourcePort: UInt16 = 0, destinationPort: UInt16 = 0) -> Errno? {
+                       sourcePort: UInt16 = 0, destinationPort: UInt16 = 0, trafficClass: UInt8 = 0) -> Errno? {
         var p = payload
         if stack.isTracing {
             traceLocalSend(&p, source: source.map { .v6($0) }, destination: .v6(destination), proto: proto.rawValue,
@@ -545,7 +545,7 @@ extension NetworkNamespace {
         }
         let hops: UInt8 = hopLimit ?? (destination.isMulticast ? 1 : UInt8(truncatingIfNeeded: out.ipv6.hopLimit))
         let repr = IPv6Repr(source: src, destination: destination, nextHeader: proto, payloadLength: p.count,
-                            hopLimit: hops)
+                            hopLimit: hops, dscp: trafficClass >> 2, ecn: trafficClass & 3)
         let hdr = p.push(IPv6Packet.headerLength)
         try? repr.emit(into: hdr)
         p.resetNetworkHeader()

@@ -13,7 +13,9 @@ import NetWire
 
 extension NetworkNamespace {
     /// tcp_v4_rcv() / tcp_v6_rcv(): the packet's data starts at the TCP header.
-    func tcpReceive(_ packet: consuming PacketBuffer, source: IPAddress, destination: IPAddress, on dev: NetDevice) {
+    /// `ecn`: the IP header's ECN field (TCP_SKB_CB(skb)->ip_dsfield & INET_ECN_MASK).
+    func tcpReceive(_ packet: consuming PacketBuffer, source: IPAddress, destination: IPAddress, on dev: NetDevice,
+                    ecn: UInt8 = 0) {
         // Only segments addressed to this host (skb->pkt_type == PACKET_HOST).
         let type = packet.metadata.packetType
         guard type != .broadcast && type != .multicast && type != .otherHost else {
@@ -25,14 +27,15 @@ extension NetworkNamespace {
         let trusted = packet.metadata.checksum.isTrusted
         let gsoSize = Int(packet.metadata.gsoSize)
         let reason: DropReason? = packet.withUnsafeReadableBytes { b in
-            tcpProcess(b, source: source, destination: destination, device: dev, trusted: trusted, gsoSize: gsoSize)
+            tcpProcess(b, source: source, destination: destination, device: dev, trusted: trusted, gsoSize: gsoSize,
+                       ecn: ecn)
         }
         if let r = reason { drop(packet, r) }
     }
 
     /// Returns the drop reason, or nil when the segment was consumed.
     private func tcpProcess(_ b: UnsafeRawBufferPointer, source: IPAddress, destination: IPAddress,
-                            device dev: NetDevice, trusted: Bool, gsoSize: Int) -> DropReason? {
+                            device dev: NetDevice, trusted: Bool, gsoSize: Int, ecn: UInt8) -> DropReason? {
         guard let seg = try? TCPSegment(b) else {
             count(.tcpInErrs)
             return .pktTooSmall
@@ -56,14 +59,14 @@ extension NetworkNamespace {
                 // TCP_TW_SYN: the old incarnation goes, the listener takes the SYN.
                 let iss = c.timeWaitSuccessorISN
                 tcpDestroy(s)
-                return tcpListenReceive(l, seg, local: local, remote: remote, iss: iss)
+                return tcpListenReceive(l, seg, local: local, remote: remote, iss: iss, ecn: ecn)
             }
-            let r = c.receive(seg, now: now, gsoSize: gsoSize)
+            let r = c.receive(seg, now: now, gsoSize: gsoSize, ipECN: ecn)
             tcpEvents(s, r.events)
             return r.dropReason
         }
         if let l = tcpLookupListener(local, device: dev) {
-            return tcpListenReceive(l, seg, local: local, remote: remote, iss: nil)
+            return tcpListenReceive(l, seg, local: local, remote: remote, iss: nil, ecn: ecn)
         }
         count(.tcpInSegs)
         tcpSendReset(seg, local: local, remote: remote, device: dev)
@@ -103,9 +106,11 @@ extension NetworkNamespace {
     /// SYN-RECV (or a cookie SYN-ACK when the SYN queue is full); an ACK
     /// may complete a cookie handshake; anything else earns an RST.
     private func tcpListenReceive(_ l: TCPSocket, _ seg: TCPSegment, local: TCPEndpoint, remote: TCPEndpoint,
-                                  iss: TCPSeqNumber?) -> DropReason? {
+                                  iss: TCPSeqNumber?, ecn: UInt8) -> DropReason? {
         count(.tcpInSegs)
-        guard let listener = l.listener else { return .noSocket }
+        guard var listener = l.listener else { return .noSocket }
+        // tcp_ecn is read when the SYN arrives, as Linux reads the sysctl.
+        listener.configuration.ecn = tcp.configuration.ecn
         let now = stack.now
         if seg.syn && !seg.ack && !seg.rst && !seg.fin {
             // sk_acceptq_is_full(): ack_backlog > max_ack_backlog.
@@ -117,7 +122,7 @@ extension NetworkNamespace {
             let synQueueFull = l.synQueueLength >= max(l.backlog, 1)
             if (synQueueFull && tcp.syncookies != 0) || tcp.syncookies == 2 {
                 if synQueueFull { l.lastOverflow = now }
-                tcpSendCookie(listener, seg, local: local, remote: remote, boundDevice: l.boundDevice)
+                tcpSendCookie(listener, seg, local: local, remote: remote, boundDevice: l.boundDevice, ecn: ecn)
                 count(.tcpExtSyncookiesSent)
                 return nil
             }
@@ -127,7 +132,7 @@ extension NetworkNamespace {
             }
         } else if seg.ack && !seg.syn && !seg.rst && tcp.syncookies != 0,
                   let t = l.lastOverflow, now - t < .seconds(120) {
-            if let (c, r) = listener.acceptCookie(seg, local: local, remote: remote, now: now) {
+            if let (c, r) = listener.acceptCookie(seg, local: local, remote: remote, now: now, ipECN: ecn) {
                 count(.tcpExtSyncookiesRecv)
                 if l.acceptQueueLength > l.backlog {
                     count(.tcpExtListenOverflows)
@@ -143,7 +148,7 @@ extension NetworkNamespace {
             }
             count(.tcpExtSyncookiesFailed)
         }
-        switch listener.receive(seg, local: local, remote: remote, now: now, iss: iss) {
+        switch listener.receive(seg, local: local, remote: remote, now: now, iss: iss, ipECN: ecn) {
         case .accepted(let c):
             let child = tcpChild(of: l, c)
             l.synQueueLength += 1
@@ -189,10 +194,11 @@ extension NetworkNamespace {
 
     /// A SYN-ACK carrying a SYN cookie (no state kept).
     private func tcpSendCookie(_ l: TCPListener, _ seg: TCPSegment, local: TCPEndpoint, remote: TCPEndpoint,
-                               boundDevice: Int32) {
+                               boundDevice: Int32, ecn: UInt8) {
         guard var p = stack.shard.pool.allocate() else { return }
         let out = p.put(p.tailroom)
-        guard let n = l.synCookieReply(to: seg, local: local, remote: remote, now: stack.now, into: out) else { return }
+        guard let n = l.synCookieReply(to: seg, local: local, remote: remote, now: stack.now, into: out,
+                                       ipECN: ecn) else { return }
         p.trim(to: n)
         p.resetTransportHeader()
         count(.tcpOutSegs)

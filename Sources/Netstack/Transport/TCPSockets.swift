@@ -31,7 +31,8 @@
 //   address and device; SO_REUSEADDR on both unless one listens;
 //   SO_REUSEPORT on both; SO_REUSEADDR over TIME-WAIT), not its fast paths.
 // - connect() takes a port no socket holds (Linux may share a port between
-//   connections to different peers).
+//   connections to different peers); when none is left, a port whose
+//   4-tuple to the peer is a TIME-WAIT that tcp_tw_reuse lets go.
 import NetWire
 
 /// A connection's 4-tuple, as the established hash keys it.
@@ -85,6 +86,11 @@ public struct TCPReadiness: OptionSet, Sendable, Hashable {
 public final class TCPNamespaceState {
     /// net.ipv4.tcp_syncookies (0 off, 1 when the SYN queue overflows, 2 always).
     public var syncookies = 1
+    /// net.ipv4.tcp_tw_reuse (0 off, 1 on, 2 loopback only) and
+    /// tcp_tw_reuse_delay: connect() may take over a TIME-WAIT 4-tuple
+    /// that much after TIME-WAIT began (tcp_twsk_unique).
+    public var twReuse = 2
+    public var twReuseDelay: TimeDelta = .seconds(1)
     /// net.core.somaxconn: the largest listen backlog.
     public var somaxconn = 4096
     /// The tcp_* sysctls new sockets start from.
@@ -607,6 +613,49 @@ extension NetworkNamespace {
         return nil
     }
 
+    /// __inet_hash_connect()'s second chance when every port of the range
+    /// is held: a port whose holders are all connect()'s own (no bind, no
+    /// listener) and where the 4-tuple to `remote` is a TIME-WAIT that
+    /// tcp_tw_reuse lets go. (Linux would also share a port between
+    /// connections to different peers; here a port is shared only this way.)
+    func tcpTimeWaitPort(source: IPAddress, remote: TCPEndpoint) -> UInt16? {
+        guard tcp.twReuse != 0 else { return nil }
+        let range = config.localPortRange
+        let span = Int(range.upperBound) - Int(range.lowerBound) + 1
+        let start = Int(stack.nextRandom() % UInt64(span))
+        for i in 0..<span {
+            let p = UInt16(Int(range.lowerBound) + (start + i) % span)
+            guard let tw = tcp.established[TCPFlowKey(local: TCPEndpoint(source, p), remote: remote)],
+                  let c = tw.connection, tcpTimeWaitReusable(tw, c, bypassSysctl: false),
+                  let bucket = tcp.ports[p],
+                  bucket.allSatisfy({ !$0.userBound && !$0.isListening && $0.connection?.activeOpen == true })
+            else { continue }
+            return p
+        }
+        return nil
+    }
+
+    /// tcp_twsk_unique(): a TIME-WAIT whose connection used timestamps
+    /// (PAWS then tells the incarnations apart) may be taken over — by a
+    /// connect() on an explicitly bound port always, otherwise when
+    /// tcp_tw_reuse allows (2: only a loopback connection, by address or
+    /// bound to lo) and TIME-WAIT began more than tcp_tw_reuse_delay ago.
+    func tcpTimeWaitReusable(_ tw: TCPSocket, _ c: TCPConnection, bypassSysctl: Bool) -> Bool {
+        guard c.state == .timeWait, c.timestampsEnabled else { return false }
+        if bypassSysctl { return true }
+        var reuse = tcp.twReuse
+        if reuse == 2 {
+            func loop(_ a: IPAddress) -> Bool {
+                switch a {
+                case .v4(let x): return x.isLoopback
+                case .v6(let x): return x.isLoopback || (x.high == 0 && x.low >> 32 == 0xFFFF && (x.low >> 24) & 0xFF == 127)
+                }
+            }
+            if !(tw.boundDevice == loopback.ifindex || loop(c.local.address) || loop(c.remote.address)) { reuse = 0 }
+        }
+        return reuse != 0 && c.timeWaitEnteredAt + tcp.twReuseDelay < stack.now
+    }
+
     // MARK: connect (tcp_v4_connect / tcp_v6_connect)
 
     func tcpConnect(_ s: TCPSocket, to address: IPAddress, port: UInt16) throws(Errno) {
@@ -629,18 +678,48 @@ extension NetworkNamespace {
             guard let d = decision.source, !d.isUnspecified else { throw .EADDRNOTAVAIL }
             source = d
         }
-        if s.localPort == 0 {
-            guard let p = tcpFreePort(for: s) else { throw .EADDRNOTAVAIL }
-            s.localPort = p
+        let remote = TCPEndpoint(address, port)
+        let explicitPort = s.localPort != 0
+        if !explicitPort {
+            if let p = tcpFreePort(for: s) {
+                s.localPort = p
+            } else if let p = tcpTimeWaitPort(source: source, remote: remote) {
+                s.localPort = p
+            } else {
+                throw .EADDRNOTAVAIL
+            }
             tcpHoldPort(s)
         }
         let local = TCPEndpoint(source, s.localPort)
-        let remote = TCPEndpoint(address, port)
-        guard tcp.established[TCPFlowKey(local: local, remote: remote)] == nil else { throw .EADDRNOTAVAIL }
+        // __inet_check_established(): the 4-tuple is free, or held by a
+        // TIME-WAIT that tcp_twsk_unique lets this connection take over.
+        var successorISN: TCPSeqNumber?
+        if let tw = tcp.established[TCPFlowKey(local: local, remote: remote)] {
+            guard let t = tw.connection, tcpTimeWaitReusable(tw, t, bypassSysctl: explicitPort) else {
+                if !explicitPort { tcpReleasePort(s); s.localPort = 0 }
+                throw .EADDRNOTAVAIL
+            }
+            var isn = t.timeWaitSuccessorISN
+            if isn.rawValue == 0 { isn = TCPSeqNumber(1) }
+            successorISN = isn
+            tcpDestroy(tw)
+            count(.tcpExtTWRecycled)
+        }
         var configuration = s.configuration
         configuration.advertisedMSS = tcpAdvertisedMSS(to: address, decision: decision)
-        let c = TCPConnection(connectFrom: local, to: remote, secrets: tcpSecrets(), configuration: configuration,
+        // tcp_ecn and tcp_ecn_fallback as they are now (tcp_ecn_send_syn).
+        configuration.ecn = tcp.configuration.ecn
+        configuration.ecnFallback = tcp.configuration.ecnFallback
+        let c: TCPConnection
+        if let isn = successorISN {
+            let secrets = tcpSecrets()
+            let offset = configuration.timestamps ? secrets.timestampOffset(local: local.address, remote: remote.address) : 0
+            c = TCPConnection(connectFrom: local, to: remote, iss: isn, timestampOffset: offset,
+                              configuration: configuration, now: stack.now)
+        } else {
+            c = TCPConnection(connectFrom: local, to: remote, secrets: tcpSecrets(), configuration: configuration,
                               now: stack.now)
+        }
         s.connection = c
         tcpHash(s)
         count(.tcpActiveOpens)
@@ -833,7 +912,7 @@ extension NetworkNamespace {
             p.resetTransportHeader()
             p.setPartialChecksum(from: 0, field: 16)
             tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
-                           destinationPort: c.remote.port, boundDevice: s.boundDevice)
+                           destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: c.outputECN)
             s.gsoCapable = lastOutputTakesGSO
         }
         c.flushCounters(into: stack.shard.counters)
@@ -878,6 +957,10 @@ extension NetworkNamespace {
         var p = big
         let out = p.put(p.tailroom)
         guard let first = c.nextSegment(into: out, now: now) else { return false }
+        // One IP header for all: only segments with the first one's ECN
+        // field join it (ECT(0) new data, not a retransmission).
+        let ecn = c.outputECN
+        var tailECN: UInt8 = 0
         let hdr = Int(out[12] >> 4) &* 4
         let gsoSize = first &- hdr
         // IP's header comes in front; the whole must stay within 64 KiB.
@@ -901,7 +984,7 @@ extension NetworkNamespace {
                 let seg = UnsafeRawBufferPointer(rebasing: out[at..<(at &+ len)])
                 let payload = len &- hdr
                 // `seg` overlaps the payload before it: compare, then restore.
-                let joins = Int(seg[12] >> 4) &* 4 == hdr && payload > 0 && payload <= gsoSize
+                let joins = Int(seg[12] >> 4) &* 4 == hdr && payload > 0 && payload <= gsoSize && c.outputECN == ecn
                     && seg.be32(4) == nextSeq
                     && seg[13] & ~endFlags == out[13] & ~endFlags
                     && GSO.sameBytes(seg, UnsafeRawBufferPointer(out), 0, 4)                     // ports
@@ -914,6 +997,7 @@ extension NetworkNamespace {
                         q.put(len).copyMemory(from: seg)
                         q.resetTransportHeader()
                         tail = consume q
+                        tailECN = c.outputECN
                     }
                     UnsafeMutableRawBufferPointer(rebasing: out[at..<total]).copyMemory(from: UnsafeRawBufferPointer(rebasing: saved[0..<hdr]))
                     break
@@ -939,24 +1023,25 @@ extension NetworkNamespace {
         }
         p.setPartialChecksum(from: 0, field: 16)
         tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
-                       destinationPort: c.remote.port, boundDevice: s.boundDevice)
+                       destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: ecn)
         s.gsoCapable = lastOutputTakesGSO
         if let q = tail.take() {
             tcpSendSegment(q, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
-                           destinationPort: c.remote.port, boundDevice: s.boundDevice)
+                           destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: tailECN)
         }
         return true
     }
 
+    /// `ecn`: the IP header's ECN field (the connection's `outputECN`).
     func tcpSendSegment(_ p: consuming PacketBuffer, from src: IPAddress, to dst: IPAddress, sourcePort: UInt16,
-                        destinationPort: UInt16, boundDevice: Int32) {
+                        destinationPort: UInt16, boundDevice: Int32, ecn: UInt8 = 0) {
         switch (src, dst) {
         case (.v4(let a), .v4(let b)):
-            ipv4SendLocal(p, source: a, destination: b, proto: .tcp, dontFragment: config.ipNoPMTUDisc == 0,
+            ipv4SendLocal(p, source: a, destination: b, proto: .tcp, tos: ecn, dontFragment: config.ipNoPMTUDisc == 0,
                           boundDevice: boundDevice, sourcePort: sourcePort, destinationPort: destinationPort)
         case (.v6(let a), .v6(let b)):
             ipv6SendLocal(p, source: a, destination: b, proto: .tcp, boundDevice: boundDevice,
-                          sourcePort: sourcePort, destinationPort: destinationPort)
+                          sourcePort: sourcePort, destinationPort: destinationPort, trafficClass: ecn)
         default:
             drop(p, .notSpecified)
         }

@@ -567,9 +567,14 @@ extension SysctlTable {
         count("tcp_synack_retries", \.synAckRetries, Self.u8)
         count("tcp_retries2", \.retries2, Self.u8)
         e.append(intEntry(p + "tcp_syncookies", { ns.tcp.syncookies }, { ns.tcp.syncookies = $0 }, Self.u8))
+        count("tcp_ecn", \.ecn, 0...2)
+        e.append(intEntry(p + "tcp_ecn_fallback", { ns.tcp.configuration.ecnFallback ? 1 : 0 },
+                          { ns.tcp.configuration.ecnFallback = $0 != 0 }, 0...1))
+        e.append(intEntry(p + "tcp_tw_reuse", { ns.tcp.twReuse }, { ns.tcp.twReuse = $0 }, 0...2))
+        e.append(intEntry(p + "tcp_tw_reuse_delay", { Int(ns.tcp.twReuseDelay.nanoseconds / 1_000_000) },
+                          { ns.tcp.twReuseDelay = .milliseconds(Int64($0)) }, 1...60_000))
         // Stored only: the stack does not read these yet.
         e.append(extraInt(ns, p + "tcp_max_syn_backlog", 2048))
-        e.append(extraInt(ns, p + "tcp_ecn", 2, 0...2))
         e.append(extraInt(ns, p + "tcp_no_metrics_save", 0, Self.u8))
         // tcp_rmem / tcp_wmem: three ints, each ≥ 1; a shorter write
         // changes only the leading values, and a bad value fails the write

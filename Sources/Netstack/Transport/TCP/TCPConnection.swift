@@ -97,6 +97,19 @@ public final class TCPConnection {
     @exclusivity(unchecked) var tsRecentStamp = Instant.zero
     @exclusivity(unchecked) var tsOffset: UInt32
 
+    // MARK: ECN (RFC 3168; TCPCongestion.swift)
+    /// tp->ecn_flags.
+    @exclusivity(unchecked) public internal(set) var ecnFlags: TCPECNFlags = []
+    /// The ECN field of the IP header of the segment being received.
+    @exclusivity(unchecked) var receivedECN: UInt8 = 0
+    /// The ECN field the IP header of the segment `nextSegment` last wrote
+    /// carries: ECT(0) for new data of an ECN connection, else Not-ECT.
+    @exclusivity(unchecked) public internal(set) var outputECN: UInt8 = 0
+    /// Packets delivered by ACKs carrying ECE (tcpi_delivered_ce).
+    @exclusivity(unchecked) var deliveredCE = 0
+    /// When TIME-WAIT began (tw_entry_stamp; tcp_tw_reuse waits from it).
+    @exclusivity(unchecked) public internal(set) var timeWaitEnteredAt = Instant.zero
+
     // MARK: RTT and RTO (tcp_rtt_estimator; all µs; srtt scaled by 8, mdev by 4)
     @exclusivity(unchecked) var srttUs: Int64 = 0
     @exclusivity(unchecked) var mdevUs: Int64 = 0
@@ -331,6 +344,8 @@ public final class TCPConnection {
         precondition(local.address.isIPv6 == remote.address.isIPv6, "TCPConnection: mixed address families")
         self.init(opening: .synSent, local: local, remote: remote, iss: iss, timestampOffset: timestampOffset,
                   configuration: configuration, now: now)
+        // tcp_ecn_send_syn(): tcp_ecn = 1 asks for ECN.
+        if configuration.ecn == 1 { ecnFlags = .ok }
         rcvWscale = configuration.receiveWindowScale
         rcvWnd = initialReceiveWindow(mss: Int(configuration.advertisedMSS))
         rcvSsthresh = rcvWnd
@@ -669,6 +684,7 @@ public final class TCPConnection {
     /// Enters TIME-WAIT (tcp_time_wait): buffers go, the 2MSL timer starts.
     func enterTimeWait(now: Instant) -> TCPEvents {
         state = .timeWait
+        timeWaitEnteredAt = now
         chronoSet(.none, now: now)
         sendRing.release()
         sent.removeAll()

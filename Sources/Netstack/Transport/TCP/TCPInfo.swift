@@ -33,7 +33,7 @@
 // - The receive-window chrono starts when the peer's window, not cwnd or
 //   the data, holds back a full segment (Linux: when the next skb does not
 //   fit the window); the send-buffer one when send() could not queue all.
-// - ECN, Fast Open, PLB rehash, delivered_ce: not kept (0).
+// - Fast Open, PLB rehash: not kept (0).
 import NetWire
 
 /// struct tcp_info: what getsockopt(TCP_INFO) returns and `ss -i` prints,
@@ -262,6 +262,10 @@ extension TCPConnection {
             i.rcvWscale = Int(rcvWscale)
         }
         i.deliveryRateAppLimited = rateAppLimited
+        // TCPI_OPT_ECN / TCPI_OPT_ECN_SEEN; tcpi_delivered_ce.
+        i.ecn = ecnFlags.contains(.ok)
+        i.ecnSeen = ecnFlags.contains(.seen)
+        i.deliveredCE = deliveredCE
         i.unacked = packetsOut
         i.sacked = sackedOut
         i.lost = lostOut

@@ -10,12 +10,15 @@ extension TCPConnection {
     /// Feeds one segment addressed to this connection (the caller looked it
     /// up by 4-tuple and verified the checksum, as tcp_v4_rcv does).
     /// `gsoSize`: the MSS of a GRO packet of several segments (0: one).
-    public func receive(_ segment: TCPSegment, now: Instant, gsoSize: Int = 0) -> TCPReceiveResult {
+    /// `ipECN`: the ECN field of the IP header it came in (RFC 3168; the
+    /// low two bits of TOS / traffic class).
+    public func receive(_ segment: TCPSegment, now: Instant, gsoSize: Int = 0, ipECN: UInt8 = 0) -> TCPReceiveResult {
         // tcp_segs_in: a GRO packet counts as the segments it was built of.
         let segs = gsoSize > 0 ? max(1, (segment.payload.count &+ gsoSize &- 1) / gsoSize) : 1
         segmentsIn &+= segs
         if segment.payload.count > 0 { dataSegmentsIn &+= segs }
         receivedGSOSize = gsoSize
+        receivedECN = ipECN
         pendingCounters.bump(.inSegs)
         // tcp_parse_options(): Linux stops at a malformed option and uses
         // what it parsed; a wholly malformed list counts as none here.
@@ -61,6 +64,7 @@ extension TCPConnection {
             guard seg.syn else { return TCPReceiveResult(dropReason: .tcpFlags) }
             // SYN-ACK: the handshake completes on our side.
             acceptSyn(seg, options: options, now: now)
+            ecnReceiveSynAck(seg)
             rcvWnd = min(rcvWnd, initialReceiveWindow(mss: Int(configuration.advertisedMSS)))
             var events: TCPEvents = .connected
             let synRetried = backoff > 0
@@ -79,6 +83,7 @@ extension TCPConnection {
         if seg.syn {
             // Simultaneous open (§3.10.7.3, fifth check): SYN-RECEIVED, send SYN-ACK.
             acceptSyn(seg, options: options, now: now)
+            ecnReceiveSyn(seg)
             rcvWnd = initialReceiveWindow(mss: Int(configuration.advertisedMSS) &- (timestampsEnabled ? 12 : 0))
             rcvSsthresh = rcvWnd
             state = .synReceived
@@ -311,6 +316,7 @@ extension TCPConnection {
         var fin = seg.fin
         var events: TCPEvents = []
 
+        ecnAcceptCWR(seg)
         if payload.count > 0 { dataReceivedEvent(length: payload.count, now: now) }
 
         // Entirely old: D-SACK it and ACK at once (tcp_data_queue "out_of_window").
@@ -337,6 +343,8 @@ extension TCPConnection {
             ackNow = true
             return TCPReceiveResult(dropReason: .tcpZerowindow)
         }
+        // tcp_event_data_recv() / tcp_data_queue_ofo(): the CE check.
+        if payload.count > 0 { ecnCheckCE() }
         // What the buffer can hold past rcv_nxt, or the window announced if
         // more (SO_RCVBUF may have shrunk the buffer since: then it prunes).
         let room = max(rcvBuf &- recvRing.count, (rcvWup + rcvWnd) - rcvNxt)

@@ -37,8 +37,9 @@ public struct TCPListener: Sendable {
     /// A segment for the listening socket, from `remote` to `local` (the
     /// address the SYN was sent to).
     /// `iss` overrides the RFC 6528 ISN (a TIME-WAIT successor's).
+    /// `ipECN`: the SYN's IP ECN field (an ECN-setup SYN must be Not-ECT).
     public func receive(_ segment: TCPSegment, local: TCPEndpoint, remote: TCPEndpoint, now: Instant,
-                        iss: TCPSeqNumber? = nil) -> TCPListenResult {
+                        iss: TCPSeqNumber? = nil, ipECN: UInt8 = 0) -> TCPListenResult {
         if segment.rst { return .drop(.tcpReset) }
         if segment.ack { return .reset }
         guard segment.syn else { return .drop(.tcpFlags) }
@@ -49,6 +50,7 @@ public struct TCPListener: Sendable {
         let tsOffset = configuration.timestamps ? secrets.timestampOffset(local: local.address, remote: remote.address) : 0
         let c = TCPConnection(acceptFrom: segment, options: options, local: local, remote: remote, iss: iss,
                               timestampOffset: tsOffset, configuration: configuration, now: now)
+        if TCPConnection.ecnAcceptsSyn(segment, ipECN: ipECN, configuration: configuration) { c.ecnFlags = .ok }
         return .accepted(c)
     }
 }

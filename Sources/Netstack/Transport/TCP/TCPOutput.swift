@@ -108,6 +108,7 @@ extension TCPConnection {
         synDue = false
         guard var r = sent.first, r.flags.contains(.syn) else { return nil }
         if synFirstSentAt == nil { synFirstSentAt = now }
+        let retry = synTransmissions > 0
         if synTransmissions > 0 {
             if retransStamp == nil { retransStamp = now }
             r.flags.insert(.everRetransmitted)
@@ -132,6 +133,7 @@ extension TCPConnection {
             if timestampsEnabled { o.timestamps = TCPTimestamps(value: tsValue(now), echoReply: tsRecent) }
             if windowScalingEnabled { o.windowScale = rcvWscale }
         }
+        flags.formUnion(ecnSynFlags(synAck: state != .synSent, retransmission: retry))
         if retransmitKind != .retransmit { armRTO(now: now) }
         lastSent = now
         return write(into: out, seq: iss, flags: flags, window: UInt16(min(rcvWnd, 65_535)), options: o,
@@ -279,7 +281,7 @@ extension TCPConnection {
         if length > 0 && length == unsent { flags.insert(.psh) }
         let offset = start - sendRingSeq
         return write(into: out, seq: start, flags: flags, window: selectWindow(), options: options,
-                     payloadOffset: offset, payloadLength: length, carriesAck: true)
+                     payloadOffset: offset, payloadLength: length, carriesAck: true, newData: length > 0)
     }
 
     // MARK: building
@@ -318,6 +320,7 @@ extension TCPConnection {
         let repr = TCPRepr(sourcePort: local.port, destinationPort: remote.port, sequenceNumber: r.sequence,
                            acknowledgmentNumber: r.acknowledgment ?? TCPSeqNumber(0), flags: flags, windowSize: 0)
         do { try repr.emit(into: out, pseudoHeader: pseudoHeader) } catch { return 0 }
+        outputECN = IPECN.notECT
         if checksumOffload { out.setBE16(16, pseudoHeader.seed(protocol: IPProtocol.tcp.rawValue, length: repr.headerLength).folded) }
         segmentsOut &+= 1
         pendingCounters.bump(.outSegs)
@@ -327,8 +330,13 @@ extension TCPConnection {
 
     /// Lays out header, options and payload (copied from the send ring) and
     /// checksums them; an ACK-bearing segment settles the pending ACK.
+    /// `newData`: the segment carries data never sent before (ECT(0) and a
+    /// queued CWR on an ECN connection).
     func write(into out: UnsafeMutableRawBufferPointer, seq: TCPSeqNumber, flags: TCPFlags, window: UInt16,
-               options: TCPOptions, payloadOffset: Int, payloadLength: Int, carriesAck: Bool = false) -> Int {
+               options: TCPOptions, payloadOffset: Int, payloadLength: Int, carriesAck: Bool = false,
+               newData: Bool = false) -> Int {
+        var flags = flags
+        if flags.contains(.syn) { outputECN = IPECN.notECT } else { ecnSend(&flags, newData: newData) }
         let header = TCPSegment.minimumHeaderLength &+ options.paddedLength
         if payloadLength > 0 {
             sendRing.copy(into: UnsafeMutableRawBufferPointer(rebasing: out[header..<(header &+ payloadLength)]),

@@ -56,6 +56,7 @@ extension TCPConnection {
         lastAckReceived = now
 
         let priorInFlight = packetsInFlight
+        let priorPacketsOut = packetsOut
         let priorSacked = sackedOut
         priorFack = sackedOut > 0 ? highestSacked : nil
         let priorLost = lostOut
@@ -100,6 +101,7 @@ extension TCPConnection {
         }
         lossDetection(now: now, advanced: advanced, tsEcr: options.timestamps?.echoReply,
                       sacked: sackedOut > priorSacked, duplicate: !advanced && delivered == 0 && seg.payload.count == 0)
+        ecnEcho(seg, delivered: delivered, priorPacketsOut: priorPacketsOut)
         // Congestion control (tcp_cong_control).
         let newlyLost = lostOut &- priorLost
         if congestionState == .recovery || congestionState == .cwr {
@@ -139,6 +141,7 @@ extension TCPConnection {
             window.ssthresh = cc.ssthresh(cwnd: window.cwnd)
             window.cwnd = max(window.ssthresh, 1)
             tlpHighSeq = nil
+            ecnQueueCWR()
             pendingCounters.bump(.lossProbeRecovery)
         } else if !advanced && delivered == 0 {
             // A pure duplicate ACK: the original and the probe both arrived.
@@ -313,7 +316,8 @@ extension TCPConnection {
     /// tcp_undo_cwnd_reduction(): the episode was spurious; restore the
     /// window, forget the loss marks.
     func undoReduction() {
-        window.cwnd = max(window.cwnd, priorCwnd)
+        // tcp_undo_cwnd_reduction(): no window to restore without prior_ssthresh.
+        if priorSsthresh > 0 { window.cwnd = max(window.cwnd, priorCwnd) }
         if priorSsthresh > window.ssthresh { window.ssthresh = priorSsthresh }
         for i in 0..<sent.count where sent[i].flags.contains(.lost) {
             var r = sent[i]
@@ -510,9 +514,10 @@ extension TCPConnection {
             pendingCounters.bump(.lossUndo)
             congestionState = .open
         }
-        // Leaving recovery once everything outstanding at its start is ACKed.
+        // Leaving recovery once everything outstanding at its start is ACKed
+        // (CWR: once something above it is, so that the CWR flag got there).
         if congestionState == .recovery || congestionState == .loss || congestionState == .cwr,
-           !(sndUna < highSeq) {
+           !(sndUna < highSeq), congestionState != .cwr || sndUna != highSeq {
             if congestionState == .recovery && mayUndo {
                 // tcp_try_undo_recovery()
                 undoReduction()
@@ -553,7 +558,7 @@ extension TCPConnection {
                 if !sent[0].flags.contains(.lost) { markLost(0) }
             }
         }
-        if lostOut > 0 && (congestionState == .open || congestionState == .disorder) {
+        if lostOut > 0 && (congestionState == .open || congestionState == .disorder || congestionState == .cwr) {
             enterRecovery()
         }
         // tcp_try_to_open(): no retransmission left outstanding → forget when it began.
@@ -578,12 +583,25 @@ extension TCPConnection {
 
     /// tcp_enter_recovery() + tcp_init_cwnd_reduction().
     func enterRecovery() {
+        if congestionState == .cwr {
+            // An ECN reduction is under way (tcp_in_cwnd_reduction): it
+            // goes on as the recovery's, with the same ssthresh and
+            // high_seq; an undo may unmark losses but not restore the
+            // window (prior_ssthresh = 0).
+            undoMarker = sndUna
+            undoRetrans = -1
+            priorSsthresh = 0
+            congestionState = .recovery
+            if sackPermitted { pendingCounters.bump(.sackRecovery) }
+            return
+        }
         startUndoEpisode()
         window.ssthresh = cc.ssthresh(cwnd: window.cwnd)
         prrDelivered = 0
         prrOut = 0
         highSeq = sndNxt
         congestionState = .recovery
+        ecnQueueCWR()
         if sackPermitted { pendingCounters.bump(.sackRecovery) }
     }
 

@@ -11,10 +11,11 @@
 //
 // with keyed hashes H0, H1 (SipHash here, as Linux), the minute counter
 // letting a cookie live for two minutes, and the MSS rounded down to Linux's
-// table {536, 1300, 1440, 1460}. Window scale and SACK-permitted ride in the
-// low 6 bits of the SYN-ACK's TSval (4 bits of shift, 0xF = none; one bit of
-// SACK), so they survive only when the client uses timestamps; without them
-// the SYN-ACK offers only the MSS, as tcp_conn_request does.
+// table {536, 1300, 1440, 1460}. Window scale, SACK-permitted and ECN ride
+// in the low 6 bits of the SYN-ACK's TSval (4 bits of shift, 0xF = none; one
+// bit of SACK, one of ECN), so they survive only when the client uses
+// timestamps; without them the SYN-ACK offers only the MSS (and no ECE), as
+// tcp_conn_request does.
 import NetWire
 
 extension TCPListener {
@@ -59,8 +60,9 @@ extension TCPListener {
 
     /// Writes a SYN-ACK for `syn` whose ISN is a cookie, keeping no state
     /// (the SYN queue is full: tcp_syncookies = 1). Returns its length.
+    /// `ipECN`: the SYN's IP ECN field (see `TCPListener.receive`).
     public func synCookieReply(to syn: TCPSegment, local: TCPEndpoint, remote: TCPEndpoint, now: Instant,
-                               into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+                               into buffer: UnsafeMutableRawBufferPointer, ipECN: UInt8 = 0) -> Int? {
         guard syn.syn, !syn.ack, !syn.rst, !syn.fin else { return nil }
         let peer: TCPOptions
         do { peer = try TCPOptions.parse(syn.options) } catch { peer = TCPOptions() }
@@ -74,10 +76,12 @@ extension TCPListener {
         var o = TCPOptions()
         o.maximumSegmentSize = c.advertisedMSS
         let useTS = c.timestamps && peer.timestamps != nil
+        let ecnOK = useTS && TCPConnection.ecnAcceptsSyn(syn, ipECN: ipECN, configuration: c)
         if useTS, let peerTS = peer.timestamps {
             let wsOK = c.windowScaling && peer.windowScale != nil
             var bits: UInt32 = wsOK ? UInt32(min(peer.windowScale!, 14)) : 0xF
             if c.sack && peer.sackPermitted { bits |= 0x10 }
+            if ecnOK { bits |= 0x20 }
             let offset = secrets.timestampOffset(local: local.address, remote: remote.address)
             let tsNow = UInt32(truncatingIfNeeded: now.nanoseconds / 1_000_000) &+ offset
             var ts = (tsNow >> 6) << 6 | bits
@@ -91,7 +95,7 @@ extension TCPListener {
         let space = min(c.receiveBufferInitial / 2, 65_535, c.receiveBufferMax)
         let window = max(space / segment * segment, segment)
         let repr = TCPRepr(sourcePort: local.port, destinationPort: remote.port, sequenceNumber: isn,
-                           acknowledgmentNumber: syn.sequenceNumber + 1, flags: [.syn, .ack],
+                           acknowledgmentNumber: syn.sequenceNumber + 1, flags: ecnOK ? [.syn, .ack, .ece] : [.syn, .ack],
                            windowSize: UInt16(min(window, 65_535)), options: o)
         let pseudo: PseudoHeader
         switch (local.address, remote.address) {
@@ -108,7 +112,7 @@ extension TCPListener {
     /// processes the ACK itself (and any data on it) and is ESTABLISHED.
     /// nil for a bad or stale cookie (answer with `TCPReset.reply`).
     public func acceptCookie(_ ack: TCPSegment, local: TCPEndpoint, remote: TCPEndpoint,
-                             now: Instant) -> (TCPConnection, TCPReceiveResult)? {
+                             now: Instant, ipECN: UInt8 = 0) -> (TCPConnection, TCPReceiveResult)? {
         guard ack.ack, !ack.syn, !ack.rst else { return nil }
         let iss = ack.acknowledgmentNumber - 1
         let clientISN = ack.sequenceNumber - 1
@@ -118,6 +122,7 @@ extension TCPListener {
         let peer: TCPOptions
         do { peer = try TCPOptions.parse(ack.options) } catch { peer = TCPOptions() }
         var o = TCPOptions(maximumSegmentSize: Self.cookieMSSTable[index])
+        var ecnOK = false
         if configuration.timestamps, let ts = peer.timestamps, ts.echoReply != 0 {
             let bits = ts.echoReply & 0x3F
             let ws = bits & 0xF
@@ -126,6 +131,8 @@ extension TCPListener {
                 o.windowScale = UInt8(ws)
             }
             o.sackPermitted = bits & 0x10 != 0
+            // cookie_ecn_ok(): the SYN-ACK offered ECN and tcp_ecn is on.
+            ecnOK = bits & 0x20 != 0 && configuration.ecn != 0
             o.timestamps = TCPTimestamps(value: ts.value, echoReply: 0)
         }
         let offset = configuration.timestamps ? secrets.timestampOffset(local: local.address, remote: remote.address) : 0
@@ -134,7 +141,8 @@ extension TCPListener {
         conn.synDue = false
         conn.synTransmissions = 1
         conn.fromSynCookie = true
-        let result = conn.receive(ack, now: now)
+        if ecnOK { conn.ecnFlags = .ok }
+        let result = conn.receive(ack, now: now, ipECN: ipECN)
         return (conn, result)
     }
 }

@@ -191,6 +191,7 @@ extension TCPConnection {
         window.cwnd = packetsInFlight &+ 1
         window.cwndCount = 0
         congestionState = .loss
+        ecnQueueCWR()
         highSeq = sndNxt
         dupAcks = 0
         tlpHighSeq = nil

@@ -119,6 +119,11 @@ public struct TCPConfiguration: Sendable, Equatable {
     /// send new data first; if never-retransmitted data is then ACKed, the
     /// timeout was spurious and is undone.
     public var frto = true
+    /// tcp_ecn (RFC 3168): 0 off; 1 request ECN on outgoing connections
+    /// and accept it on incoming ones; 2 (Linux's default) accept only.
+    /// tcp_ecn_fallback: a retransmitted SYN no longer asks for ECN.
+    public var ecn = 2
+    public var ecnFallback = true
 
     public init() {}
 
@@ -130,6 +135,31 @@ public struct TCPConfiguration: Sendable, Equatable {
         while shift < 14 && (65_535 << Int(shift)) < receiveBufferMax { shift &+= 1 }
         return shift
     }
+}
+
+/// A connection's ECN state (tp->ecn_flags, include/net/tcp.h).
+public struct TCPECNFlags: OptionSet, Sendable, Hashable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// TCP_ECN_OK: both ends agreed on ECN in the handshake (for an
+    /// active open: asked for, until the SYN-ACK says otherwise).
+    public static let ok = TCPECNFlags(rawValue: 1)
+    /// TCP_ECN_QUEUE_CWR: the window was reduced; the next new data
+    /// segment carries CWR.
+    public static let queueCWR = TCPECNFlags(rawValue: 2)
+    /// TCP_ECN_DEMAND_CWR: a CE mark arrived; ACKs carry ECE until the
+    /// peer's CWR.
+    public static let demandCWR = TCPECNFlags(rawValue: 4)
+    /// TCP_ECN_SEEN: a segment arrived with ECT or CE.
+    public static let seen = TCPECNFlags(rawValue: 8)
+}
+
+/// The IP header's ECN codepoints (RFC 3168 §5; INET_ECN_*).
+public enum IPECN {
+    public static let notECT: UInt8 = 0
+    public static let ect1: UInt8 = 1
+    public static let ect0: UInt8 = 2
+    public static let ce: UInt8 = 3
 }
 
 /// What a call into a connection changed, for the socket layer to act on
