@@ -211,20 +211,7 @@ private func isPartial(_ s: ChecksumState) -> Bool {
     @Test func captureRecordsCompletedChecksums() throws {
         let (stack, a, b, _, _) = try twoHosts()
         stack.capture = PacketCapture()
-        let listener = b.tcpSocket()
-        try listener.bind(nil, port: 5001)
-        try listener.listen(backlog: 8)
-        let client = a.tcpSocket()
-        try tcpStartConnect(client, .v4(IPv4Address(10, 0, 0, 2)), 5001)
-        var server: TCPSocket?
-        var sent = false
-        var got = 0
-        tcpRun(stack) {
-            if server == nil { server = try? listener.accept() }
-            if client.isConnected && !sent { sent = (try? client.send([UInt8](repeating: 0x5A, count: 5000))) != nil }
-            while let chunk = try? server?.receive(max: 65536), !chunk.isEmpty { got += chunk.count }
-            return got == 5000
-        }
+        let (_, _, got) = try tcpPairAfterTransfer(stack, client: a, server: b, address: .v4(IPv4Address(10, 0, 0, 2)))
         #expect(got == 5000)
         var tcpFrames = 0, good = 0
         stack.capture!.drain { _, bytes in

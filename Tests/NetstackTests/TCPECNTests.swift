@@ -335,24 +335,11 @@ func ecnHandshake(client cc: TCPConfiguration, server sc: TCPConfiguration, synE
         let (stack, a, b, _, _) = try twoHosts()
         a.tcp.configuration.ecn = 1
         stack.capture = PacketCapture()
-        let listener = b.tcpSocket()
-        try listener.bind(nil, port: 5001)
-        try listener.listen(backlog: 8)
-        let client = a.tcpSocket()
-        try tcpStartConnect(client, .v4(IPv4Address(10, 0, 0, 2)), 5001)
-        var server: TCPSocket?
-        var sent = false
-        var got = 0
-        tcpRun(stack) {
-            if server == nil { server = try? listener.accept() }
-            if client.isConnected && !sent { sent = (try? client.send([UInt8](repeating: 0x5A, count: 5000))) != nil }
-            while let chunk = try? server?.receive(max: 65536), !chunk.isEmpty { got += chunk.count }
-            return got == 5000
-        }
+        let (client, server, got) = try tcpPairAfterTransfer(stack, client: a, server: b, address: .v4(IPv4Address(10, 0, 0, 2)))
         #expect(got == 5000)
         #expect(client.info?.ecn == true)
-        #expect(server?.info?.ecn == true)
-        #expect(server?.info?.ecnSeen == true)
+        #expect(server.info?.ecn == true)
+        #expect(server.info?.ecnSeen == true)
         var dataECT = 0, dataOther = 0, acksECT = 0, acks = 0, badChecksum = 0
         stack.capture!.drain { name, bytes in
             guard name.hasPrefix("a-") else { return }
@@ -424,22 +411,9 @@ func ecnHandshake(client cc: TCPConfiguration, server sc: TCPConfiguration, synE
         settle(stack, limit: .seconds(3))
         a.tcp.configuration.ecn = 1
         stack.capture = PacketCapture()
-        let listener = b.tcpSocket(ipv6: true)
-        try listener.bind(nil, port: 5001)
-        try listener.listen(backlog: 8)
-        let client = a.tcpSocket(ipv6: true)
-        try tcpStartConnect(client, .v6(b2), 5001)
-        var server: TCPSocket?
-        var sent = false
-        var got = 0
-        tcpRun(stack) {
-            if server == nil { server = try? listener.accept() }
-            if client.isConnected && !sent { sent = (try? client.send([UInt8](repeating: 0x5A, count: 5000))) != nil }
-            while let chunk = try? server?.receive(max: 65536), !chunk.isEmpty { got += chunk.count }
-            return got == 5000
-        }
+        let (client, server, got) = try tcpPairAfterTransfer(stack, client: a, server: b, address: .v6(b2))
         #expect(got == 5000)
-        #expect(client.info?.ecn == true && server?.info?.ecn == true)
+        #expect(client.info?.ecn == true && server.info?.ecn == true)
         var dataECT = 0, dataOther = 0, acksECT = 0, acks = 0
         stack.capture!.drain { name, bytes in
             guard name == "a-e0" else { return }

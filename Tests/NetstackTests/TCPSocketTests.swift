@@ -39,10 +39,10 @@ func tcpStartConnect(_ s: TCPSocket, _ address: IPAddress, _ port: UInt16) throw
 /// `address`, stepped until the connection is accepted: (client, accepted).
 func tcpAcceptedPair(_ stack: Stack, client: NetworkNamespace, server: NetworkNamespace,
                      address: IPAddress, port: UInt16) throws -> (TCPSocket, TCPSocket) {
-    let listener = server.tcpSocket()
+    let listener = server.tcpSocket(ipv6: address.isIPv6)
     try listener.bind(nil, port: port)
     try listener.listen(backlog: 8)
-    let c = client.tcpSocket()
+    let c = client.tcpSocket(ipv6: address.isIPv6)
     try tcpStartConnect(c, address, port)
     var accepted: TCPSocket?
     tcpRun(stack) {
@@ -50,6 +50,21 @@ func tcpAcceptedPair(_ stack: Stack, client: NetworkNamespace, server: NetworkNa
         return accepted != nil && c.isConnected
     }
     return (c, try #require(accepted))
+}
+
+/// An accepted pair (`tcpAcceptedPair`) after `count` bytes went client →
+/// server; also returns how many the server read.
+func tcpPairAfterTransfer(_ stack: Stack, client: NetworkNamespace, server: NetworkNamespace, address: IPAddress,
+                          port: UInt16 = 5001, count: Int = 5000) throws -> (TCPSocket, TCPSocket, Int) {
+    let (c, s) = try tcpAcceptedPair(stack, client: client, server: server, address: address, port: port)
+    var sent = false
+    var got = 0
+    tcpRun(stack) {
+        if !sent { sent = (try? c.send([UInt8](repeating: 0x5A, count: count))) != nil }
+        while let chunk = try? s.receive(max: 65536), !chunk.isEmpty { got += chunk.count }
+        return got == count
+    }
+    return (c, s, got)
 }
 
 @Suite struct TCPSocketTests {
