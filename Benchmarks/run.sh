@@ -12,7 +12,11 @@
 #      jitter, duplication, corruption and a rate limit (digests compared),
 #      a SYN flood beside legitimate clients, 100,000 connection cycles back
 #      to baseline (about 15 s wall in release; non-zero exit on a mismatch,
-#      stall or leak).
+#      stall or leak);
+#   6. with --check, InprocBench: the in-process workloads in real time
+#      (bulk with and without GSO, 1-byte rr, connect+close, 20,000 idle
+#      connections), 1 s each: they must complete (figures are printed,
+#      not judged: wall times on a shared machine are not a test).
 #
 #   Benchmarks/run.sh [--check] [--callgrind] [--quick]
 set -euo pipefail
@@ -69,5 +73,13 @@ if ((check)); then
     echo "### TCP soak: 100 MB per impairment case, SYN flood, 100k connection cycles (TCPSoak)"
     swift build -c release --product TCPSoak 2>&1 | grep -E "error|warning|Build complete" || true
     "$bin/TCPSoak" --mb 100 --churn 100000 --flood-rate 10000 --flood-seconds 10
+    echo
+    echo "### In-process TCP over a veth, real time (InprocBench; Benchmarks/scripts/inproc-compare.sh puts Linux and gVisor beside it)"
+    swift build -c release --product InprocBench 2>&1 | grep -E "error|warning|Build complete" || true
+    "$bin/InprocBench" bulk -t 1
+    "$bin/InprocBench" bulk -t 1 -nogso
+    "$bin/InprocBench" rr -t 1
+    "$bin/InprocBench" crr -t 1
+    "$bin/InprocBench" idle -n 20000
 fi
 exit $ratio_status
