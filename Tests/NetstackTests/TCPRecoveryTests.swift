@@ -377,6 +377,30 @@ import NetWire
         #expect(c.pendingCounters[.timeouts] == 0)
     }
 
+    /// tcp_schedule_loss_probe(): the probe timeout is 2·SRTT plus 2 ms
+    /// (TCP_TIMEOUT_MIN) with several packets out and plus TCP_RTO_MIN with
+    /// one — added to 2·SRTT, not a floor under it.
+    @Test func probeTimeoutIsTwiceSRTTPlusTheMinimum() {
+        let (c, s) = establishedPair()
+        let mss = c.mss
+        #expect(c.sendAll([UInt8](repeating: 1, count: 3 * mss), now: ms(100)) == 3 * mss)
+        let flight = c.drain(now: ms(100))
+        #expect(flight.count == 3)
+        s.feed(flight[0], now: ms(101))
+        for a in s.drain(now: ms(101)) { c.feed(a, now: ms(102)) }
+        let srtt = TimeDelta.microseconds(c.srttUs >> 3)
+        #expect(srtt > .zero)
+        // Two still out: 2·SRTT + 2 ms from the ACK.
+        #expect(c.retransmitKind == .lossProbe)
+        #expect(c.retransmitDeadline == ms(102) + srtt + srtt + .milliseconds(2))
+        s.feed(flight[1], now: ms(103))
+        for a in s.drain(now: ms(103)) { c.feed(a, now: ms(104)) }
+        // One out: 2·SRTT + 200 ms, unless the RTO comes first.
+        let srtt1 = TimeDelta.microseconds(c.srttUs >> 3)
+        let expected = min(ms(104) + srtt1 + srtt1 + .milliseconds(200), ms(100) + c.rto)
+        #expect(c.retransmitDeadline == expected)
+    }
+
     /// F-RTO (RFC 5682 §3): the ACKs were only late. After the timeout the
     /// ACK of the retransmission lets new data go instead of more
     /// retransmissions; the next ACK covers data never retransmitted, so

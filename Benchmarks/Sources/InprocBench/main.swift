@@ -182,6 +182,9 @@ func runBulk(seconds: Double, gso: Bool) throws {
     }
     let t = (monotonic() - t0).seconds
     let cpu = cpuSeconds() - cpu0
+    if let i = c.info {
+        print("INFO sender: \(i.totalRetrans) retransmitted, \(i.dsackDups) D-SACKed, reordering \(i.reordering), \(i.reordSeen) reorderings seen")
+    }
     s.close()
     guard got == sent else { throw BenchError("bulk: sent \(sent), received \(got)") }
     let tag = gso ? "gso" : "nogso"

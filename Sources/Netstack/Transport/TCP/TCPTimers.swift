@@ -101,12 +101,13 @@ extension TCPConnection {
            congestionState == .open || congestionState == .cwr {
             var pto: TimeDelta
             if srttUs > 0 {
+                // tcp_schedule_loss_probe() (Linux ≥ 5.x): 2·SRTT plus
+                // TCP_RTO_MIN when one packet is out (its ACK may be
+                // delayed), else plus TCP_TIMEOUT_MIN (2 jiffies, 2 ms at
+                // HZ = 1000) — added, not a floor: with a sub-millisecond
+                // SRTT a floor fired probes a scheduling hiccup away.
                 let srtt = TimeDelta.microseconds(srttUs >> 3)
-                pto = srtt + srtt
-                if packetsOut == 1 {
-                    pto = max(pto, srtt + TimeDelta(nanoseconds: srtt.nanoseconds / 2) + configuration.delayedAckMaximum)
-                }
-                pto = max(pto, .milliseconds(2))
+                pto = srtt + srtt + (packetsOut == 1 ? .milliseconds(200) : .milliseconds(2))
             } else {
                 pto = configuration.initialRTO
             }
