@@ -705,20 +705,22 @@ extension NetworkNamespace {
             tcpDestroy(tw)
             count(.tcpExtTWRecycled)
         }
+        // The socket's configuration block, shared, unless tcp_ecn or
+        // tcp_ecn_fallback changed since socket() (they are read as they
+        // are now: tcp_ecn_send_syn); the route's MSS is the connection's own.
         var configuration = s.configuration
-        configuration.advertisedMSS = tcpAdvertisedMSS(to: address, decision: decision)
-        // tcp_ecn and tcp_ecn_fallback as they are now (tcp_ecn_send_syn).
         configuration.ecn = tcp.configuration.ecn
         configuration.ecnFallback = tcp.configuration.ecnFallback
+        let mss = tcpAdvertisedMSS(to: address, decision: decision)
         let c: TCPConnection
         if let isn = successorISN {
             let secrets = tcpSecrets()
             let offset = configuration.timestamps ? secrets.timestampOffset(local: local.address, remote: remote.address) : 0
             c = TCPConnection(connectFrom: local, to: remote, iss: isn, timestampOffset: offset,
-                              configuration: configuration, now: stack.now)
+                              configuration: configuration, advertisedMSS: mss, now: stack.now)
         } else {
             c = TCPConnection(connectFrom: local, to: remote, secrets: tcpSecrets(), configuration: configuration,
-                              now: stack.now)
+                              advertisedMSS: mss, now: stack.now)
         }
         s.connection = c
         tcpHash(s)

@@ -48,7 +48,14 @@ public final class TCPConnection {
     // MARK: identity and configuration
     public let local: TCPEndpoint
     public let remote: TCPEndpoint
+    /// The sysctls and socket options this connection reads: usually the
+    /// very block its socket and namespace share (TCPConfiguration is
+    /// copy-on-write), so nothing per connection may be stored in it.
     @exclusivity(unchecked) public var configuration: TCPConfiguration
+    /// The MSS we advertise (advmss): the route's MTU less the headers,
+    /// chosen per connection at connect(); kept here, not in
+    /// `configuration`, so that the configuration stays shared.
+    public let advertisedMSS: UInt16
     @exclusivity(unchecked) public internal(set) var state: TCPState
     /// sk_err: why the connection failed (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
     @exclusivity(unchecked) public internal(set) var error: Errno?
@@ -310,8 +317,10 @@ public final class TCPConnection {
     /// What both opens share: the connection with its own SYN (or SYN-ACK)
     /// outstanding and due, in `state`.
     private init(opening state: TCPState, local: TCPEndpoint, remote: TCPEndpoint, iss: TCPSeqNumber,
-                 timestampOffset: UInt32, configuration: TCPConfiguration, now: Instant) {
+                 timestampOffset: UInt32, configuration: TCPConfiguration, advertisedMSS: UInt16? = nil,
+                 now: Instant) {
         self.local = local
+        self.advertisedMSS = advertisedMSS ?? configuration.advertisedMSS
         self.remote = remote
         self.configuration = configuration
         self.state = state
@@ -340,24 +349,26 @@ public final class TCPConnection {
     /// its SYN due. `iss` and `timestampOffset` come from `TCPSecrets`.
     public convenience init(connectFrom local: TCPEndpoint, to remote: TCPEndpoint, iss: TCPSeqNumber,
                             timestampOffset: UInt32 = 0, configuration: TCPConfiguration = TCPConfiguration(),
-                            now: Instant) {
+                            advertisedMSS: UInt16? = nil, now: Instant) {
         precondition(local.address.isIPv6 == remote.address.isIPv6, "TCPConnection: mixed address families")
         self.init(opening: .synSent, local: local, remote: remote, iss: iss, timestampOffset: timestampOffset,
-                  configuration: configuration, now: now)
+                  configuration: configuration, advertisedMSS: advertisedMSS, now: now)
         // tcp_ecn_send_syn(): tcp_ecn = 1 asks for ECN.
         if configuration.ecn == 1 { ecnFlags = .ok }
         rcvWscale = configuration.receiveWindowScale
-        rcvWnd = initialReceiveWindow(mss: Int(configuration.advertisedMSS))
+        rcvWnd = initialReceiveWindow(mss: Int(self.advertisedMSS))
         rcvSsthresh = rcvWnd
     }
 
     /// An active open with the ISN and timestamp offset drawn from `secrets`
     /// (RFC 6528; secure_tcp_seq / secure_tcp_ts_off).
     public convenience init(connectFrom local: TCPEndpoint, to remote: TCPEndpoint, secrets: TCPSecrets,
-                            configuration: TCPConfiguration = TCPConfiguration(), now: Instant) {
+                            configuration: TCPConfiguration = TCPConfiguration(), advertisedMSS: UInt16? = nil,
+                            now: Instant) {
         let iss = secrets.initialSequenceNumber(local: local, remote: remote, now: now)
         let offset = configuration.timestamps ? secrets.timestampOffset(local: local.address, remote: remote.address) : 0
-        self.init(connectFrom: local, to: remote, iss: iss, timestampOffset: offset, configuration: configuration, now: now)
+        self.init(connectFrom: local, to: remote, iss: iss, timestampOffset: offset, configuration: configuration,
+                  advertisedMSS: advertisedMSS, now: now)
     }
 
     /// TCP_QUICKACK: ACK every segment at once for a while (tcp_enter_quickack_mode).
@@ -416,7 +427,7 @@ public final class TCPConnection {
         }
         var peerMSS = Int(options.maximumSegmentSize ?? 0)
         if peerMSS == 0 { peerMSS = local.address.isIPv6 ? 1220 : 536 }   // RFC 9293 §3.7.1 defaults
-        let ourMSS = Int(c.advertisedMSS)
+        let ourMSS = Int(advertisedMSS)
         mss = max(min(peerMSS, ourMSS) &- (timestampsEnabled ? 12 : 0), 48)
         rcvMss = min(ourMSS, 536)
         if state == .synReceived || !activeOpen {
