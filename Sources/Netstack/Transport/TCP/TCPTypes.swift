@@ -63,20 +63,18 @@ public enum TCPCongestionAlgorithm: Sendable, Equatable {
 /// The sysctls (and socket options) a connection reads. Defaults are
 /// Linux 6.x's (`sysctl net.ipv4.tcp_*`, include/net/tcp.h).
 public struct TCPConfiguration: Sendable, Equatable {
-    /// The values live in one shared, immutable-while-shared block
-    /// (copy-on-write, as Array's storage): the namespace's defaults, every
-    /// socket made from them and every connection of those sockets hold
-    /// the same 8-byte reference, not ~200 bytes each — an idle endpoint
-    /// carries its configuration twice (socket and TCB). A setter that
-    /// changes a value copies the block first unless this is its only
-    /// holder; one that stores the value already there copies nothing.
-    /// Reading a field costs one more load than an inline struct.
+    /// The values live in one shared immutable block: the namespace's
+    /// defaults, every socket made from them and every connection of those
+    /// sockets hold the same 8-byte reference, not ~200 bytes each (an
+    /// idle endpoint would carry its configuration twice, in the socket
+    /// and in the TCB). A setter that changes a value makes a new block
+    /// (setsockopt and sysctl writes are rare); one that stores the value
+    /// already there makes none. The block is immutable so that a read is
+    /// two loads, with no exclusivity check and no uniqueness test.
     private var storage: Storage
 
-    final class Storage: @unchecked Sendable {
-        // @unchecked: `values` is written only through `update`, which
-        // first makes the block unique to the writer (never while shared).
-        var values: Values
+    final class Storage: Sendable {
+        let values: Values
         init(_ values: Values) { self.values = values }
         /// The defaults every `TCPConfiguration()` shares.
         static let defaults = Storage(Values())
@@ -292,8 +290,9 @@ public struct TCPConfiguration: Sendable, Equatable {
 
     private mutating func update<T: Equatable>(_ field: WritableKeyPath<Values, T>, _ value: T) {
         guard storage.values[keyPath: field] != value else { return }
-        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.values) }
-        storage.values[keyPath: field] = value
+        var values = storage.values
+        values[keyPath: field] = value
+        storage = Storage(values)
     }
 
     /// The receive window scale tcp_select_initial_window() picks: the
