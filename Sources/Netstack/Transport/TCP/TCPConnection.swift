@@ -160,9 +160,17 @@ public final class TCPConnection {
     }
     /// retrans_stamp: when the oldest unacknowledged retransmitted data was
     /// first sent; the give-up clock of tcp_retries2 starts there.
-    @exclusivity(unchecked) var retransStamp: Instant?
+    var retransStamp: Instant? {
+        @inline(__always) get { _retransStamp.nanoseconds == Int64.min ? nil : _retransStamp }
+        @inline(__always) set { _retransStamp = newValue ?? Instant(nanoseconds: .min) }
+    }
+    @exclusivity(unchecked) var _retransStamp = Instant(nanoseconds: .min)
     /// When the first SYN went out (PAWS check of the SYN-ACK).
-    @exclusivity(unchecked) var synFirstSentAt: Instant?
+    var synFirstSentAt: Instant? {
+        @inline(__always) get { _synFirstSentAt.nanoseconds == Int64.min ? nil : _synFirstSentAt }
+        @inline(__always) set { _synFirstSentAt = newValue ?? Instant(nanoseconds: .min) }
+    }
+    @exclusivity(unchecked) var _synFirstSentAt = Instant(nanoseconds: .min)
     /// Undo state (tcp_init_undo): the episode's start, its retransmissions
     /// not yet proven spurious by a D-SACK, the window before it.
     @exclusivity(unchecked) var undoMarker: TCPSeqNumber?
@@ -307,7 +315,11 @@ public final class TCPConnection {
         @inline(__always) set { _rcvSpace = Int32(truncatingIfNeeded: newValue) }
     }
     @exclusivity(unchecked) var rcvqSeq = TCPSeqNumber(0)
-    @exclusivity(unchecked) var rcvqTime: Instant?
+    var rcvqTime: Instant? {
+        @inline(__always) get { _rcvqTime.nanoseconds == Int64.min ? nil : _rcvqTime }
+        @inline(__always) set { _rcvqTime = newValue ?? Instant(nanoseconds: .min) }
+    }
+    @exclusivity(unchecked) var _rcvqTime = Instant(nanoseconds: .min)
     /// sk_rcvbuf and tp->window_clamp (bytes; payload bytes stand for skb
     /// truesize, so the window may use the whole buffer): tcp_rmem[1] at
     /// first, grown by autotuning up to tcp_rmem[2]; SO_RCVBUF sets and
@@ -348,7 +360,11 @@ public final class TCPConnection {
     @exclusivity(unchecked) var rateAppLimited = true
     /// The newest segment delivered by the ACK being processed (the rate
     /// sample's P: its delivered count and stamp when sent), or nil.
-    @exclusivity(unchecked) var rateSampleSentAt: Instant?
+    var rateSampleSentAt: Instant? {
+        @inline(__always) get { _rateSampleSentAt.nanoseconds == Int64.min ? nil : _rateSampleSentAt }
+        @inline(__always) set { _rateSampleSentAt = newValue ?? Instant(nanoseconds: .min) }
+    }
+    @exclusivity(unchecked) var _rateSampleSentAt = Instant(nanoseconds: .min)
     @exclusivity(unchecked) var rateSamplePriorDelivered: UInt32 = 0
     @exclusivity(unchecked) var rateSamplePriorStamp = Instant.zero
     @exclusivity(unchecked) var rateSampleAppLimited = false
@@ -383,7 +399,11 @@ public final class TCPConnection {
     @exclusivity(unchecked) var ato = TimeDelta.zero
     @exclusivity(unchecked) var pingpong = false
     @exclusivity(unchecked) var lastReceived = Instant.zero
-    @exclusivity(unchecked) var lastOutOfWindowAck: Instant?
+    var lastOutOfWindowAck: Instant? {
+        @inline(__always) get { _lastOutOfWindowAck.nanoseconds == Int64.min ? nil : _lastOutOfWindowAck }
+        @inline(__always) set { _lastOutOfWindowAck = newValue ?? Instant(nanoseconds: .min) }
+    }
+    @exclusivity(unchecked) var _lastOutOfWindowAck = Instant(nanoseconds: .min)
 
     // MARK: timers (Instant.distantFuture = not armed)
     @exclusivity(unchecked) var retransmitDeadline = Instant.distantFuture
@@ -423,6 +443,11 @@ public final class TCPConnection {
     @exclusivity(unchecked) var sendRingSeq: TCPSeqNumber
     @exclusivity(unchecked) var recvRing = TCPByteRing()
     @exclusivity(unchecked) var sent = TCPSentQueue()
+
+    // The optional instants above (retransStamp, synFirstSentAt, rcvqTime,
+    // rateSampleSentAt, lastOutOfWindowAck) are stored as plain instants
+    // with Int64.min, a time no clock reads, for nil: 8 bytes each
+    // instead of an Optional's 9 padded to 16.
 
     // MARK: 32-bit storage
     /// The stored halves of the Int properties above that never leave 32
