@@ -11,7 +11,8 @@
 // Tables (per namespace, `TCPNamespaceState`):
 // - `established`: every connection by its 4-tuple, SYN-RECV children and
 //   TIME-WAIT included (Linux's ehash holds request socks and tw socks too).
-//   A dictionary keyed by `TCPFlowKey`: one hash per segment.
+//   A `TCPEstablishedTable`: one hash per segment; like ehash it stores
+//   no keys, only the sockets (12 bytes a slot).
 // - `listeners`: a short array scanned with inet_lhash2's scoring (exact
 //   address beats wildcard, a bound device adds).
 // - `ports`: the bind hash (port → sockets holding it), for bind conflicts
@@ -104,7 +105,7 @@ public final class TCPNamespaceState {
 
     // Per segment (demux, timers), by the namespace's thread only (the
     // control plane runs between polls): no dynamic exclusivity check.
-    @exclusivity(unchecked) var established: [TCPFlowKey: TCPSocket] = [:]
+    @exclusivity(unchecked) var established = TCPEstablishedTable()
     var listeners: [TCPSocket] = []
     var ports: [UInt16: TCPPortBucket] = [:]
     /// Connection timers by deadline (DeadlineHeap.swift: lazy removal;
@@ -1096,7 +1097,7 @@ extension NetworkNamespace {
     }
 
     func tcpShutdownAll() {
-        tcp.established = [:]
+        tcp.established.removeAll()
         tcp.listeners = []
         tcp.ports = [:]
         tcp.timers.removeAll()
