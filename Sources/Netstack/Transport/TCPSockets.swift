@@ -11,7 +11,8 @@
 // Tables (per namespace, `TCPNamespaceState`):
 // - `established`: every connection by its 4-tuple, SYN-RECV children and
 //   TIME-WAIT included (Linux's ehash holds request socks and tw socks too).
-//   A dictionary keyed by `TCPFlowKey`: one hash per segment.
+//   A `TCPEstablishedTable`: one hash per segment; like ehash it stores
+//   no keys, only the sockets (12 bytes a slot).
 // - `listeners`: a short array scanned with inet_lhash2's scoring (exact
 //   address beats wildcard, a bound device adds).
 // - `ports`: the bind hash (port → sockets holding it), for bind conflicts
@@ -104,7 +105,7 @@ public final class TCPNamespaceState {
 
     // Per segment (demux, timers), by the namespace's thread only (the
     // control plane runs between polls): no dynamic exclusivity check.
-    @exclusivity(unchecked) var established: [TCPFlowKey: TCPSocket] = [:]
+    @exclusivity(unchecked) var established = TCPEstablishedTable()
     var listeners: [TCPSocket] = []
     var ports: [UInt16: TCPPortBucket] = [:]
     /// Connection timers by deadline (DeadlineHeap.swift: lazy removal;
@@ -169,9 +170,9 @@ public final class TCPSocket {
     // namespace (applications call in between polls), so accesses never
     // overlap and the runtime check would only cost time.
     @exclusivity(unchecked) public internal(set) var connection: TCPConnection?
-    /// The listening half; nil unless listen() was called. Boxed: a
-    /// TCPListener holds a whole TCPConfiguration (~220 bytes) that every
-    /// connected socket would otherwise carry as an empty optional.
+    /// The listening half; nil unless listen() was called. Boxed with
+    /// the accept queue and the other state only a listener has, which
+    /// every connected socket would otherwise carry empty (48 bytes).
     var listener: TCPListener? {
         get { listenerBox?.value }
         set {
@@ -183,12 +184,22 @@ public final class TCPSocket {
         }
     }
     private var listenerBox: TCPListenerBox?
-    /// listen()'s backlog, capped by somaxconn (sk_max_ack_backlog).
-    public internal(set) var backlog = 0
+    /// listen()'s backlog, capped by somaxconn (sk_max_ack_backlog); 0
+    /// when not listening.
+    public internal(set) var backlog: Int {
+        get { listenerBox?.backlog ?? 0 }
+        set { listenerBox?.backlog = newValue }
+    }
     /// Children still in SYN-RECV (the SYN queue).
-    public internal(set) var synQueueLength = 0
-    var acceptQueue: [TCPSocket] = []
-    var acceptHead = 0
+    public internal(set) var synQueueLength: Int {
+        get { listenerBox?.synQueueLength ?? 0 }
+        set { listenerBox?.synQueueLength = newValue }
+    }
+    /// The accept queue: children from `acceptHead` on wait for accept().
+    var acceptQueue: [TCPSocket] { listenerBox?.acceptQueue ?? [] }
+    var acceptHead: Int { listenerBox?.acceptHead ?? 0 }
+    /// A child whose handshake completed joins the accept queue.
+    func enqueueAccepted(_ child: TCPSocket) { listenerBox?.acceptQueue.append(child) }
     /// Whether the device this socket's last segment left through takes GSO
     /// packets (sk_can_gso from the cached dst's features): then TCP builds
     /// up to 64 KiB per packet. Only a hint — a device that cannot take them
@@ -199,7 +210,10 @@ public final class TCPSocket {
     /// On the namespace's deferred-output list (tcpFlushDeferredOutput).
     var outputDeferred = false
     /// When the SYN queue last overflowed (cookies are checked within 2 minutes of it).
-    var lastOverflow: Instant?
+    var lastOverflow: Instant? {
+        get { listenerBox?.lastOverflow }
+        set { listenerBox?.lastOverflow = newValue }
+    }
     /// The listener a child came from, until it is accepted.
     weak var parent: TCPSocket?
     @exclusivity(unchecked) var inAcceptQueue = false
@@ -289,7 +303,7 @@ public final class TCPSocket {
     /// SO_ERROR without clearing it.
     public var error: Errno? { pendingError ?? connection?.error }
     /// Connections waiting in the accept queue.
-    public var acceptQueueLength: Int { acceptQueue.count - acceptHead }
+    public var acceptQueueLength: Int { listenerBox.map { $0.acceptQueue.count - $0.acceptHead } ?? 0 }
     /// SIOCINQ: bytes ready to read.
     public var receiveQueueBytes: Int { connection?.readableBytes ?? 0 }
     /// What `ss` shows as Send-Q: sent but unacknowledged sequence space
@@ -363,8 +377,8 @@ public final class TCPSocket {
         } else if namespace.tcpBindConflict(self, port: localPort, listening: true) {
             throw .EADDRINUSE
         }
-        self.backlog = b
         listener = TCPListener(configuration: configuration, secrets: namespace.tcpSecrets())
+        self.backlog = b
         t.listeners.append(self)
     }
 
@@ -372,10 +386,10 @@ public final class TCPSocket {
     /// nil (EAGAIN). EINVAL when not listening.
     public func accept() throws(Errno) -> TCPSocket? {
         guard isListening else { throw .EINVAL }
-        guard acceptHead < acceptQueue.count else { return nil }
-        let child = acceptQueue[acceptHead]
-        acceptHead += 1
-        if acceptHead == acceptQueue.count { acceptQueue.removeAll(keepingCapacity: true); acceptHead = 0 }
+        guard let box = listenerBox, box.acceptHead < box.acceptQueue.count else { return nil }
+        let child = box.acceptQueue[box.acceptHead]
+        box.acceptHead += 1
+        if box.acceptHead == box.acceptQueue.count { box.acceptQueue.removeAll(keepingCapacity: true); box.acceptHead = 0 }
         child.parent = nil
         child.inAcceptQueue = false
         child.assignInode()
@@ -705,20 +719,22 @@ extension NetworkNamespace {
             tcpDestroy(tw)
             count(.tcpExtTWRecycled)
         }
+        // The socket's configuration block, shared, unless tcp_ecn or
+        // tcp_ecn_fallback changed since socket() (they are read as they
+        // are now: tcp_ecn_send_syn); the route's MSS is the connection's own.
         var configuration = s.configuration
-        configuration.advertisedMSS = tcpAdvertisedMSS(to: address, decision: decision)
-        // tcp_ecn and tcp_ecn_fallback as they are now (tcp_ecn_send_syn).
         configuration.ecn = tcp.configuration.ecn
         configuration.ecnFallback = tcp.configuration.ecnFallback
+        let mss = tcpAdvertisedMSS(to: address, decision: decision)
         let c: TCPConnection
         if let isn = successorISN {
             let secrets = tcpSecrets()
             let offset = configuration.timestamps ? secrets.timestampOffset(local: local.address, remote: remote.address) : 0
             c = TCPConnection(connectFrom: local, to: remote, iss: isn, timestampOffset: offset,
-                              configuration: configuration, now: stack.now)
+                              configuration: configuration, advertisedMSS: mss, now: stack.now)
         } else {
             c = TCPConnection(connectFrom: local, to: remote, secrets: tcpSecrets(), configuration: configuration,
-                              now: stack.now)
+                              advertisedMSS: mss, now: stack.now)
         }
         s.connection = c
         tcpHash(s)
@@ -796,9 +812,10 @@ extension NetworkNamespace {
     /// are reset; handshakes in progress are dropped.
     func tcpStopListening(_ s: TCPSocket) {
         tcp.listeners.removeAll { $0 === s }
+        let waiting = s.acceptQueue[s.acceptHead...]
         s.listener = nil
         let now = stack.now
-        for child in s.acceptQueue[s.acceptHead...] {
+        for child in waiting {
             child.parent = nil
             child.inAcceptQueue = false
             child.isClosed = true
@@ -807,15 +824,12 @@ extension NetworkNamespace {
                 if c.state == .closed { tcpDestroy(child) }
             }
         }
-        s.acceptQueue = []
-        s.acceptHead = 0
         for (_, child) in tcp.established where child.parent === s {
             child.parent = nil
             child.isClosed = true
             if let c = child.connection { _ = c.abort(now: now) }
             tcpDestroy(child)
         }
-        s.synQueueLength = 0
     }
 
     /// A connect() in SYN-SENT abandoned (shutdown, close).
@@ -841,7 +855,7 @@ extension NetworkNamespace {
             p.synQueueLength -= 1
             count(.tcpPassiveOpens)
             if p.isListening {
-                p.acceptQueue.append(s)
+                p.enqueueAccepted(s)
                 s.inAcceptQueue = true
             }
         }
@@ -1083,7 +1097,7 @@ extension NetworkNamespace {
     }
 
     func tcpShutdownAll() {
-        tcp.established = [:]
+        tcp.established.removeAll()
         tcp.listeners = []
         tcp.ports = [:]
         tcp.timers.removeAll()
@@ -1146,8 +1160,14 @@ struct TCPPortBucket: Sequence {
     }
 }
 
-/// A listening socket's `TCPListener`, out of line (TCPSocket.listener).
+/// A listening socket's `TCPListener` and accept queue, out of line
+/// (TCPSocket.listener): only listeners pay for them.
 final class TCPListenerBox {
     var value: TCPListener
+    var backlog = 0
+    var synQueueLength = 0
+    var acceptQueue: [TCPSocket] = []
+    var acceptHead = 0
+    var lastOverflow: Instant?
     init(_ value: TCPListener) { self.value = value }
 }

@@ -118,16 +118,35 @@ public final class TCPMemory {
 struct TCPByteRing {
     @usableFromInline var storage: UnsafeMutableRawPointer?
     /// A power of two (or zero before first use).
-    @usableFromInline var capacity = 0
-    @usableFromInline var head = 0
+    @usableFromInline var capacity: Int {
+        @inline(__always) get { Int(_capacity) }
+        @inline(__always) set { _capacity = UInt32(truncatingIfNeeded: newValue) }
+    }
+    @usableFromInline var head: Int {
+        @inline(__always) get { Int(_head) }
+        @inline(__always) set { _head = UInt32(truncatingIfNeeded: newValue) }
+    }
     /// Bytes stored contiguously from `head` (for the receive ring: the
     /// in-order readable bytes; out-of-order bytes lie beyond).
-    @usableFromInline var count = 0
+    @usableFromInline var count: Int {
+        @inline(__always) get { Int(_count) }
+        @inline(__always) set { _count = UInt32(truncatingIfNeeded: newValue) }
+    }
     /// The capacity the ring had when it was last freed: a ring that drains
     /// and refills (bulk transfer, each read empties it) is allocated at
     /// that size at once instead of doubling up from 4 KiB again, copying
     /// at each step. A number, not memory: an idle ring still holds none.
-    @usableFromInline var lastCapacity = 0
+    @usableFromInline var lastCapacity: Int {
+        @inline(__always) get { Int(_lastCapacity) }
+        @inline(__always) set { _lastCapacity = UInt32(truncatingIfNeeded: newValue) }
+    }
+    /// The four sizes above, stored in 32 bits (16 bytes a ring, not 32,
+    /// two rings in every TCB): a ring never exceeds 2 GiB, as a socket
+    /// buffer is at most INT_MAX bytes, and none is ever negative.
+    @usableFromInline var _capacity: UInt32 = 0
+    @usableFromInline var _head: UInt32 = 0
+    @usableFromInline var _count: UInt32 = 0
+    @usableFromInline var _lastCapacity: UInt32 = 0
     /// The account the capacity is charged to (nil: none, a connection
     /// outside a stack).
     var account: TCPMemory?

@@ -23,7 +23,9 @@
 // same TCB — and it owns unsafe ring storage that must be freed exactly once
 // (deinit). The cost is one retain per segment dispatched to it; all work
 // inside is on stored properties of that one object. Its stored state is
-// about 1.6 KiB (tested: ≤ 2 KiB when idle, rings freed).
+// about 1.2 KiB (tested when idle, rings freed): the configuration is a
+// shared reference (TCPConfiguration), counts that fit 32 bits are stored
+// in 32 bits, optional instants use a sentinel.
 //
 // Ownership (DESIGN.md §8.5): a connection belongs to one shard and is only
 // touched from that shard's run-to-completion loop, never concurrently and
@@ -48,7 +50,14 @@ public final class TCPConnection {
     // MARK: identity and configuration
     public let local: TCPEndpoint
     public let remote: TCPEndpoint
+    /// The sysctls and socket options this connection reads: usually the
+    /// very block its socket and namespace share (TCPConfiguration is
+    /// copy-on-write), so nothing per connection may be stored in it.
     @exclusivity(unchecked) public var configuration: TCPConfiguration
+    /// The MSS we advertise (advmss): the route's MTU less the headers,
+    /// chosen per connection at connect(); kept here, not in
+    /// `configuration`, so that the configuration stays shared.
+    public let advertisedMSS: UInt16
     @exclusivity(unchecked) public internal(set) var state: TCPState
     /// sk_err: why the connection failed (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
     @exclusivity(unchecked) public internal(set) var error: Errno?
@@ -65,14 +74,23 @@ public final class TCPConnection {
     /// go through the loss marks of the retransmission queue).
     @exclusivity(unchecked) public internal(set) var sndNxt: TCPSeqNumber
     /// The peer's window in bytes, scaled.
-    @exclusivity(unchecked) public internal(set) var sndWnd = 0
+    public internal(set) var sndWnd: Int {
+        @inline(__always) get { Int(_sndWnd) }
+        @inline(__always) set { _sndWnd = Int32(truncatingIfNeeded: newValue) }
+    }
     @exclusivity(unchecked) var sndWl1 = TCPSeqNumber(0)
     @exclusivity(unchecked) var sndWl2 = TCPSeqNumber(0)
-    @exclusivity(unchecked) var maxWindow = 0
+    var maxWindow: Int {
+        @inline(__always) get { Int(_maxWindow) }
+        @inline(__always) set { _maxWindow = Int32(truncatingIfNeeded: newValue) }
+    }
     /// Nagle's "last small segment sent" (snd_sml, Minshall's variant).
     @exclusivity(unchecked) var sndSml: TCPSeqNumber
     /// Payload bytes per segment we send (mss_cache).
-    @exclusivity(unchecked) public internal(set) var mss = 536
+    public internal(set) var mss: Int {
+        @inline(__always) get { Int(_mss) }
+        @inline(__always) set { _mss = Int32(truncatingIfNeeded: newValue) }
+    }
     @exclusivity(unchecked) public internal(set) var sndWscale: UInt8 = 0
 
     // MARK: receive sequence space
@@ -80,13 +98,25 @@ public final class TCPConnection {
     @exclusivity(unchecked) public internal(set) var rcvNxt = TCPSeqNumber(0)
     /// rcv_wup and rcv_wnd: the window last advertised starts at rcv_wup.
     @exclusivity(unchecked) var rcvWup = TCPSeqNumber(0)
-    @exclusivity(unchecked) var rcvWnd = 0
+    var rcvWnd: Int {
+        @inline(__always) get { Int(_rcvWnd) }
+        @inline(__always) set { _rcvWnd = Int32(truncatingIfNeeded: newValue) }
+    }
     /// The window grows towards the buffer as data arrives (rcv_ssthresh).
-    @exclusivity(unchecked) var rcvSsthresh = 0
+    var rcvSsthresh: Int {
+        @inline(__always) get { Int(_rcvSsthresh) }
+        @inline(__always) set { _rcvSsthresh = Int32(truncatingIfNeeded: newValue) }
+    }
     /// The peer's segment size as seen (icsk_ack.rcv_mss).
-    @exclusivity(unchecked) var rcvMss = 536
+    var rcvMss: Int {
+        @inline(__always) get { Int(_rcvMss) }
+        @inline(__always) set { _rcvMss = Int32(truncatingIfNeeded: newValue) }
+    }
     /// gso_size of the packet being received (0: a single segment).
-    @exclusivity(unchecked) var receivedGSOSize = 0
+    var receivedGSOSize: Int {
+        @inline(__always) get { Int(_receivedGSOSize) }
+        @inline(__always) set { _receivedGSOSize = Int32(truncatingIfNeeded: newValue) }
+    }
     @exclusivity(unchecked) public internal(set) var rcvWscale: UInt8 = 0
 
     // MARK: negotiated options
@@ -106,7 +136,10 @@ public final class TCPConnection {
     /// carries: ECT(0) for new data of an ECN connection, else Not-ECT.
     @exclusivity(unchecked) public internal(set) var outputECN: UInt8 = 0
     /// Packets delivered by ACKs carrying ECE (tcpi_delivered_ce).
-    @exclusivity(unchecked) var deliveredCE = 0
+    var deliveredCE: Int {
+        @inline(__always) get { Int(_deliveredCE) }
+        @inline(__always) set { _deliveredCE = UInt32(truncatingIfNeeded: newValue) }
+    }
     /// When TIME-WAIT began (tw_entry_stamp; tcp_tw_reuse waits from it).
     @exclusivity(unchecked) public internal(set) var timeWaitEnteredAt = Instant.zero
 
@@ -119,40 +152,87 @@ public final class TCPConnection {
     @exclusivity(unchecked) var minRttUs: Int64 = .max
     @exclusivity(unchecked) public internal(set) var rto: TimeDelta
     /// icsk_backoff, icsk_retransmits.
-    @exclusivity(unchecked) public internal(set) var backoff = 0
-    @exclusivity(unchecked) var retransmits = 0
+    public internal(set) var backoff: Int {
+        @inline(__always) get { Int(_backoff) }
+        @inline(__always) set { _backoff = Int32(truncatingIfNeeded: newValue) }
+    }
+    var retransmits: Int {
+        @inline(__always) get { Int(_retransmits) }
+        @inline(__always) set { _retransmits = Int32(truncatingIfNeeded: newValue) }
+    }
     /// retrans_stamp: when the oldest unacknowledged retransmitted data was
     /// first sent; the give-up clock of tcp_retries2 starts there.
-    @exclusivity(unchecked) var retransStamp: Instant?
+    var retransStamp: Instant? {
+        @inline(__always) get { _retransStamp.nanoseconds == Int64.min ? nil : _retransStamp }
+        @inline(__always) set { _retransStamp = newValue ?? Instant(nanoseconds: .min) }
+    }
+    @exclusivity(unchecked) var _retransStamp = Instant(nanoseconds: .min)
     /// When the first SYN went out (PAWS check of the SYN-ACK).
-    @exclusivity(unchecked) var synFirstSentAt: Instant?
+    var synFirstSentAt: Instant? {
+        @inline(__always) get { _synFirstSentAt.nanoseconds == Int64.min ? nil : _synFirstSentAt }
+        @inline(__always) set { _synFirstSentAt = newValue ?? Instant(nanoseconds: .min) }
+    }
+    @exclusivity(unchecked) var _synFirstSentAt = Instant(nanoseconds: .min)
     /// Undo state (tcp_init_undo): the episode's start, its retransmissions
     /// not yet proven spurious by a D-SACK, the window before it.
     @exclusivity(unchecked) var undoMarker: TCPSeqNumber?
-    @exclusivity(unchecked) var undoRetrans = 0
+    var undoRetrans: Int {
+        @inline(__always) get { Int(_undoRetrans) }
+        @inline(__always) set { _undoRetrans = Int32(truncatingIfNeeded: newValue) }
+    }
     /// F-RTO in progress (tp->frto), and "send new data, not retransmissions,
     /// this round" (REXMIT_NEW).
     @exclusivity(unchecked) var frto = false
     @exclusivity(unchecked) var frtoSendNew = false
     /// The ACK being processed delivered data never retransmitted (FLAG_ORIG_SACK_ACKED).
     @exclusivity(unchecked) var originalDataDelivered = false
-    @exclusivity(unchecked) var priorSsthresh = 0
+    var priorSsthresh: Int {
+        @inline(__always) get { Int(_priorSsthresh) }
+        @inline(__always) set { _priorSsthresh = Int32(truncatingIfNeeded: newValue) }
+    }
 
     // MARK: congestion control and loss recovery
     @exclusivity(unchecked) public internal(set) var window: TCPCongestionWindow
     @exclusivity(unchecked) var cc: TCPCongestionControl
     @exclusivity(unchecked) public internal(set) var congestionState: TCPCongestionState = .open
     @exclusivity(unchecked) var highSeq = TCPSeqNumber(0)
-    @exclusivity(unchecked) var priorCwnd = 0
-    @exclusivity(unchecked) var prrDelivered = 0
-    @exclusivity(unchecked) var prrOut = 0
-    @exclusivity(unchecked) var dupAcks = 0
+    var priorCwnd: Int {
+        @inline(__always) get { Int(_priorCwnd) }
+        @inline(__always) set { _priorCwnd = Int32(truncatingIfNeeded: newValue) }
+    }
+    var prrDelivered: Int {
+        @inline(__always) get { Int(_prrDelivered) }
+        @inline(__always) set { _prrDelivered = Int32(truncatingIfNeeded: newValue) }
+    }
+    var prrOut: Int {
+        @inline(__always) get { Int(_prrOut) }
+        @inline(__always) set { _prrOut = Int32(truncatingIfNeeded: newValue) }
+    }
+    var dupAcks: Int {
+        @inline(__always) get { Int(_dupAcks) }
+        @inline(__always) set { _dupAcks = Int32(truncatingIfNeeded: newValue) }
+    }
     @exclusivity(unchecked) var isCwndLimited = false
-    @exclusivity(unchecked) var maxPacketsOut = 0
-    @exclusivity(unchecked) var packetsOut = 0
-    @exclusivity(unchecked) var sackedOut = 0
-    @exclusivity(unchecked) var lostOut = 0
-    @exclusivity(unchecked) var retransOut = 0
+    var maxPacketsOut: Int {
+        @inline(__always) get { Int(_maxPacketsOut) }
+        @inline(__always) set { _maxPacketsOut = Int32(truncatingIfNeeded: newValue) }
+    }
+    var packetsOut: Int {
+        @inline(__always) get { Int(_packetsOut) }
+        @inline(__always) set { _packetsOut = Int32(truncatingIfNeeded: newValue) }
+    }
+    var sackedOut: Int {
+        @inline(__always) get { Int(_sackedOut) }
+        @inline(__always) set { _sackedOut = Int32(truncatingIfNeeded: newValue) }
+    }
+    var lostOut: Int {
+        @inline(__always) get { Int(_lostOut) }
+        @inline(__always) set { _lostOut = Int32(truncatingIfNeeded: newValue) }
+    }
+    var retransOut: Int {
+        @inline(__always) get { Int(_retransOut) }
+        @inline(__always) set { _retransOut = Int32(truncatingIfNeeded: newValue) }
+    }
     /// The highest SACKed sequence (for reordering detection).
     @exclusivity(unchecked) var highestSacked = TCPSeqNumber(0)
     /// RACK (RFC 8985 §6): the most recently sent delivered segment.
@@ -172,11 +252,23 @@ public final class TCPConnection {
     /// The ACK being processed carried a D-SACK.
     @exclusivity(unchecked) var dsackInThisAck = false
     /// Retransmit-queue index hint for the next lost record to resend.
-    @exclusivity(unchecked) var retransmitHint = 0
+    var retransmitHint: Int {
+        @inline(__always) get { Int(_retransmitHint) }
+        @inline(__always) set { _retransmitHint = Int32(truncatingIfNeeded: newValue) }
+    }
     /// Lifetime statistics (tcp_info).
-    @exclusivity(unchecked) public internal(set) var totalRetransmits = 0
-    @exclusivity(unchecked) public internal(set) var segmentsOut = 0
-    @exclusivity(unchecked) public internal(set) var segmentsIn = 0
+    public internal(set) var totalRetransmits: Int {
+        @inline(__always) get { Int(_totalRetransmits) }
+        @inline(__always) set { _totalRetransmits = UInt32(truncatingIfNeeded: newValue) }
+    }
+    public internal(set) var segmentsOut: Int {
+        @inline(__always) get { Int(_segmentsOut) }
+        @inline(__always) set { _segmentsOut = UInt32(truncatingIfNeeded: newValue) }
+    }
+    public internal(set) var segmentsIn: Int {
+        @inline(__always) get { Int(_segmentsIn) }
+        @inline(__always) set { _segmentsIn = UInt32(truncatingIfNeeded: newValue) }
+    }
     /// More lifetime statistics for tcp_info (TCPInfo.swift), each one add
     /// or one store where its event happens: tp->bytes_acked,
     /// bytes_received, bytes_sent, bytes_retrans, data_segs_in/out,
@@ -185,12 +277,30 @@ public final class TCPConnection {
     @exclusivity(unchecked) var bytesReceived: UInt64 = 0
     @exclusivity(unchecked) var bytesSent: UInt64 = 0
     @exclusivity(unchecked) var bytesRetransmitted: UInt64 = 0
-    @exclusivity(unchecked) var dataSegmentsIn = 0
-    @exclusivity(unchecked) var dataSegmentsOut = 0
-    @exclusivity(unchecked) var deliveredTotal = 0
-    @exclusivity(unchecked) var dsackDups = 0
-    @exclusivity(unchecked) var reorderSeenCount = 0
-    @exclusivity(unchecked) var outOfOrderPackets = 0
+    var dataSegmentsIn: Int {
+        @inline(__always) get { Int(_dataSegmentsIn) }
+        @inline(__always) set { _dataSegmentsIn = UInt32(truncatingIfNeeded: newValue) }
+    }
+    var dataSegmentsOut: Int {
+        @inline(__always) get { Int(_dataSegmentsOut) }
+        @inline(__always) set { _dataSegmentsOut = UInt32(truncatingIfNeeded: newValue) }
+    }
+    var deliveredTotal: Int {
+        @inline(__always) get { Int(_deliveredTotal) }
+        @inline(__always) set { _deliveredTotal = UInt32(truncatingIfNeeded: newValue) }
+    }
+    var dsackDups: Int {
+        @inline(__always) get { Int(_dsackDups) }
+        @inline(__always) set { _dsackDups = UInt32(truncatingIfNeeded: newValue) }
+    }
+    var reorderSeenCount: Int {
+        @inline(__always) get { Int(_reorderSeenCount) }
+        @inline(__always) set { _reorderSeenCount = UInt32(truncatingIfNeeded: newValue) }
+    }
+    var outOfOrderPackets: Int {
+        @inline(__always) get { Int(_outOfOrderPackets) }
+        @inline(__always) set { _outOfOrderPackets = UInt32(truncatingIfNeeded: newValue) }
+    }
     /// tp->lsndtime, icsk_ack.lrcvtime, tp->rcv_tstamp: the last data
     /// sent, the last data received, the last ACK taken.
     @exclusivity(unchecked) var lastDataSent = Instant.zero
@@ -202,35 +312,61 @@ public final class TCPConnection {
     /// tp->rcvq_space: bytes the application copied in the last measured
     /// RTT (space), and where (seq) and when (time) that measure started;
     /// `rcvqTime` nil until the first read (TCPMemory.swift).
-    @exclusivity(unchecked) var rcvSpace = 0
+    var rcvSpace: Int {
+        @inline(__always) get { Int(_rcvSpace) }
+        @inline(__always) set { _rcvSpace = Int32(truncatingIfNeeded: newValue) }
+    }
     @exclusivity(unchecked) var rcvqSeq = TCPSeqNumber(0)
-    @exclusivity(unchecked) var rcvqTime: Instant?
+    var rcvqTime: Instant? {
+        @inline(__always) get { _rcvqTime.nanoseconds == Int64.min ? nil : _rcvqTime }
+        @inline(__always) set { _rcvqTime = newValue ?? Instant(nanoseconds: .min) }
+    }
+    @exclusivity(unchecked) var _rcvqTime = Instant(nanoseconds: .min)
     /// sk_rcvbuf and tp->window_clamp (bytes; payload bytes stand for skb
     /// truesize, so the window may use the whole buffer): tcp_rmem[1] at
     /// first, grown by autotuning up to tcp_rmem[2]; SO_RCVBUF sets and
     /// locks it (SOCK_RCVBUF_LOCK).
-    @exclusivity(unchecked) public internal(set) var rcvBuf = 0
-    @exclusivity(unchecked) var windowClamp = 0
+    public internal(set) var rcvBuf: Int {
+        @inline(__always) get { Int(_rcvBuf) }
+        @inline(__always) set { _rcvBuf = Int32(truncatingIfNeeded: newValue) }
+    }
+    var windowClamp: Int {
+        @inline(__always) get { Int(_windowClamp) }
+        @inline(__always) set { _windowClamp = Int32(truncatingIfNeeded: newValue) }
+    }
     @exclusivity(unchecked) public internal(set) var rcvBufLocked = false
     /// net.ipv4.tcp_moderate_rcvbuf of the namespace (set by the socket layer).
     @exclusivity(unchecked) var moderateRcvbuf = true
     /// sk_sndbuf when SO_SNDBUF locked it (SOCK_SNDBUF_LOCK); 0: not locked,
     /// the send buffer follows the congestion window (tcp_sndbuf_expand).
-    @exclusivity(unchecked) public internal(set) var sndBufLocked = 0
+    public internal(set) var sndBufLocked: Int {
+        @inline(__always) get { Int(_sndBufLocked) }
+        @inline(__always) set { _sndBufLocked = Int32(truncatingIfNeeded: newValue) }
+    }
     /// The largest send buffer reached (sk_sndbuf only grows, except under
     /// memory pressure, which holds it).
-    @exclusivity(unchecked) var sndBufGrown = 0
+    var sndBufGrown: Int {
+        @inline(__always) get { Int(_sndBufGrown) }
+        @inline(__always) set { _sndBufGrown = Int32(truncatingIfNeeded: newValue) }
+    }
     /// Delivery-rate sampling (net/ipv4/tcp_rate.c): tp->delivered_mstamp,
     /// tp->app_limited, and the kept sample (rate_delivered,
     /// rate_interval_us, rate_app_limited).
     @exclusivity(unchecked) var deliveredStamp = Instant.zero
     @exclusivity(unchecked) var appLimitedUntil: UInt32 = .max
-    @exclusivity(unchecked) var rateDelivered = 0
+    var rateDelivered: Int {
+        @inline(__always) get { Int(_rateDelivered) }
+        @inline(__always) set { _rateDelivered = Int32(truncatingIfNeeded: newValue) }
+    }
     @exclusivity(unchecked) var rateIntervalUs: Int64 = 0
     @exclusivity(unchecked) var rateAppLimited = true
     /// The newest segment delivered by the ACK being processed (the rate
     /// sample's P: its delivered count and stamp when sent), or nil.
-    @exclusivity(unchecked) var rateSampleSentAt: Instant?
+    var rateSampleSentAt: Instant? {
+        @inline(__always) get { _rateSampleSentAt.nanoseconds == Int64.min ? nil : _rateSampleSentAt }
+        @inline(__always) set { _rateSampleSentAt = newValue ?? Instant(nanoseconds: .min) }
+    }
+    @exclusivity(unchecked) var _rateSampleSentAt = Instant(nanoseconds: .min)
     @exclusivity(unchecked) var rateSamplePriorDelivered: UInt32 = 0
     @exclusivity(unchecked) var rateSamplePriorStamp = Instant.zero
     @exclusivity(unchecked) var rateSampleAppLimited = false
@@ -258,11 +394,18 @@ public final class TCPConnection {
 
     // MARK: ACK scheduling (icsk_ack)
     @exclusivity(unchecked) var ackNow = false
-    @exclusivity(unchecked) var quickAcks = 0
+    var quickAcks: Int {
+        @inline(__always) get { Int(_quickAcks) }
+        @inline(__always) set { _quickAcks = Int32(truncatingIfNeeded: newValue) }
+    }
     @exclusivity(unchecked) var ato = TimeDelta.zero
     @exclusivity(unchecked) var pingpong = false
     @exclusivity(unchecked) var lastReceived = Instant.zero
-    @exclusivity(unchecked) var lastOutOfWindowAck: Instant?
+    var lastOutOfWindowAck: Instant? {
+        @inline(__always) get { _lastOutOfWindowAck.nanoseconds == Int64.min ? nil : _lastOutOfWindowAck }
+        @inline(__always) set { _lastOutOfWindowAck = newValue ?? Instant(nanoseconds: .min) }
+    }
+    @exclusivity(unchecked) var _lastOutOfWindowAck = Instant(nanoseconds: .min)
 
     // MARK: timers (Instant.distantFuture = not armed)
     @exclusivity(unchecked) var retransmitDeadline = Instant.distantFuture
@@ -271,7 +414,10 @@ public final class TCPConnection {
     @exclusivity(unchecked) var keepaliveDeadline = Instant.distantFuture
     /// TIME-WAIT or FIN-WAIT-2 (orphaned) expiry.
     @exclusivity(unchecked) var lingerDeadline = Instant.distantFuture
-    @exclusivity(unchecked) var probesOut = 0
+    var probesOut: Int {
+        @inline(__always) get { Int(_probesOut) }
+        @inline(__always) set { _probesOut = Int32(truncatingIfNeeded: newValue) }
+    }
     @exclusivity(unchecked) var zeroWindowProbeDue = false
     @exclusivity(unchecked) var keepaliveProbeDue = false
 
@@ -300,6 +446,58 @@ public final class TCPConnection {
     @exclusivity(unchecked) var recvRing = TCPByteRing()
     @exclusivity(unchecked) var sent = TCPSentQueue()
 
+    // The optional instants above (retransStamp, synFirstSentAt, rcvqTime,
+    // rateSampleSentAt, lastOutOfWindowAck) are stored as plain instants
+    // with Int64.min, a time no clock reads, for nil: 8 bytes each
+    // instead of an Optional's 9 padded to 16.
+
+    // MARK: 32-bit storage
+    /// The stored halves of the Int properties above that never leave 32
+    /// bits: windows, buffer sizes and segment counts (tcp_sock keeps them
+    /// as u32 too: snd_wnd, packets_out, segs_out…), and the tcp_info
+    /// counters Linux reports as u32 (wrapping there as here). Each is
+    /// read and written as Int through its property; stored here, side by
+    /// side, they take 4 bytes each instead of 8 with no padding between.
+    @exclusivity(unchecked) var _sndWnd: Int32 = 0
+    @exclusivity(unchecked) var _maxWindow: Int32 = 0
+    @exclusivity(unchecked) var _mss: Int32 = 536
+    @exclusivity(unchecked) var _rcvWnd: Int32 = 0
+    @exclusivity(unchecked) var _rcvSsthresh: Int32 = 0
+    @exclusivity(unchecked) var _rcvMss: Int32 = 536
+    @exclusivity(unchecked) var _receivedGSOSize: Int32 = 0
+    @exclusivity(unchecked) var _backoff: Int32 = 0
+    @exclusivity(unchecked) var _retransmits: Int32 = 0
+    @exclusivity(unchecked) var _undoRetrans: Int32 = 0
+    @exclusivity(unchecked) var _priorSsthresh: Int32 = 0
+    @exclusivity(unchecked) var _priorCwnd: Int32 = 0
+    @exclusivity(unchecked) var _prrDelivered: Int32 = 0
+    @exclusivity(unchecked) var _prrOut: Int32 = 0
+    @exclusivity(unchecked) var _dupAcks: Int32 = 0
+    @exclusivity(unchecked) var _maxPacketsOut: Int32 = 0
+    @exclusivity(unchecked) var _packetsOut: Int32 = 0
+    @exclusivity(unchecked) var _sackedOut: Int32 = 0
+    @exclusivity(unchecked) var _lostOut: Int32 = 0
+    @exclusivity(unchecked) var _retransOut: Int32 = 0
+    @exclusivity(unchecked) var _retransmitHint: Int32 = 0
+    @exclusivity(unchecked) var _rcvSpace: Int32 = 0
+    @exclusivity(unchecked) var _rcvBuf: Int32 = 0
+    @exclusivity(unchecked) var _windowClamp: Int32 = 0
+    @exclusivity(unchecked) var _sndBufLocked: Int32 = 0
+    @exclusivity(unchecked) var _sndBufGrown: Int32 = 0
+    @exclusivity(unchecked) var _rateDelivered: Int32 = 0
+    @exclusivity(unchecked) var _quickAcks: Int32 = 0
+    @exclusivity(unchecked) var _probesOut: Int32 = 0
+    @exclusivity(unchecked) var _deliveredCE: UInt32 = 0
+    @exclusivity(unchecked) var _totalRetransmits: UInt32 = 0
+    @exclusivity(unchecked) var _segmentsOut: UInt32 = 0
+    @exclusivity(unchecked) var _segmentsIn: UInt32 = 0
+    @exclusivity(unchecked) var _dataSegmentsIn: UInt32 = 0
+    @exclusivity(unchecked) var _dataSegmentsOut: UInt32 = 0
+    @exclusivity(unchecked) var _deliveredTotal: UInt32 = 0
+    @exclusivity(unchecked) var _dsackDups: UInt32 = 0
+    @exclusivity(unchecked) var _reorderSeenCount: UInt32 = 0
+    @exclusivity(unchecked) var _outOfOrderPackets: UInt32 = 0
+
     deinit {
         sendRing.release()
         recvRing.release()
@@ -310,8 +508,10 @@ public final class TCPConnection {
     /// What both opens share: the connection with its own SYN (or SYN-ACK)
     /// outstanding and due, in `state`.
     private init(opening state: TCPState, local: TCPEndpoint, remote: TCPEndpoint, iss: TCPSeqNumber,
-                 timestampOffset: UInt32, configuration: TCPConfiguration, now: Instant) {
+                 timestampOffset: UInt32, configuration: TCPConfiguration, advertisedMSS: UInt16? = nil,
+                 now: Instant) {
         self.local = local
+        self.advertisedMSS = advertisedMSS ?? configuration.advertisedMSS
         self.remote = remote
         self.configuration = configuration
         self.state = state
@@ -340,24 +540,26 @@ public final class TCPConnection {
     /// its SYN due. `iss` and `timestampOffset` come from `TCPSecrets`.
     public convenience init(connectFrom local: TCPEndpoint, to remote: TCPEndpoint, iss: TCPSeqNumber,
                             timestampOffset: UInt32 = 0, configuration: TCPConfiguration = TCPConfiguration(),
-                            now: Instant) {
+                            advertisedMSS: UInt16? = nil, now: Instant) {
         precondition(local.address.isIPv6 == remote.address.isIPv6, "TCPConnection: mixed address families")
         self.init(opening: .synSent, local: local, remote: remote, iss: iss, timestampOffset: timestampOffset,
-                  configuration: configuration, now: now)
+                  configuration: configuration, advertisedMSS: advertisedMSS, now: now)
         // tcp_ecn_send_syn(): tcp_ecn = 1 asks for ECN.
         if configuration.ecn == 1 { ecnFlags = .ok }
         rcvWscale = configuration.receiveWindowScale
-        rcvWnd = initialReceiveWindow(mss: Int(configuration.advertisedMSS))
+        rcvWnd = initialReceiveWindow(mss: Int(self.advertisedMSS))
         rcvSsthresh = rcvWnd
     }
 
     /// An active open with the ISN and timestamp offset drawn from `secrets`
     /// (RFC 6528; secure_tcp_seq / secure_tcp_ts_off).
     public convenience init(connectFrom local: TCPEndpoint, to remote: TCPEndpoint, secrets: TCPSecrets,
-                            configuration: TCPConfiguration = TCPConfiguration(), now: Instant) {
+                            configuration: TCPConfiguration = TCPConfiguration(), advertisedMSS: UInt16? = nil,
+                            now: Instant) {
         let iss = secrets.initialSequenceNumber(local: local, remote: remote, now: now)
         let offset = configuration.timestamps ? secrets.timestampOffset(local: local.address, remote: remote.address) : 0
-        self.init(connectFrom: local, to: remote, iss: iss, timestampOffset: offset, configuration: configuration, now: now)
+        self.init(connectFrom: local, to: remote, iss: iss, timestampOffset: offset, configuration: configuration,
+                  advertisedMSS: advertisedMSS, now: now)
     }
 
     /// TCP_QUICKACK: ACK every segment at once for a while (tcp_enter_quickack_mode).
@@ -416,7 +618,7 @@ public final class TCPConnection {
         }
         var peerMSS = Int(options.maximumSegmentSize ?? 0)
         if peerMSS == 0 { peerMSS = local.address.isIPv6 ? 1220 : 536 }   // RFC 9293 §3.7.1 defaults
-        let ourMSS = Int(c.advertisedMSS)
+        let ourMSS = Int(advertisedMSS)
         mss = max(min(peerMSS, ourMSS) &- (timestampsEnabled ? 12 : 0), 48)
         rcvMss = min(ourMSS, 536)
         if state == .synReceived || !activeOpen {

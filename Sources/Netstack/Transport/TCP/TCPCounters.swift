@@ -68,9 +68,15 @@ public enum TCPCounter: Int, CaseIterable, Sendable {
     }
 }
 
-/// Pending counts, inline (no allocation): 40 × 4 bytes.
+/// Pending counts, inline (no allocation): 40 × 2 bytes. The socket layer
+/// flushes them after every event it hands the connection (a segment, a
+/// timer, a call), and no event bumps one counter anywhere near 65,535
+/// times (the most is OutSegs of one transmit round, bounded by the
+/// congestion window and the device backlog), so 16 bits suffice and
+/// keep 80 bytes out of every idle TCB. A connection driven without the
+/// socket layer (the protocol tests) wraps them after 65,535 counts.
 public struct TCPCounterSet: Sendable {
-    @usableFromInline var slots = InlineArray<40, UInt32>(repeating: 0)
+    @usableFromInline var slots = InlineArray<40, UInt16>(repeating: 0)
     /// Bit i: slot i was bumped since the last flush (a flush per event
     /// then visits only those, not all 40).
     @usableFromInline var touched: UInt64 = 0
@@ -78,12 +84,12 @@ public struct TCPCounterSet: Sendable {
     public init() {}
 
     @inlinable @inline(__always)
-    mutating func bump(_ c: TCPCounter, _ n: UInt32 = 1) {
+    mutating func bump(_ c: TCPCounter, _ n: UInt16 = 1) {
         slots[c.rawValue] &+= n
         touched |= 1 &<< UInt64(c.rawValue)
     }
 
-    public subscript(c: TCPCounter) -> UInt32 { slots[c.rawValue] }
+    public subscript(c: TCPCounter) -> UInt32 { UInt32(slots[c.rawValue]) }
 }
 
 extension TCPConnection {

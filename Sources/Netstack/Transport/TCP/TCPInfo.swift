@@ -255,7 +255,7 @@ extension TCPConnection {
         var i = TCPInfo(state: state, congestionState: congestionState, retransmits: retransmits,
                         probes: probesOut, backoff: backoff, timestamps: timestampsEnabled, sack: sackPermitted,
                         rto: rto, ato: min(ato, configuration.delayedAckMaximum), sndMss: mss, rcvMss: rcvMss,
-                        advmss: Int(configuration.advertisedMSS), rtt: smoothedRTT, rttvar: rttVariance,
+                        advmss: Int(advertisedMSS), rtt: smoothedRTT, rttvar: rttVariance,
                         sndCwnd: window.cwnd, congestionAlgorithm: cc.algorithm)
         if windowScalingEnabled {
             i.sndWscale = Int(sndWscale)
@@ -275,7 +275,7 @@ extension TCPConnection {
         i.lastDataRecv = age(lastDataReceived)
         i.lastAckRecv = age(lastAckReceived)
         // icsk_pmtu_cookie: the MTU the advertised MSS came from.
-        i.pmtu = Int(configuration.advertisedMSS) &+ (local.address.isIPv6 ? 60 : 40)
+        i.pmtu = Int(advertisedMSS) &+ (local.address.isIPv6 ? 60 : 40)
         i.rcvSsthresh = rcvSsthresh
         i.minRtt = minRttUs == .max ? nil : .microseconds(minRttUs)
         i.sndSsthresh = window.ssthresh == TCPCongestionWindow.infiniteSsthresh ? nil : window.ssthresh

@@ -65,7 +65,7 @@ extension TCPConnection {
             // SYN-ACK: the handshake completes on our side.
             acceptSyn(seg, options: options, now: now)
             ecnReceiveSynAck(seg)
-            rcvWnd = min(rcvWnd, initialReceiveWindow(mss: Int(configuration.advertisedMSS)))
+            rcvWnd = min(rcvWnd, initialReceiveWindow(mss: Int(advertisedMSS)))
             var events: TCPEvents = .connected
             let synRetried = backoff > 0
             handshakeAck(ack, options: options, now: now)
@@ -84,7 +84,7 @@ extension TCPConnection {
             // Simultaneous open (§3.10.7.3, fifth check): SYN-RECEIVED, send SYN-ACK.
             acceptSyn(seg, options: options, now: now)
             ecnReceiveSyn(seg)
-            rcvWnd = initialReceiveWindow(mss: Int(configuration.advertisedMSS) &- (timestampsEnabled ? 12 : 0))
+            rcvWnd = initialReceiveWindow(mss: Int(advertisedMSS) &- (timestampsEnabled ? 12 : 0))
             rcvSsthresh = rcvWnd
             state = .synReceived
             synDue = true
@@ -131,7 +131,7 @@ extension TCPConnection {
         lastDataReceived = now
         lastAckReceived = now
         // tcp_init_buffer_space(): rcvq_space starts at ten segments at most.
-        let advmss = Int(configuration.advertisedMSS) &- (timestampsEnabled ? 12 : 0)
+        let advmss = Int(advertisedMSS) &- (timestampsEnabled ? 12 : 0)
         rcvSpace = min(rcvSsthresh, rcvWnd, 10 &* advmss)
         if packetsOut == 0 { stopRetransmitTimer() }
         if configuration.keepalive { keepaliveDeadline = now + configuration.keepaliveTime }
@@ -507,7 +507,7 @@ extension TCPConnection {
         lastDataReceived = now
         // tcp_measure_rcv_mss: a GRO packet's segment size, not its length.
         let segment = receivedGSOSize > 0 ? receivedGSOSize : length
-        if segment > rcvMss { rcvMss = min(segment, Int(configuration.advertisedMSS)) }
+        if segment > rcvMss { rcvMss = min(segment, Int(advertisedMSS)) }
         let minAto = configuration.delayedAckMinimum
         if ato == .zero {
             // The first data: start in quick-ACK mode (tcp_incr_quickack).

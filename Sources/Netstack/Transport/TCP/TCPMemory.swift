@@ -62,7 +62,7 @@ extension TCPConnection {
         rcvBufLocked = true
         windowClamp = rcvBuf
         if synDue && synTransmissions == 0 && (state == .synSent || state == .synReceived) {
-            let advmss = Int(configuration.advertisedMSS) &- (timestampsEnabled ? 12 : 0)
+            let advmss = Int(advertisedMSS) &- (timestampsEnabled ? 12 : 0)
             rcvWnd = initialReceiveWindow(mss: advmss)
             rcvSsthresh = rcvWnd
         }
@@ -92,7 +92,7 @@ extension TCPConnection {
         let copied = copiedSeq - rcvqSeq
         if copied > rcvSpace {
             if moderateRcvbuf && !rcvBufLocked && rcvSpace > 0 && recvRing.account?.underPressure != true {
-                let advmss = Int(configuration.advertisedMSS) &- (timestampsEnabled ? 12 : 0)
+                let advmss = Int(advertisedMSS) &- (timestampsEnabled ? 12 : 0)
                 // Twice a round's delivery (losses) plus a cushion, and room
                 // for a sender still doubling (the ACK sent now is for the
                 // next round).
@@ -134,7 +134,7 @@ extension TCPConnection {
         // few segments (tcp_adjust_rcv_ssthresh), and out-of-order data
         // past this segment goes, an eighth of the buffer at a time, and
         // its memory with it, while that helps.
-        let advmss = Int(configuration.advertisedMSS) &- (timestampsEnabled ? 12 : 0)
+        let advmss = Int(advertisedMSS) &- (timestampsEnabled ? 12 : 0)
         rcvSsthresh = min(rcvSsthresh, 4 &* advmss)
         while pruneOutOfOrder(after: seq, limit: 0, oneChunk: true) {
             recvRing.shrink(keep: receiveExtent)
@@ -161,7 +161,7 @@ extension TCPConnection {
     /// True when it is back within it.
     func pruneQueue(seq: TCPSeqNumber, limit: Int) -> Bool {
         pendingCounters.bump(.pruneCalled)
-        let advmss = Int(configuration.advertisedMSS) &- (timestampsEnabled ? 12 : 0)
+        let advmss = Int(advertisedMSS) &- (timestampsEnabled ? 12 : 0)
         let pressure = recvRing.account?.underPressure == true
         if receiveExtent >= rcvBuf {
             // tcp_clamp_window(): an unlocked buffer below tcp_rmem[2] takes

@@ -121,7 +121,7 @@ extension TCPConnection {
         sent[0] = r
         var o = TCPOptions()
         let c = configuration
-        o.maximumSegmentSize = c.advertisedMSS
+        o.maximumSegmentSize = advertisedMSS
         var flags: TCPFlags = .syn
         if state == .synSent {
             o.sackPermitted = c.sack

@@ -63,69 +63,237 @@ public enum TCPCongestionAlgorithm: Sendable, Equatable {
 /// The sysctls (and socket options) a connection reads. Defaults are
 /// Linux 6.x's (`sysctl net.ipv4.tcp_*`, include/net/tcp.h).
 public struct TCPConfiguration: Sendable, Equatable {
+    /// The values live in one shared immutable block: the namespace's
+    /// defaults, every socket made from them and every connection of those
+    /// sockets hold the same 8-byte reference, not ~200 bytes each (an
+    /// idle endpoint would carry its configuration twice, in the socket
+    /// and in the TCB). A setter that changes a value makes a new block
+    /// (setsockopt and sysctl writes are rare); one that stores the value
+    /// already there makes none. The block is immutable so that a read is
+    /// two loads, with no exclusivity check and no uniqueness test.
+    private var storage: Storage
+
+    final class Storage: Sendable {
+        let values: Values
+        init(_ values: Values) { self.values = values }
+        /// The defaults every `TCPConfiguration()` shares.
+        static let defaults = Storage(Values())
+    }
+
+    /// The stored values (defaults: Linux 6.x's).
+    struct Values: Equatable, Sendable {
+        var sack: Bool = true
+        var timestamps: Bool = true
+        var windowScaling: Bool = true
+        var dsack: Bool = true
+        var advertisedMSS: UInt16 = 1460
+        var receiveBufferInitial: Int = 131_072
+        var receiveBufferMax: Int = 33_554_432
+        var sendBufferInitial: Int = 16_384
+        var sendBufferMax: Int = 4_194_304
+        var initialCongestionWindow: Int = 10
+        var congestionControl: TCPCongestionAlgorithm = .cubic
+        var minimumRTO: TimeDelta = .milliseconds(200)
+        var initialRTO: TimeDelta = .seconds(1)
+        var maximumRTO: TimeDelta = .seconds(120)
+        var synRetries: Int = 6
+        var synAckRetries: Int = 5
+        var retries2: Int = 15
+        var finTimeout: TimeDelta = .seconds(60)
+        var timeWaitLength: TimeDelta = .seconds(60)
+        var keepalive: Bool = false
+        var keepaliveTime: TimeDelta = .seconds(7200)
+        var keepaliveInterval: TimeDelta = .seconds(75)
+        var keepaliveProbes: Int = 9
+        var noDelay: Bool = false
+        var cork: Bool = false
+        var delayedAckMinimum: TimeDelta = .milliseconds(40)
+        var delayedAckMaximum: TimeDelta = .milliseconds(200)
+        var invalidRateLimit: TimeDelta = .milliseconds(500)
+        var rack: Bool = true
+        var tailLossProbe: Bool = true
+        var frto: Bool = true
+        var ecn: Int = 2
+        var ecnFallback: Bool = true
+    }
+
     /// tcp_sack, tcp_timestamps (1 = with random per-connection offset),
     /// tcp_window_scaling.
-    public var sack = true
-    public var timestamps = true
-    public var windowScaling = true
+    public var sack: Bool {
+        @inline(__always) get { storage.values.sack }
+        set { update(\.sack, newValue) }
+    }
+    public var timestamps: Bool {
+        @inline(__always) get { storage.values.timestamps }
+        set { update(\.timestamps, newValue) }
+    }
+    public var windowScaling: Bool {
+        @inline(__always) get { storage.values.windowScaling }
+        set { update(\.windowScaling, newValue) }
+    }
     /// tcp_dsack.
-    public var dsack = true
+    public var dsack: Bool {
+        @inline(__always) get { storage.values.dsack }
+        set { update(\.dsack, newValue) }
+    }
     /// The MSS we advertise: the route's MTU minus IP and TCP headers
     /// (tcp_mss_clamp / advmss); 1460 for a 1500-byte IPv4 path.
-    public var advertisedMSS: UInt16 = 1460
+    public var advertisedMSS: UInt16 {
+        @inline(__always) get { storage.values.advertisedMSS }
+        set { update(\.advertisedMSS, newValue) }
+    }
     /// tcp_rmem[1] (initial receive space) and tcp_rmem[2] (the most the
     /// receive buffer grows to). The window scale is chosen so that the
     /// maximum fits, as tcp_select_initial_window() does: 32 MiB (the
     /// default since Linux 6.x, and the oracle kernel's) → 10; the older
     /// 6 MiB → 7.
-    public var receiveBufferInitial = 131_072
-    public var receiveBufferMax = 33_554_432
+    public var receiveBufferInitial: Int {
+        @inline(__always) get { storage.values.receiveBufferInitial }
+        set { update(\.receiveBufferInitial, newValue) }
+    }
+    public var receiveBufferMax: Int {
+        @inline(__always) get { storage.values.receiveBufferMax }
+        set { update(\.receiveBufferMax, newValue) }
+    }
     /// tcp_wmem[1], tcp_wmem[2].
-    public var sendBufferInitial = 16_384
-    public var sendBufferMax = 4_194_304
+    public var sendBufferInitial: Int {
+        @inline(__always) get { storage.values.sendBufferInitial }
+        set { update(\.sendBufferInitial, newValue) }
+    }
+    public var sendBufferMax: Int {
+        @inline(__always) get { storage.values.sendBufferMax }
+        set { update(\.sendBufferMax, newValue) }
+    }
     /// TCP_INIT_CWND.
-    public var initialCongestionWindow = 10
-    public var congestionControl: TCPCongestionAlgorithm = .cubic
+    public var initialCongestionWindow: Int {
+        @inline(__always) get { storage.values.initialCongestionWindow }
+        set { update(\.initialCongestionWindow, newValue) }
+    }
+    public var congestionControl: TCPCongestionAlgorithm {
+        @inline(__always) get { storage.values.congestionControl }
+        set { update(\.congestionControl, newValue) }
+    }
     /// TCP_RTO_MIN, TCP_TIMEOUT_INIT, TCP_RTO_MAX.
-    public var minimumRTO: TimeDelta = .milliseconds(200)
-    public var initialRTO: TimeDelta = .seconds(1)
-    public var maximumRTO: TimeDelta = .seconds(120)
+    public var minimumRTO: TimeDelta {
+        @inline(__always) get { storage.values.minimumRTO }
+        set { update(\.minimumRTO, newValue) }
+    }
+    public var initialRTO: TimeDelta {
+        @inline(__always) get { storage.values.initialRTO }
+        set { update(\.initialRTO, newValue) }
+    }
+    public var maximumRTO: TimeDelta {
+        @inline(__always) get { storage.values.maximumRTO }
+        set { update(\.maximumRTO, newValue) }
+    }
     /// tcp_syn_retries, tcp_synack_retries, tcp_retries2.
-    public var synRetries = 6
-    public var synAckRetries = 5
-    public var retries2 = 15
+    public var synRetries: Int {
+        @inline(__always) get { storage.values.synRetries }
+        set { update(\.synRetries, newValue) }
+    }
+    public var synAckRetries: Int {
+        @inline(__always) get { storage.values.synAckRetries }
+        set { update(\.synAckRetries, newValue) }
+    }
+    public var retries2: Int {
+        @inline(__always) get { storage.values.retries2 }
+        set { update(\.retries2, newValue) }
+    }
     /// tcp_fin_timeout (FIN-WAIT-2 of an orphaned socket) and TCP_TIMEWAIT_LEN.
-    public var finTimeout: TimeDelta = .seconds(60)
-    public var timeWaitLength: TimeDelta = .seconds(60)
+    public var finTimeout: TimeDelta {
+        @inline(__always) get { storage.values.finTimeout }
+        set { update(\.finTimeout, newValue) }
+    }
+    public var timeWaitLength: TimeDelta {
+        @inline(__always) get { storage.values.timeWaitLength }
+        set { update(\.timeWaitLength, newValue) }
+    }
     /// SO_KEEPALIVE and tcp_keepalive_time/intvl/probes.
-    public var keepalive = false
-    public var keepaliveTime: TimeDelta = .seconds(7200)
-    public var keepaliveInterval: TimeDelta = .seconds(75)
-    public var keepaliveProbes = 9
+    public var keepalive: Bool {
+        @inline(__always) get { storage.values.keepalive }
+        set { update(\.keepalive, newValue) }
+    }
+    public var keepaliveTime: TimeDelta {
+        @inline(__always) get { storage.values.keepaliveTime }
+        set { update(\.keepaliveTime, newValue) }
+    }
+    public var keepaliveInterval: TimeDelta {
+        @inline(__always) get { storage.values.keepaliveInterval }
+        set { update(\.keepaliveInterval, newValue) }
+    }
+    public var keepaliveProbes: Int {
+        @inline(__always) get { storage.values.keepaliveProbes }
+        set { update(\.keepaliveProbes, newValue) }
+    }
     /// TCP_NODELAY, TCP_CORK.
-    public var noDelay = false
-    public var cork = false
+    public var noDelay: Bool {
+        @inline(__always) get { storage.values.noDelay }
+        set { update(\.noDelay, newValue) }
+    }
+    public var cork: Bool {
+        @inline(__always) get { storage.values.cork }
+        set { update(\.cork, newValue) }
+    }
     /// TCP_DELACK_MIN, TCP_DELACK_MAX (TCP_ATO_MIN is the minimum too).
-    public var delayedAckMinimum: TimeDelta = .milliseconds(40)
-    public var delayedAckMaximum: TimeDelta = .milliseconds(200)
+    public var delayedAckMinimum: TimeDelta {
+        @inline(__always) get { storage.values.delayedAckMinimum }
+        set { update(\.delayedAckMinimum, newValue) }
+    }
+    public var delayedAckMaximum: TimeDelta {
+        @inline(__always) get { storage.values.delayedAckMaximum }
+        set { update(\.delayedAckMaximum, newValue) }
+    }
     /// tcp_invalid_ratelimit: the least time between two challenge ACKs or
     /// out-of-window duplicate ACKs of one connection (RFC 5961 §7).
-    public var invalidRateLimit: TimeDelta = .milliseconds(500)
+    public var invalidRateLimit: TimeDelta {
+        @inline(__always) get { storage.values.invalidRateLimit }
+        set { update(\.invalidRateLimit, newValue) }
+    }
     /// tcp_recovery & 1: RACK loss detection (RFC 8985); tcp_early_retrans
     /// ≥ 3: tail loss probes.
-    public var rack = true
-    public var tailLossProbe = true
+    public var rack: Bool {
+        @inline(__always) get { storage.values.rack }
+        set { update(\.rack, newValue) }
+    }
+    public var tailLossProbe: Bool {
+        @inline(__always) get { storage.values.tailLossProbe }
+        set { update(\.tailLossProbe, newValue) }
+    }
     /// tcp_frto = 2: F-RTO, SACK-enhanced (RFC 5682 §3): after a timeout,
     /// send new data first; if never-retransmitted data is then ACKed, the
     /// timeout was spurious and is undone.
-    public var frto = true
+    public var frto: Bool {
+        @inline(__always) get { storage.values.frto }
+        set { update(\.frto, newValue) }
+    }
     /// tcp_ecn (RFC 3168): 0 off; 1 request ECN on outgoing connections
     /// and accept it on incoming ones; 2 (Linux's default) accept only.
     /// tcp_ecn_fallback: a retransmitted SYN no longer asks for ECN.
-    public var ecn = 2
-    public var ecnFallback = true
+    public var ecn: Int {
+        @inline(__always) get { storage.values.ecn }
+        set { update(\.ecn, newValue) }
+    }
+    public var ecnFallback: Bool {
+        @inline(__always) get { storage.values.ecnFallback }
+        set { update(\.ecnFallback, newValue) }
+    }
 
-    public init() {}
+    public init() { storage = .defaults }
+
+    public static func == (a: TCPConfiguration, b: TCPConfiguration) -> Bool {
+        a.storage === b.storage || a.storage.values == b.storage.values
+    }
+
+    /// Whether both share one block (no copy happened since one was made
+    /// from the other).
+    func sharesStorage(with other: TCPConfiguration) -> Bool { storage === other.storage }
+
+    private mutating func update<T: Equatable>(_ field: WritableKeyPath<Values, T>, _ value: T) {
+        guard storage.values[keyPath: field] != value else { return }
+        var values = storage.values
+        values[keyPath: field] = value
+        storage = Storage(values)
+    }
 
     /// The receive window scale tcp_select_initial_window() picks: the
     /// least shift for which 65535 << shift covers the largest buffer.
