@@ -260,7 +260,10 @@ extension NetworkNamespace {
             stack.backlogFull = true
             return
         }
-        if dev.receiveRing.isFull { stack.backlogFull = true }
+        // Nearly full: TCP stops here, leaving a NAPI budget of room for
+        // what else arrives before the receiver drains (ACKs, other flows,
+        // the segment a resumed sender sends first).
+        if dev.receiveRing.count &+ stack.napiBudget >= dev.receiveRing.capacity { stack.backlogFull = true }
         hasPendingReceive = true
     }
 }

@@ -128,12 +128,6 @@ public final class Stack {
         while rounds < maxRounds {
             rounds += 1
             var progress = false
-            // Each round drains up to a NAPI budget from every backlog;
-            // TCP output that stopped on a full one goes on from here.
-            backlogFull = false
-            for ns in all where !ns.tcpBlockedOutput.isEmpty {
-                if ns.tcpResumeBlockedOutput() { progress = true }
-            }
             for ns in all {
                 if ns.runTimers(now: self.now) { progress = true }
                 if ns.hasPendingReceive {
@@ -153,6 +147,12 @@ public final class Stack {
                     }
                 }
                 if ns.runQdiscs(now: self.now) { progress = true }
+            }
+            // Every backlog was drained by up to a NAPI budget this round:
+            // TCP output that stopped on a nearly full one goes on.
+            backlogFull = false
+            for ns in all where !ns.tcpBlockedOutput.isEmpty {
+                if ns.tcpResumeBlockedOutput() { progress = true }
             }
             if !progress { break }
         }
