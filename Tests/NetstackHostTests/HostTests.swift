@@ -81,6 +81,15 @@ final class ScriptedSystem: HostSystem {
         return (stack, system, driver)
     }
 
+    /// tp0: a vnet_hdr TAP, up, 10.0.0.2/24, with 10.0.0.1 a permanent neighbour.
+    func vnetTap(_ stack: Stack) {
+        let ns = stack.initial
+        _ = IPCommand.run(["tuntap", "add", "dev", "tp0", "mode", "tap", "vnet_hdr"], stack: stack, namespace: ns)
+        _ = IPCommand.run(["link", "set", "tp0", "address", "02:00:00:00:00:02", "up"], stack: stack, namespace: ns)
+        _ = IPCommand.run(["addr", "add", "10.0.0.2/24", "dev", "tp0"], stack: stack, namespace: ns)
+        _ = IPCommand.run(["neigh", "add", "10.0.0.1", "lladdr", "02:00:00:00:00:01", "dev", "tp0"], stack: stack, namespace: ns)
+    }
+
     @Test func tuntapAddAttachesWithTheKindsFlagsAndGivesCarrier() throws {
         let (stack, system, _) = host()
         let r = IPCommand.run(["tuntap", "add", "dev", "tp0", "mode", "tap"], stack: stack, namespace: stack.initial)
@@ -169,10 +178,7 @@ final class ScriptedSystem: HostSystem {
     func resetsForSuperFrame(forwarding: Int, holdingGSOPool: Bool = false) throws -> (whole: UInt64, cut: UInt64, resetAcks: [UInt32]) {
         let (stack, system, driver) = host()
         let ns = stack.initial
-        _ = IPCommand.run(["tuntap", "add", "dev", "tp0", "mode", "tap", "vnet_hdr"], stack: stack, namespace: ns)
-        _ = IPCommand.run(["link", "set", "tp0", "address", "02:00:00:00:00:02", "up"], stack: stack, namespace: ns)
-        _ = IPCommand.run(["addr", "add", "10.0.0.2/24", "dev", "tp0"], stack: stack, namespace: ns)
-        _ = IPCommand.run(["neigh", "add", "10.0.0.1", "lladdr", "02:00:00:00:00:01", "dev", "tp0"], stack: stack, namespace: ns)
+        vnetTap(stack)
         let dev = try #require(ns.device(named: "tp0"))
         dev.ipv4.forwarding = forwarding
         let fd = try #require(system.opened.first?.fd)
@@ -217,10 +223,7 @@ final class ScriptedSystem: HostSystem {
     @Test func scratchReadsShareTheBudgetAndAShortReadIsAnError() throws {
         let (stack, system, driver) = host()
         let ns = stack.initial
-        _ = IPCommand.run(["tuntap", "add", "dev", "tp0", "mode", "tap", "vnet_hdr"], stack: stack, namespace: ns)
-        _ = IPCommand.run(["link", "set", "tp0", "address", "02:00:00:00:00:02", "up"], stack: stack, namespace: ns)
-        _ = IPCommand.run(["addr", "add", "10.0.0.2/24", "dev", "tp0"], stack: stack, namespace: ns)
-        _ = IPCommand.run(["neigh", "add", "10.0.0.1", "lladdr", "02:00:00:00:00:01", "dev", "tp0"], stack: stack, namespace: ns)
+        vnetTap(stack)
         let dev = try #require(ns.device(named: "tp0"))
         let fd = try #require(system.opened.first?.fd)
         let token = try #require(system.registered[fd])

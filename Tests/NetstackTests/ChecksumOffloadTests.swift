@@ -215,11 +215,7 @@ private func isPartial(_ s: ChecksumState) -> Bool {
         #expect(got == 5000)
         var tcpFrames = 0, good = 0
         stack.capture!.drain { _, bytes in
-            var at = 24  // pcap file header
-            while at + 16 <= bytes.count {
-                let length = Int(bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self).littleEndian)
-                let frame = Array(bytes[(at + 16)..<(at + 16 + length)])
-                at += 16 + length
+            for frame in pcapFrames(bytes) {
                 guard frame.count > 34, frame[12] == 0x08, frame[13] == 0x00, frame[23] == 6 else { continue }
                 let ihl = Int(frame[14] & 0x0F) * 4
                 let s = IPv4Address(frame[26], frame[27], frame[28], frame[29])

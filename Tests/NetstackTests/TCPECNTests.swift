@@ -343,11 +343,7 @@ func ecnHandshake(client cc: TCPConfiguration, server sc: TCPConfiguration, synE
         var dataECT = 0, dataOther = 0, acksECT = 0, acks = 0, badChecksum = 0
         stack.capture!.drain { name, bytes in
             guard name.hasPrefix("a-") else { return }
-            var at = 24
-            while at + 16 <= bytes.count {
-                let length = Int(bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self).littleEndian)
-                let frame = Array(bytes[(at + 16)..<(at + 16 + length)])
-                at += 16 + length
+            for frame in pcapFrames(bytes) {
                 guard frame.count > 34, frame[12] == 0x08, frame[13] == 0x00, frame[23] == 6 else { continue }
                 let ihl = Int(frame[14] & 0x0F) * 4
                 var sum = InternetChecksum()
@@ -417,11 +413,7 @@ func ecnHandshake(client cc: TCPConfiguration, server sc: TCPConfiguration, synE
         var dataECT = 0, dataOther = 0, acksECT = 0, acks = 0
         stack.capture!.drain { name, bytes in
             guard name == "a-e0" else { return }
-            var at = 24
-            while at + 16 <= bytes.count {
-                let length = Int(bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self).littleEndian)
-                let frame = Array(bytes[(at + 16)..<(at + 16 + length)])
-                at += 16 + length
+            for frame in pcapFrames(bytes) {
                 guard frame.count >= 74, frame[12] == 0x86, frame[13] == 0xDD, frame[20] == 6 else { continue }
                 let trafficClass = (frame[14] & 0x0F) << 4 | frame[15] >> 4
                 let payloadLength = Int(frame[18]) << 8 | Int(frame[19])

@@ -134,3 +134,17 @@ func establishedPair(client cc: TCPConfiguration = TCPConfiguration(), server sc
 extension TimeDelta {
     static func / (a: TimeDelta, k: Int64) -> TimeDelta { TimeDelta(nanoseconds: a.nanoseconds / k) }
 }
+
+/// The frames of a pcap file's bytes as `PacketCapture.drain` hands them
+/// out (a 24-byte file header, then 16-byte record headers).
+func pcapFrames(_ bytes: UnsafeRawBufferPointer) -> [[UInt8]] {
+    var frames: [[UInt8]] = []
+    var at = 24
+    while at + 16 <= bytes.count {
+        let length = Int(bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self).littleEndian)
+        guard at + 16 + length <= bytes.count else { break }
+        frames.append(Array(bytes[(at + 16)..<(at + 16 + length)]))
+        at += 16 + length
+    }
+    return frames
+}
