@@ -387,6 +387,7 @@ extension TCPConnection {
         if let f = peerFinSeq, f == rcvNxt, !peerFinReceived {
             events.formUnion(receiveFin(now: now))
         }
+        releaseReassemblyIfDone()
         if !ackNow { scheduleAck(now: now) }
         return TCPReceiveResult(events: events)
     }

@@ -209,6 +209,7 @@ extension TCPConnection {
         if outOfOrder.isEmpty { outOfOrder = [] }
         pendingCounters.bump(.ofoPruned)
         if sackPermitted { recentSacks = TCPSackBlocks() }   // tcp_sack_reset
+        releaseReassemblyIfDone()
         return true
     }
 }
