@@ -102,6 +102,8 @@ public final class TCPNamespaceState {
     /// (`NetworkNamespace.tcpMemory`): one per stack, as Linux's
     /// tcp_memory_allocated is one per kernel.
     var memoryAccount: TCPMemory?
+    /// The stack's pending-count box (`NetworkNamespace.tcpPendingCounters`).
+    var pendingCounters: TCPPendingCounters?
 
     // Per segment (demux, timers), by the namespace's thread only (the
     // control plane runs between polls): no dynamic exclusivity check.
@@ -553,6 +555,18 @@ extension NetworkNamespace {
         return m
     }
 
+    /// The box every connection of the stack gathers its pending MIB
+    /// counts in between an event and its flush: one per stack, as the
+    /// stack's events run one at a time on its shard; kept by the initial
+    /// namespace.
+    var tcpPendingCounters: TCPPendingCounters {
+        let owner = stack.initial.tcp
+        if let b = owner.pendingCounters { return b }
+        let b = TCPPendingCounters()
+        owner.pendingCounters = b
+        return b
+    }
+
     /// socket(AF_INET[6], SOCK_STREAM, 0).
     public func tcpSocket(ipv6: Bool = false) -> TCPSocket {
         let s = TCPSocket(namespace: self, isIPv6: ipv6, configuration: tcp.configuration)
@@ -760,6 +774,7 @@ extension NetworkNamespace {
         // tcp_moderate_rcvbuf, SO_RCVBUF/SO_SNDBUF (a child inherits its
         // listener's, as sk_clone_lock copies sk_rcvbuf and sk_userlocks).
         c.attachMemory(tcpMemory)
+        c.shareCounters(tcpPendingCounters)
         c.moderateRcvbuf = tcp.moderateRcvbuf
         if let p = s.parent {
             if s.receiveBufferRequest == nil { s.receiveBufferRequest = p.receiveBufferRequest }

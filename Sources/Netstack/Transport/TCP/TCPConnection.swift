@@ -355,7 +355,16 @@ public final class TCPConnection {
     @exclusivity(unchecked) var chronoRwndLimited = TimeDelta.zero
     @exclusivity(unchecked) var chronoSndbufLimited = TimeDelta.zero
     /// MIB counts not yet flushed to the shard.
-    @exclusivity(unchecked) public internal(set) var pendingCounters = TCPCounterSet()
+    /// Where they gather: the stack's one `TCPPendingCounters` (shared by
+    /// all its connections, since each event's counts are flushed before
+    /// the next event runs), or the connection's own, allocated at the
+    /// first count, when it runs without a stack (nil until then).
+    @exclusivity(unchecked) var counterBox: TCPPendingCounters?
+    public internal(set) var pendingCounters: TCPCounterSet {
+        @inline(__always) get { counterBox?.counts ?? TCPCounterSet() }
+        set { ownCounterBox().counts = newValue }
+        _modify { yield &ownCounterBox().counts }
+    }
 
     // MARK: reassembly and SACK generation
     /// The out-of-order ranges and the SACK blocks reporting them, in a box
