@@ -287,7 +287,13 @@ struct TCPSentSegment {
 @usableFromInline
 struct TCPSentQueue {
     var records: [TCPSentSegment] = []
-    var head = 0
+    /// The first live record; stored in 32 bits (a queue holds at most a
+    /// window of segments) so the queue takes 12 bytes of its TCB, not 16.
+    var head: Int {
+        @inline(__always) get { Int(_head) }
+        @inline(__always) set { _head = Int32(truncatingIfNeeded: newValue) }
+    }
+    var _head: Int32 = 0
 
     var count: Int { records.count &- head }
     var isEmpty: Bool { head == records.count }

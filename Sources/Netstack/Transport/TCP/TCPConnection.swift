@@ -51,14 +51,17 @@ enum TCPRetransmitTimer: UInt8 {
 public final class TCPConnection {
     // MARK: identity and configuration
     public let local: TCPEndpoint
+    /// The initial sequence numbers, ours and the peer's (each beside an
+    /// endpoint, in the 4 bytes its alignment would leave empty).
+    @exclusivity(unchecked) public internal(set) var iss: TCPSeqNumber
     public let remote: TCPEndpoint
+    @exclusivity(unchecked) public internal(set) var irs = TCPSeqNumber(0)
     /// The sysctls and socket options this connection reads: usually the
     /// very block its socket and namespace share (TCPConfiguration is
     /// copy-on-write), so nothing per connection may be stored in it.
     @exclusivity(unchecked) public var configuration: TCPConfiguration
 
     // MARK: send sequence space (RFC 9293 §3.3.1)
-    @exclusivity(unchecked) public internal(set) var iss: TCPSeqNumber
     @exclusivity(unchecked) public internal(set) var sndUna: TCPSeqNumber
     /// The highest sequence sent (Linux never rewinds snd_nxt; retransmissions
     /// go through the loss marks of the retransmission queue).
@@ -83,7 +86,6 @@ public final class TCPConnection {
     }
 
     // MARK: receive sequence space
-    @exclusivity(unchecked) public internal(set) var irs = TCPSeqNumber(0)
     @exclusivity(unchecked) public internal(set) var rcvNxt = TCPSeqNumber(0)
     /// rcv_wup and rcv_wnd: the window last advertised starts at rcv_wup.
     @exclusivity(unchecked) var rcvWup = TCPSeqNumber(0)
@@ -110,7 +112,6 @@ public final class TCPConnection {
     // MARK: negotiated options
     @exclusivity(unchecked) var tsRecent: UInt32 = 0
     @exclusivity(unchecked) var tsRecentStamp = Instant.zero
-    @exclusivity(unchecked) var tsOffset: UInt32
 
     // MARK: ECN (RFC 3168; TCPCongestion.swift)
     /// Packets delivered by ACKs carrying ECE (tcpi_delivered_ce).
@@ -138,7 +139,6 @@ public final class TCPConnection {
         @inline(__always) get { Int64(_rttvarUs) }
         @inline(__always) set { _rttvarUs = UInt32(truncatingIfNeeded: newValue) }
     }
-    @exclusivity(unchecked) var rttSeq = TCPSeqNumber(0)
     /// The lowest RTT seen (tp->rtt_min), .max until the first sample.
     var minRttUs: Int64 {
         @inline(__always) get { _minRttUs == .max ? .max : Int64(_minRttUs) }
@@ -181,8 +181,8 @@ public final class TCPConnection {
 
     // MARK: congestion control and loss recovery
     @exclusivity(unchecked) public internal(set) var window: TCPCongestionWindow
-    @exclusivity(unchecked) var cc: TCPCongestionControl
     @exclusivity(unchecked) var highSeq = TCPSeqNumber(0)
+    @exclusivity(unchecked) var cc: TCPCongestionControl
     var priorCwnd: Int {
         @inline(__always) get { Int(_priorCwnd) }
         @inline(__always) set { _priorCwnd = Int32(truncatingIfNeeded: newValue) }
@@ -221,9 +221,10 @@ public final class TCPConnection {
     }
     /// The highest SACKed sequence (for reordering detection).
     @exclusivity(unchecked) var highestSacked = TCPSeqNumber(0)
-    /// RACK (RFC 8985 §6): the most recently sent delivered segment.
-    @exclusivity(unchecked) var rackXmit = Instant.zero
+    /// RACK (RFC 8985 §6): the end of the most recently sent delivered segment,
+    /// and (rackXmit) when it was sent.
     @exclusivity(unchecked) var rackEndSeq = TCPSeqNumber(0)
+    @exclusivity(unchecked) var rackXmit = Instant.zero
     var rackRttUs: Int64 {
         @inline(__always) get { Int64(_rackRttUs) }
         @inline(__always) set { _rackRttUs = UInt32(truncatingIfNeeded: newValue) }
@@ -331,6 +332,7 @@ public final class TCPConnection {
     /// rate_interval_us, rate_app_limited).
     @exclusivity(unchecked) var deliveredStamp = Instant.zero
     @exclusivity(unchecked) var appLimitedUntil: UInt32 = .max
+    @exclusivity(unchecked) var rateSamplePriorDelivered: UInt32 = 0
     var rateDelivered: Int {
         @inline(__always) get { Int(_rateDelivered) }
         @inline(__always) set { _rateDelivered = Int32(truncatingIfNeeded: newValue) }
@@ -346,7 +348,6 @@ public final class TCPConnection {
         @inline(__always) set { _rateSampleSentAt = newValue ?? Instant(nanoseconds: .min) }
     }
     @exclusivity(unchecked) var _rateSampleSentAt = Instant(nanoseconds: .min)
-    @exclusivity(unchecked) var rateSamplePriorDelivered: UInt32 = 0
     @exclusivity(unchecked) var rateSamplePriorStamp = Instant.zero
     /// The chronograph (tcp_chrono_start/stop/set; its state `chronoType`
     /// is with the small fields): since when, and the time in each state.
@@ -435,10 +436,10 @@ public final class TCPConnection {
 
     // MARK: buffers
     @exclusivity(unchecked) var sendRing = TCPByteRing()
-    /// The sequence number of the send ring's first byte.
-    @exclusivity(unchecked) var sendRingSeq: TCPSeqNumber
     @exclusivity(unchecked) var recvRing = TCPByteRing()
     @exclusivity(unchecked) var sent = TCPSentQueue()
+    /// The sequence number of the send ring's first byte.
+    @exclusivity(unchecked) var sendRingSeq: TCPSeqNumber
 
     // The optional instants above (retransStamp, synFirstSentAt, rcvqTime,
     // rateSampleSentAt, lastOutOfWindowAck) are stored as plain instants
@@ -452,6 +453,10 @@ public final class TCPConnection {
     /// counters Linux reports as u32 (wrapping there as here). Each is
     /// read and written as Int through its property; stored here, side by
     /// side, they take 4 bytes each instead of 8 with no padding between.
+    /// The timestamp offset (tsoffset) and the snd_nxt that ends the RTT
+    /// estimator's current round (rtt_seq), kept with the 32-bit fields.
+    @exclusivity(unchecked) var tsOffset: UInt32
+    @exclusivity(unchecked) var rttSeq = TCPSeqNumber(0)
     @exclusivity(unchecked) var _sndWnd: Int32 = 0
     @exclusivity(unchecked) var _maxWindow: Int32 = 0
     @exclusivity(unchecked) var _mss: Int32 = 536
