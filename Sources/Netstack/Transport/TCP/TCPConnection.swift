@@ -364,7 +364,10 @@ public final class TCPConnection {
     public internal(set) var pendingCounters: TCPCounterSet {
         @inline(__always) get { counterBox?.counts ?? TCPCounterSet() }
         set { ownCounterBox().counts = newValue }
-        _modify { yield &ownCounterBox().counts }
+        _modify {
+            if counterBox == nil { makeCounterBox() }
+            yield &counterBox.unsafelyUnwrapped.counts
+        }
     }
 
     // MARK: reassembly and SACK generation
@@ -388,6 +391,14 @@ public final class TCPConnection {
                 yield &ranges
                 if ranges.capacity > 0 { reassembly = TCPReassembly(outOfOrder: ranges) }
             }
+        }
+    }
+    /// Some range is held out of order (the box's nil check first: no
+    /// reference is taken in the usual, in-order case).
+    var hasOutOfOrder: Bool {
+        @inline(__always) get {
+            guard let r = reassembly else { return false }
+            return !r.outOfOrder.isEmpty
         }
     }
     /// The SACK blocks to report, most recent first (tp->selective_acks).
@@ -832,7 +843,7 @@ public final class TCPConnection {
         let before = advertisableWindow()
         recvRing.copy(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]), from: 0)
         recvRing.consume(n)
-        if recvRing.count == 0 && outOfOrder.isEmpty {
+        if recvRing.count == 0 && !hasOutOfOrder {
             recvRing.release()
         } else if recvRing.account?.underPressure == true {
             // Under memory pressure a drained ring gives back what it no
@@ -881,7 +892,7 @@ public final class TCPConnection {
         case .synSent:
             return enterClosed(now: now)
         case .synReceived, .established, .closeWait:
-            if recvRing.count > 0 || !outOfOrder.isEmpty {
+            if recvRing.count > 0 || hasOutOfOrder {
                 pendingCounters.bump(.abortOnClose)
                 pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
                 return enterClosed(now: now).union(.output)

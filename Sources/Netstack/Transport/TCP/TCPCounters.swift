@@ -108,7 +108,7 @@ extension TCPConnection {
         return makeCounterBox()
     }
 
-    @inline(never)
+    @inline(never) @discardableResult
     func makeCounterBox() -> TCPPendingCounters {
         let b = TCPPendingCounters()
         counterBox = b

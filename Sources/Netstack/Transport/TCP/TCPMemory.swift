@@ -34,7 +34,10 @@ extension TCPConnection {
 
     /// sk_rmem_alloc: the bytes the receive ring holds past its head, in
     /// order and out of order (holes included).
-    var receiveExtent: Int { recvRing.count &+ (outOfOrder.last.map { $0.right - rcvNxt } ?? 0) }
+    var receiveExtent: Int {
+        if let r = reassembly, let last = r.outOfOrder.last { return recvRing.count &+ (last.right - rcvNxt) }
+        return recvRing.count
+    }
 
     /// The ring charges its memory to `account` (the stack's tcp_mem); the
     /// socket layer attaches it when the connection is hashed.
