@@ -167,16 +167,62 @@ public final class TCPConnection {
         @inline(__always) set { _synFirstSentAt = newValue ?? Instant(nanoseconds: .min) }
     }
     @exclusivity(unchecked) var _synFirstSentAt = Instant(nanoseconds: .min)
-    /// Undo state (tcp_init_undo): the retransmissions of the episode that
-    /// `undoMarker` (small fields) starts not yet proven spurious by a
-    /// D-SACK, and the window before it (`priorSsthresh`, `priorCwnd`).
+    /// The state of congestion episodes (undo, PRR, F-RTO) lives in a box
+    /// allocated at the first episode (`TCPEpisodeState`) and kept: a
+    /// connection that never reduced its window carries 8 bytes of it,
+    /// not 32. Read without it, every field is its initial value.
+    @exclusivity(unchecked) var episode: TCPEpisodeState?
+    /// Undo state (tcp_init_undo): the episode's start, its retransmissions
+    /// not yet proven spurious by a D-SACK, the window before it
+    /// (`priorSsthresh`, `priorCwnd`).
+    var undoMarker: TCPSeqNumber? {
+        @inline(__always) get {
+            guard let e = episode else { return nil }
+            return e.undoMarker
+        }
+        @inline(__always) set {
+            if let e = episode { e.undoMarker = newValue } else if newValue != nil { makeEpisode().undoMarker = newValue }
+        }
+    }
     var undoRetrans: Int {
-        @inline(__always) get { Int(_undoRetrans) }
-        @inline(__always) set { _undoRetrans = Int32(truncatingIfNeeded: newValue) }
+        @inline(__always) get {
+            guard let e = episode else { return 0 }
+            return Int(e.undoRetrans)
+        }
+        @inline(__always) set {
+            let v = Int32(truncatingIfNeeded: newValue)
+            if let e = episode { e.undoRetrans = v } else if v != 0 { makeEpisode().undoRetrans = v }
+        }
+    }
+    /// F-RTO in progress (tp->frto), and "send new data, not retransmissions,
+    /// this round" (REXMIT_NEW).
+    var frto: Bool {
+        @inline(__always) get {
+            guard let e = episode else { return false }
+            return e.frto
+        }
+        @inline(__always) set {
+            if let e = episode { e.frto = newValue } else if newValue { makeEpisode().frto = newValue }
+        }
+    }
+    var frtoSendNew: Bool {
+        @inline(__always) get {
+            guard let e = episode else { return false }
+            return e.frtoSendNew
+        }
+        @inline(__always) set {
+            if let e = episode { e.frtoSendNew = newValue } else if newValue { makeEpisode().frtoSendNew = newValue }
+        }
     }
     var priorSsthresh: Int {
-        @inline(__always) get { Int(_priorSsthresh) }
-        @inline(__always) set { _priorSsthresh = Int32(truncatingIfNeeded: newValue) }
+        @inline(__always) get {
+            guard let e = episode else { return 0 }
+            return Int(e.priorSsthresh)
+        }
+        @inline(__always) set {
+            let v = Int32(truncatingIfNeeded: newValue)
+            if let e = episode { e.priorSsthresh = v } else if v != 0 { makeEpisode().priorSsthresh = v }
+        }
     }
 
     // MARK: congestion control and loss recovery
@@ -184,16 +230,34 @@ public final class TCPConnection {
     @exclusivity(unchecked) var highSeq = TCPSeqNumber(0)
     @exclusivity(unchecked) var cc: TCPCongestionControl
     var priorCwnd: Int {
-        @inline(__always) get { Int(_priorCwnd) }
-        @inline(__always) set { _priorCwnd = Int32(truncatingIfNeeded: newValue) }
+        @inline(__always) get {
+            guard let e = episode else { return 0 }
+            return Int(e.priorCwnd)
+        }
+        @inline(__always) set {
+            let v = Int32(truncatingIfNeeded: newValue)
+            if let e = episode { e.priorCwnd = v } else if v != 0 { makeEpisode().priorCwnd = v }
+        }
     }
     var prrDelivered: Int {
-        @inline(__always) get { Int(_prrDelivered) }
-        @inline(__always) set { _prrDelivered = Int32(truncatingIfNeeded: newValue) }
+        @inline(__always) get {
+            guard let e = episode else { return 0 }
+            return Int(e.prrDelivered)
+        }
+        @inline(__always) set {
+            let v = Int32(truncatingIfNeeded: newValue)
+            if let e = episode { e.prrDelivered = v } else if v != 0 { makeEpisode().prrDelivered = v }
+        }
     }
     var prrOut: Int {
-        @inline(__always) get { Int(_prrOut) }
-        @inline(__always) set { _prrOut = Int32(truncatingIfNeeded: newValue) }
+        @inline(__always) get {
+            guard let e = episode else { return 0 }
+            return Int(e.prrOut)
+        }
+        @inline(__always) set {
+            let v = Int32(truncatingIfNeeded: newValue)
+            if let e = episode { e.prrOut = v } else if v != 0 { makeEpisode().prrOut = v }
+        }
     }
     var dupAcks: Int {
         @inline(__always) get { Int(_dupAcks) }
@@ -477,11 +541,6 @@ public final class TCPConnection {
     @exclusivity(unchecked) var _receivedGSOSize: Int32 = 0
     @exclusivity(unchecked) var _backoff: Int32 = 0
     @exclusivity(unchecked) var _retransmits: Int32 = 0
-    @exclusivity(unchecked) var _undoRetrans: Int32 = 0
-    @exclusivity(unchecked) var _priorSsthresh: Int32 = 0
-    @exclusivity(unchecked) var _priorCwnd: Int32 = 0
-    @exclusivity(unchecked) var _prrDelivered: Int32 = 0
-    @exclusivity(unchecked) var _prrOut: Int32 = 0
     @exclusivity(unchecked) var _dupAcks: Int32 = 0
     @exclusivity(unchecked) var _maxPacketsOut: Int32 = 0
     @exclusivity(unchecked) var _packetsOut: Int32 = 0
@@ -538,9 +597,6 @@ public final class TCPConnection {
     @exclusivity(unchecked) public internal(set) var rcvWscale: UInt8 = 0
     @exclusivity(unchecked) public internal(set) var sackPermitted = false
     @exclusivity(unchecked) public internal(set) var timestampsEnabled = false
-    /// Undo state (tcp_init_undo): the episode's start, its retransmissions
-    /// not yet proven spurious by a D-SACK, the window before it.
-    @exclusivity(unchecked) var undoMarker: TCPSeqNumber?
     @exclusivity(unchecked) public internal(set) var windowScalingEnabled = false
     /// tp->ecn_flags.
     @exclusivity(unchecked) public internal(set) var ecnFlags: TCPECNFlags = []
@@ -552,10 +608,6 @@ public final class TCPConnection {
     /// The ECN field the IP header of the segment `nextSegment` last wrote
     /// carries: ECT(0) for new data of an ECN connection, else Not-ECT.
     @exclusivity(unchecked) public internal(set) var outputECN: UInt8 = 0
-    /// F-RTO in progress (tp->frto), and "send new data, not retransmissions,
-    /// this round" (REXMIT_NEW).
-    @exclusivity(unchecked) var frto = false
-    @exclusivity(unchecked) var frtoSendNew = false
     /// TLP: the probe outstanding ends here (tlp_high_seq).
     @exclusivity(unchecked) var tlpHighSeq: TCPSeqNumber?
     /// The ACK being processed delivered data never retransmitted (FLAG_ORIG_SACK_ACKED).
@@ -1027,5 +1079,29 @@ final class TCPReassembly {
     init(outOfOrder: [TCPSackBlock] = [], recentSacks: TCPSackBlocks = TCPSackBlocks()) {
         self.outOfOrder = outOfOrder
         self.recentSacks = recentSacks
+    }
+}
+
+/// A connection's congestion-episode state (tcp_sock's undo_marker,
+/// undo_retrans, prior_ssthresh, prior_cwnd, prr_delivered, prr_out,
+/// frto): allocated by the first write of a value other than the initial
+/// one (a CWR, a recovery, a timeout), once per connection.
+final class TCPEpisodeState {
+    @exclusivity(unchecked) var undoMarker: TCPSeqNumber?
+    @exclusivity(unchecked) var undoRetrans: Int32 = 0
+    @exclusivity(unchecked) var priorSsthresh: Int32 = 0
+    @exclusivity(unchecked) var priorCwnd: Int32 = 0
+    @exclusivity(unchecked) var prrDelivered: Int32 = 0
+    @exclusivity(unchecked) var prrOut: Int32 = 0
+    @exclusivity(unchecked) var frto = false
+    @exclusivity(unchecked) var frtoSendNew = false
+}
+
+extension TCPConnection {
+    @inline(never)
+    func makeEpisode() -> TCPEpisodeState {
+        let e = TCPEpisodeState()
+        episode = e
+        return e
     }
 }
