@@ -425,6 +425,10 @@ public final class TCPConnection {
     /// the next event runs), or the connection's own, allocated at the
     /// first count, when it runs without a stack (nil until then).
     @exclusivity(unchecked) var counterBox: TCPPendingCounters?
+    /// The account both rings charge their capacity to (the stack's
+    /// tcp_mem; nil: none, a connection outside a stack), passed to the
+    /// rings' growing and freeing calls rather than kept in each.
+    @exclusivity(unchecked) var memory: TCPMemory?
     public internal(set) var pendingCounters: TCPCounterSet {
         @inline(__always) get { counterBox?.counts ?? TCPCounterSet() }
         set { ownCounterBox().counts = newValue }
@@ -659,8 +663,8 @@ public final class TCPConnection {
     @exclusivity(unchecked) public var checksumOffload = false
 
     deinit {
-        sendRing.release()
-        recvRing.release()
+        sendRing.release(account: memory)
+        recvRing.release(account: memory)
     }
 
     // MARK: opening
@@ -803,7 +807,7 @@ public final class TCPConnection {
     /// tcp_wmem[0] step an empty one is always granted) counts.
     public var sendSpace: Int {
         let space = max(sendLimit &- sendRing.count, 0)
-        guard let m = sendRing.account, m.overLimit else { return space }
+        guard let m = memory, m.overLimit else { return space }
         let held = sendRing.isAllocated ? sendRing.capacity : TCPByteRing.minimumCapacity
         return min(space, max(held &- sendRing.count, 0))
     }
@@ -822,7 +826,7 @@ public final class TCPConnection {
         let c = configuration
         let wanted = min(max(c.sendBufferInitial, 3 &* window.cwnd &* mss), c.sendBufferMax)
         if wanted > sndBufGrown {
-            if sendRing.account?.underPressure == true { return sndBufGrown }
+            if memory?.underPressure == true { return sndBufGrown }
             sndBufGrown = wanted
         }
         return wanted
@@ -839,7 +843,7 @@ public final class TCPConnection {
             throw .EPIPE
         }
         // Under memory pressure the ring gives back what it does not need.
-        if sendRing.isAllocated, sendRing.account?.underPressure == true { sendRing.shrink(keep: sendRing.count) }
+        if sendRing.isAllocated, memory?.underPressure == true { sendRing.shrink(keep: sendRing.count, account: memory) }
         var n = min(bytes.count, sendSpace)
         // The send buffer fills: the sender is limited by it (tcp_sendmsg's
         // wait_for_space), until ACKs make room.
@@ -847,7 +851,7 @@ public final class TCPConnection {
         guard n > 0 else { return 0 }
         rateCheckAppLimited()
         chronoStart(.busy, now: now)
-        if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count) {
+        if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count, account: memory) {
             // Above tcp_mem[2]: the buffer shrinks to half of what is
             // queued (sk_stream_moderate_sndbuf), so that memory flows back
             // as ACKs drain it; what the ring holds may still be used, and
@@ -857,7 +861,7 @@ public final class TCPConnection {
             n = min(n, max(sendRing.capacity &- sendRing.count, 0))
             if n == 0 && sendRing.count == 0 {
                 n = min(bytes.count, TCPByteRing.minimumCapacity)
-                _ = sendRing.reserve(n, keep: 0, force: true)
+                _ = sendRing.reserve(n, keep: 0, force: true, account: memory)
             }
             if n == 0 { return 0 }
         }
@@ -896,11 +900,11 @@ public final class TCPConnection {
         recvRing.copy(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]), from: 0)
         recvRing.consume(n)
         if recvRing.count == 0 && !hasOutOfOrder {
-            recvRing.release()
-        } else if recvRing.account?.underPressure == true {
+            recvRing.release(account: memory)
+        } else if memory?.underPressure == true {
             // Under memory pressure a drained ring gives back what it no
             // longer needs (sk_mem_reclaim after the copy).
-            _ = recvRing.shrink(keep: receiveExtent)
+            _ = recvRing.shrink(keep: receiveExtent, account: memory)
         }
         rcvSpaceAdjust(now: now)
         // tcp_cleanup_rbuf(): the once-per-two-segments ACK the receive
@@ -984,8 +988,8 @@ public final class TCPConnection {
         }
         state = .closed
         chronoSet(.none, now: now)
-        sendRing.release()
-        if isOrphaned || error != nil { recvRing.release(); outOfOrder = [] }
+        sendRing.release(account: memory)
+        if isOrphaned || error != nil { recvRing.release(account: memory); outOfOrder = [] }
         sent.removeAll()
         packetsOut = 0; sackedOut = 0; lostOut = 0; retransOut = 0
         retransmitDeadline = .distantFuture
@@ -1048,7 +1052,7 @@ public final class TCPConnection {
         state = .timeWait
         timeWaitEnteredAt = now
         chronoSet(.none, now: now)
-        sendRing.release()
+        sendRing.release(account: memory)
         sent.removeAll()
         packetsOut = 0; sackedOut = 0; lostOut = 0; retransOut = 0
         retransmitDeadline = .distantFuture

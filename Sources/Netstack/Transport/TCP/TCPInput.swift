@@ -418,7 +418,7 @@ extension TCPConnection {
         guard n > 0 else { return }
         // Not beyond window_clamp, nor under memory pressure.
         let clamp = windowClamp
-        if rcvSsthresh < clamp && recvRing.account?.underPressure != true {
+        if rcvSsthresh < clamp && memory?.underPressure != true {
             rcvSsthresh = min(rcvSsthresh &+ max(2 &* rcvMss, 2 &* n), clamp)
         }
     }
