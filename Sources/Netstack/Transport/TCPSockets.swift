@@ -249,29 +249,65 @@ public final class TCPSocket {
     /// An error connect() or a read reports once (sk_err after the TCB is gone).
     @exclusivity(unchecked) var pendingError: Errno?
     public internal(set) var localPort: UInt16 = 0
+    /// The boolean states below, one bit each (bit 0 reuseAddress … bit 11
+    /// reportedError, in declaration order): 2 bytes, not 12.
+    @exclusivity(unchecked) var flags: UInt16 = 0
     /// AF_INET6 (an IPv6 socket also takes IPv4 peers unless `v6Only`).
     public let isIPv6: Bool
     /// SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY.
-    public var reuseAddress = false
-    public var reusePort = false
-    public var v6Only = false
+    public var reuseAddress: Bool {
+        @inline(__always) get { flags & 1 != 0 }
+        @inline(__always) set { if newValue { flags |= 1 } else { flags &= ~1 } }
+    }
+    public var reusePort: Bool {
+        @inline(__always) get { flags & 2 != 0 }
+        @inline(__always) set { if newValue { flags |= 2 } else { flags &= ~2 } }
+    }
+    public var v6Only: Bool {
+        @inline(__always) get { flags & 4 != 0 }
+        @inline(__always) set { if newValue { flags |= 4 } else { flags &= ~4 } }
+    }
     /// Whether the device this socket's last segment left through takes GSO
     /// packets (sk_can_gso from the cached dst's features): then TCP builds
     /// up to 64 KiB per packet. Only a hint — a device that cannot take them
     /// gets them cut (validate_xmit_skb).
-    var gsoCapable = false
+    var gsoCapable: Bool {
+        @inline(__always) get { flags & 8 != 0 }
+        @inline(__always) set { if newValue { flags |= 8 } else { flags &= ~8 } }
+    }
     /// In the namespace's `tcpBlockedOutput` (a backlog was full).
-    var outputBlocked = false
+    var outputBlocked: Bool {
+        @inline(__always) get { flags & 16 != 0 }
+        @inline(__always) set { if newValue { flags |= 16 } else { flags &= ~16 } }
+    }
     /// On the namespace's deferred-output list (tcpFlushDeferredOutput).
-    var outputDeferred = false
-    @exclusivity(unchecked) var inAcceptQueue = false
+    var outputDeferred: Bool {
+        @inline(__always) get { flags & 32 != 0 }
+        @inline(__always) set { if newValue { flags |= 32 } else { flags &= ~32 } }
+    }
+    var inAcceptQueue: Bool {
+        @inline(__always) get { flags & 64 != 0 }
+        @inline(__always) set { if newValue { flags |= 64 } else { flags &= ~64 } }
+    }
     /// The port came from bind() (SOCK_BINDPORT_LOCK): it stays held when
     /// the connection ends.
-    var userBound = false
-    @exclusivity(unchecked) var hashed = false
-    var readShutdown = false
+    var userBound: Bool {
+        @inline(__always) get { flags & 128 != 0 }
+        @inline(__always) set { if newValue { flags |= 128 } else { flags &= ~128 } }
+    }
+    var hashed: Bool {
+        @inline(__always) get { flags & 256 != 0 }
+        @inline(__always) set { if newValue { flags |= 256 } else { flags &= ~256 } }
+    }
+    var readShutdown: Bool {
+        @inline(__always) get { flags & 512 != 0 }
+        @inline(__always) set { if newValue { flags |= 512 } else { flags &= ~512 } }
+    }
     /// close() was called.
-    @exclusivity(unchecked) public internal(set) var isClosed = false
+    public internal(set) var isClosed: Bool {
+        @inline(__always) get { flags & 1024 != 0 }
+        @inline(__always) set { if newValue { flags |= 1024 } else { flags &= ~1024 } }
+    }
 
     init(namespace: NetworkNamespace, isIPv6: Bool, configuration: TCPConfiguration) {
         self.namespace = namespace
@@ -457,7 +493,10 @@ public final class TCPSocket {
         }
         return nil
     }
-    var reportedError = false
+    var reportedError: Bool {
+        @inline(__always) get { flags & 2048 != 0 }
+        @inline(__always) set { if newValue { flags |= 2048 } else { flags &= ~2048 } }
+    }
 
     /// send(2) without blocking: how many bytes were queued. EAGAIN when
     /// the send buffer is full, EPIPE after shutdown(SHUT_WR) or close of
