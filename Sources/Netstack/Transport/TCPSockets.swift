@@ -102,6 +102,8 @@ public final class TCPNamespaceState {
     /// (`NetworkNamespace.tcpMemory`): one per stack, as Linux's
     /// tcp_memory_allocated is one per kernel.
     var memoryAccount: TCPMemory?
+    /// The stack's pending-count box (`NetworkNamespace.tcpPendingCounters`).
+    var pendingCounters: TCPPendingCounters?
 
     // Per segment (demux, timers), by the namespace's thread only (the
     // control plane runs between polls): no dynamic exclusivity check.
@@ -136,19 +138,16 @@ public final class TCPNamespaceState {
 /// listening, or holding one connection.
 public final class TCPSocket {
     public unowned let namespace: NetworkNamespace
-    /// AF_INET6 (an IPv6 socket also takes IPv4 peers unless `v6Only`).
-    public let isIPv6: Bool
-    public internal(set) var localAddress: IPAddress?
-    public internal(set) var localPort: UInt16 = 0
     /// Where this socket sits in its port's bucket (`TCPPortBucket.owners`), -1 when in none.
-    var portIndex = -1
-    /// SO_REUSEADDR, SO_REUSEPORT, SO_BINDTODEVICE, IPV6_V6ONLY.
-    public var reuseAddress = false
-    public var reusePort = false
-    @exclusivity(unchecked) public var boundDevice: Int32 = 0
-    public var v6Only = false
+    var portIndex: Int {
+        @inline(__always) get { Int(_portIndex) }
+        @inline(__always) set { _portIndex = Int32(truncatingIfNeeded: newValue) }
+    }
     /// SO_LINGER: nil off; 0 makes close() reset the connection.
-    public var linger: Int?
+    public var linger: Int? {
+        get { _linger == .min ? nil : Int(_linger) }
+        set { _linger = newValue.map { Int32(clamping: max($0, Int(Int32.min) + 1)) } ?? .min }
+    }
     /// The socket's TCP options (TCP_NODELAY, TCP_CORK, SO_KEEPALIVE and
     /// the keepalive timers, buffer limits). Changing the Nagle/cork/
     /// keepalive fields applies to a live connection at once.
@@ -159,10 +158,18 @@ public final class TCPSocket {
     /// follow tcp_rmem / tcp_wmem and autotuning). Applied to the
     /// connection at once, and inherited by a listener's children.
     public var receiveBufferRequest: Int? {
-        didSet { if let n = receiveBufferRequest { connection?.setReceiveBuffer(n) } }
+        get { _receiveBufferRequest < 0 ? nil : Int(_receiveBufferRequest) }
+        set {
+            _receiveBufferRequest = newValue.map { Int32(clamping: max($0, 0)) } ?? -1
+            if let n = receiveBufferRequest { connection?.setReceiveBuffer(n) }
+        }
     }
     public var sendBufferRequest: Int? {
-        didSet { if let n = sendBufferRequest { connection?.setSendBuffer(n) } }
+        get { _sendBufferRequest < 0 ? nil : Int(_sendBufferRequest) }
+        set {
+            _sendBufferRequest = newValue.map { Int32(clamping: max($0, 0)) } ?? -1
+            if let n = sendBufferRequest { connection?.setSendBuffer(n) }
+        }
     }
     /// The connection, once connect() or the listener made one.
     // This field and the other @exclusivity(unchecked) ones are read per
@@ -200,15 +207,6 @@ public final class TCPSocket {
     var acceptHead: Int { listenerBox?.acceptHead ?? 0 }
     /// A child whose handshake completed joins the accept queue.
     func enqueueAccepted(_ child: TCPSocket) { listenerBox?.acceptQueue.append(child) }
-    /// Whether the device this socket's last segment left through takes GSO
-    /// packets (sk_can_gso from the cached dst's features): then TCP builds
-    /// up to 64 KiB per packet. Only a hint — a device that cannot take them
-    /// gets them cut (validate_xmit_skb).
-    var gsoCapable = false
-    /// In the namespace's `tcpBlockedOutput` (a backlog was full).
-    var outputBlocked = false
-    /// On the namespace's deferred-output list (tcpFlushDeferredOutput).
-    var outputDeferred = false
     /// When the SYN queue last overflowed (cookies are checked within 2 minutes of it).
     var lastOverflow: Instant? {
         get { listenerBox?.lastOverflow }
@@ -216,18 +214,8 @@ public final class TCPSocket {
     }
     /// The listener a child came from, until it is accepted.
     weak var parent: TCPSocket?
-    @exclusivity(unchecked) var inAcceptQueue = false
-    /// The port came from bind() (SOCK_BINDPORT_LOCK): it stays held when
-    /// the connection ends.
-    var userBound = false
-    @exclusivity(unchecked) var hashed = false
     /// The deadline of this socket's live entry in the namespace's timer queue.
     @exclusivity(unchecked) var timerQueued = Instant.distantFuture
-    var readShutdown = false
-    /// close() was called.
-    @exclusivity(unchecked) public internal(set) var isClosed = false
-    /// An error connect() or a read reports once (sk_err after the TCB is gone).
-    @exclusivity(unchecked) var pendingError: Errno?
 
     /// The socket's cookie (sock_gen_cookie(), `ss -e`'s `sk:`): Linux
     /// draws it from a global counter; here each namespace numbers its TCP
@@ -239,7 +227,87 @@ public final class TCPSocket {
     /// 1, 2, … per namespace; 0 while no application holds it (a child
     /// not yet accepted, an orphan after close()).
     public var inode: UInt32 { isClosed ? 0 : fileInode }
+
+    /// The bound address (17 bytes: kept last of the 8-aligned fields).
+    public internal(set) var localAddress: IPAddress?
+
+    // MARK: small fields
+    // Fields under 8 bytes, gathered after the 8-byte ones so that none
+    // pads (a class lays its fields out in declaration order, each at its
+    // alignment); the options that are Int in the API (SO_LINGER, SO_RCVBUF,
+    // SO_SNDBUF: int in Linux) stored in 32 bits, nil as a sentinel.
     var fileInode: UInt32 = 0
+    var _portIndex: Int32 = -1
+    /// SO_LINGER's l_linger; Int32.min: off.
+    var _linger: Int32 = .min
+    /// SO_RCVBUF / SO_SNDBUF as requested; -1: not set (a negative request
+    /// is kept as 0, which sizes the buffer alike: the minimum).
+    var _receiveBufferRequest: Int32 = -1
+    var _sendBufferRequest: Int32 = -1
+    /// SO_BINDTODEVICE (0: none).
+    @exclusivity(unchecked) public var boundDevice: Int32 = 0
+    /// An error connect() or a read reports once (sk_err after the TCB is gone).
+    @exclusivity(unchecked) var pendingError: Errno?
+    public internal(set) var localPort: UInt16 = 0
+    /// The boolean states below, one bit each (bit 0 reuseAddress … bit 11
+    /// reportedError, in declaration order): 2 bytes, not 12.
+    @exclusivity(unchecked) var flags: UInt16 = 0
+    /// AF_INET6 (an IPv6 socket also takes IPv4 peers unless `v6Only`).
+    public let isIPv6: Bool
+    /// SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY.
+    public var reuseAddress: Bool {
+        @inline(__always) get { flags & 1 != 0 }
+        @inline(__always) set { if newValue { flags |= 1 } else { flags &= ~1 } }
+    }
+    public var reusePort: Bool {
+        @inline(__always) get { flags & 2 != 0 }
+        @inline(__always) set { if newValue { flags |= 2 } else { flags &= ~2 } }
+    }
+    public var v6Only: Bool {
+        @inline(__always) get { flags & 4 != 0 }
+        @inline(__always) set { if newValue { flags |= 4 } else { flags &= ~4 } }
+    }
+    /// Whether the device this socket's last segment left through takes GSO
+    /// packets (sk_can_gso from the cached dst's features): then TCP builds
+    /// up to 64 KiB per packet. Only a hint — a device that cannot take them
+    /// gets them cut (validate_xmit_skb).
+    var gsoCapable: Bool {
+        @inline(__always) get { flags & 8 != 0 }
+        @inline(__always) set { if newValue { flags |= 8 } else { flags &= ~8 } }
+    }
+    /// In the namespace's `tcpBlockedOutput` (a backlog was full).
+    var outputBlocked: Bool {
+        @inline(__always) get { flags & 16 != 0 }
+        @inline(__always) set { if newValue { flags |= 16 } else { flags &= ~16 } }
+    }
+    /// On the namespace's deferred-output list (tcpFlushDeferredOutput).
+    var outputDeferred: Bool {
+        @inline(__always) get { flags & 32 != 0 }
+        @inline(__always) set { if newValue { flags |= 32 } else { flags &= ~32 } }
+    }
+    var inAcceptQueue: Bool {
+        @inline(__always) get { flags & 64 != 0 }
+        @inline(__always) set { if newValue { flags |= 64 } else { flags &= ~64 } }
+    }
+    /// The port came from bind() (SOCK_BINDPORT_LOCK): it stays held when
+    /// the connection ends.
+    var userBound: Bool {
+        @inline(__always) get { flags & 128 != 0 }
+        @inline(__always) set { if newValue { flags |= 128 } else { flags &= ~128 } }
+    }
+    var hashed: Bool {
+        @inline(__always) get { flags & 256 != 0 }
+        @inline(__always) set { if newValue { flags |= 256 } else { flags &= ~256 } }
+    }
+    var readShutdown: Bool {
+        @inline(__always) get { flags & 512 != 0 }
+        @inline(__always) set { if newValue { flags |= 512 } else { flags &= ~512 } }
+    }
+    /// close() was called.
+    public internal(set) var isClosed: Bool {
+        @inline(__always) get { flags & 1024 != 0 }
+        @inline(__always) set { if newValue { flags |= 1024 } else { flags &= ~1024 } }
+    }
 
     init(namespace: NetworkNamespace, isIPv6: Bool, configuration: TCPConfiguration) {
         self.namespace = namespace
@@ -425,7 +493,10 @@ public final class TCPSocket {
         }
         return nil
     }
-    var reportedError = false
+    var reportedError: Bool {
+        @inline(__always) get { flags & 2048 != 0 }
+        @inline(__always) set { if newValue { flags |= 2048 } else { flags &= ~2048 } }
+    }
 
     /// send(2) without blocking: how many bytes were queued. EAGAIN when
     /// the send buffer is full, EPIPE after shutdown(SHUT_WR) or close of
@@ -551,6 +622,18 @@ extension NetworkNamespace {
         m.stack = stack
         owner.memoryAccount = m
         return m
+    }
+
+    /// The box every connection of the stack gathers its pending MIB
+    /// counts in between an event and its flush: one per stack, as the
+    /// stack's events run one at a time on its shard; kept by the initial
+    /// namespace.
+    var tcpPendingCounters: TCPPendingCounters {
+        let owner = stack.initial.tcp
+        if let b = owner.pendingCounters { return b }
+        let b = TCPPendingCounters()
+        owner.pendingCounters = b
+        return b
     }
 
     /// socket(AF_INET[6], SOCK_STREAM, 0).
@@ -760,6 +843,7 @@ extension NetworkNamespace {
         // tcp_moderate_rcvbuf, SO_RCVBUF/SO_SNDBUF (a child inherits its
         // listener's, as sk_clone_lock copies sk_rcvbuf and sk_userlocks).
         c.attachMemory(tcpMemory)
+        c.shareCounters(tcpPendingCounters)
         c.moderateRcvbuf = tcp.moderateRcvbuf
         if let p = s.parent {
             if s.receiveBufferRequest == nil { s.receiveBufferRequest = p.receiveBufferRequest }

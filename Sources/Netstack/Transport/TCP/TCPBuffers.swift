@@ -111,7 +111,7 @@ public final class TCPMemory {
 }
 
 /// A growable byte ring over unsafe storage. Offsets are relative to the
-/// first stored byte; the owner frees it with `release()` (from its deinit
+/// first stored byte; the owner frees it with `release(account:)` (from its deinit
 /// too: this is a value with a pointer inside, so exactly one owner may hold
 /// it — the connection, never a copy).
 @usableFromInline
@@ -147,9 +147,6 @@ struct TCPByteRing {
     @usableFromInline var _head: UInt32 = 0
     @usableFromInline var _count: UInt32 = 0
     @usableFromInline var _lastCapacity: UInt32 = 0
-    /// The account the capacity is charged to (nil: none, a connection
-    /// outside a stack).
-    var account: TCPMemory?
 
     init() {}
 
@@ -163,7 +160,7 @@ struct TCPByteRing {
     /// growth (above tcp_mem[2]) and `force` is not set; then nothing changed.
     /// Under memory pressure a ring freed earlier starts at what is needed,
     /// not at its last size.
-    mutating func reserve(_ needed: Int, keep: Int, force: Bool = false) -> Bool {
+    mutating func reserve(_ needed: Int, keep: Int, force: Bool = false, account: TCPMemory?) -> Bool {
         if needed <= capacity { return true }
         let pressure = account?.underPressure ?? false
         var newCapacity = max(capacity, storage == nil && !pressure ? lastCapacity : 0, Self.minimumCapacity)
@@ -193,7 +190,7 @@ struct TCPByteRing {
     /// ring's tcp_collapse: the bytes are already compact, so collapsing is
     /// returning the unused part). Returns the bytes freed.
     @discardableResult
-    mutating func shrink(keep: Int) -> Int {
+    mutating func shrink(keep: Int, account: TCPMemory?) -> Int {
         guard storage != nil else { return 0 }
         var target = Self.minimumCapacity
         while target < keep { target &<<= 1 }
@@ -230,7 +227,7 @@ struct TCPByteRing {
     }
 
     /// Frees the storage (the ring must hold nothing the owner still needs).
-    mutating func release() {
+    mutating func release(account: TCPMemory?) {
         if capacity > 0 {
             lastCapacity = capacity
             account?.uncharge(capacity)
@@ -287,7 +284,13 @@ struct TCPSentSegment {
 @usableFromInline
 struct TCPSentQueue {
     var records: [TCPSentSegment] = []
-    var head = 0
+    /// The first live record; stored in 32 bits (a queue holds at most a
+    /// window of segments) so the queue takes 12 bytes of its TCB, not 16.
+    var head: Int {
+        @inline(__always) get { Int(_head) }
+        @inline(__always) set { _head = Int32(truncatingIfNeeded: newValue) }
+    }
+    var _head: Int32 = 0
 
     var count: Int { records.count &- head }
     var isEmpty: Bool { head == records.count }

@@ -21,9 +21,23 @@ import NetWire
 /// The window state every algorithm shares (tp->snd_cwnd, snd_ssthresh,
 /// snd_cwnd_cnt).
 public struct TCPCongestionWindow: Sendable, Equatable {
-    public var cwnd: Int
-    public var ssthresh: Int
-    var cwndCount = 0
+    public var cwnd: Int {
+        @inline(__always) get { Int(_cwnd) }
+        @inline(__always) set { _cwnd = Int32(truncatingIfNeeded: newValue) }
+    }
+    public var ssthresh: Int {
+        @inline(__always) get { Int(_ssthresh) }
+        @inline(__always) set { _ssthresh = Int32(truncatingIfNeeded: newValue) }
+    }
+    var cwndCount: Int {
+        @inline(__always) get { Int(_cwndCount) }
+        @inline(__always) set { _cwndCount = Int32(truncatingIfNeeded: newValue) }
+    }
+    /// Stored in 32 bits, as tp->snd_cwnd, snd_ssthresh and snd_cwnd_cnt
+    /// are u32 (12 bytes in every TCB, not 24).
+    @usableFromInline var _cwnd: Int32 = 0
+    @usableFromInline var _ssthresh: Int32 = 0
+    var _cwndCount: Int32 = 0
     /// TCP_INFINITE_SSTHRESH.
     public static let infiniteSsthresh = 0x7fff_ffff
 
@@ -71,15 +85,42 @@ struct HyStartPlusPlus: Sendable, Equatable {
     static let none: Int64 = .max
 
     var windowEnd = TCPSeqNumber(0)
+    var lastRoundMinRTT: Int64 {
+        @inline(__always) get { _lastRoundMinRTT == .max ? Self.none : Int64(_lastRoundMinRTT) }
+        @inline(__always) set { _lastRoundMinRTT = UInt32(clamping: newValue) }
+    }
+    var currentRoundMinRTT: Int64 {
+        @inline(__always) get { _currentRoundMinRTT == .max ? Self.none : Int64(_currentRoundMinRTT) }
+        @inline(__always) set { _currentRoundMinRTT = UInt32(clamping: newValue) }
+    }
+    var rttSampleCount: Int {
+        @inline(__always) get { Int(_rttSampleCount) }
+        @inline(__always) set { _rttSampleCount = Int32(truncatingIfNeeded: newValue) }
+    }
+    var cssBaselineMinRTT: Int64 {
+        @inline(__always) get { _cssBaselineMinRTT == .max ? Self.none : Int64(_cssBaselineMinRTT) }
+        @inline(__always) set { _cssBaselineMinRTT = UInt32(clamping: newValue) }
+    }
+    var cssRoundCount: Int {
+        @inline(__always) get { Int(_cssRoundCount) }
+        @inline(__always) set { _cssRoundCount = Int32(truncatingIfNeeded: newValue) }
+    }
+    var cssCredit: Int {
+        @inline(__always) get { Int(_cssCredit) }
+        @inline(__always) set { _cssCredit = Int32(truncatingIfNeeded: newValue) }
+    }
     var roundStarted = false
-    var lastRoundMinRTT: Int64 = none
-    var currentRoundMinRTT: Int64 = none
-    var rttSampleCount = 0
     var inCSS = false
-    var cssBaselineMinRTT: Int64 = none
-    var cssRoundCount = 0
-    var cssCredit = 0
     var done = false
+    /// The stored halves, in 32 bits (this sits in every CUBIC TCB): RTTs
+    /// in µs as Linux's HyStart keeps them (u32), UInt32.max for `none`,
+    /// larger values clamped to it (an RTT of 71 minutes).
+    var _lastRoundMinRTT: UInt32 = .max
+    var _currentRoundMinRTT: UInt32 = .max
+    var _cssBaselineMinRTT: UInt32 = .max
+    var _rttSampleCount: Int32 = 0
+    var _cssRoundCount: Int32 = 0
+    var _cssCredit: Int32 = 0
 
     /// Called per ACK during slow start; returns the segments slow start
     /// may add (all of `acked`, or a quarter of them in CSS), and may end
@@ -142,17 +183,52 @@ struct HyStartPlusPlus: Sendable, Equatable {
 struct CubicState: Sendable, Equatable {
     static let beta = 717.0 / 1024.0
     static let c = 0.4
-    var lastMaxCwnd = 0
-    var lastCwnd = 0
+    var lastMaxCwnd: Int {
+        @inline(__always) get { Int(_lastMaxCwnd) }
+        @inline(__always) set { _lastMaxCwnd = Int32(truncatingIfNeeded: newValue) }
+    }
+    var lastCwnd: Int {
+        @inline(__always) get { Int(_lastCwnd) }
+        @inline(__always) set { _lastCwnd = Int32(truncatingIfNeeded: newValue) }
+    }
     var lastTime = Instant.zero
-    var originPoint = 0
+    var originPoint: Int {
+        @inline(__always) get { Int(_originPoint) }
+        @inline(__always) set { _originPoint = Int32(truncatingIfNeeded: newValue) }
+    }
     var k = 0.0                 // seconds
-    var delayMinMicros: Int64 = 0
-    var epochStart: Instant?
-    var ackCount = 0
-    var renoCwnd = 0
-    var cnt = 0
+    var delayMinMicros: Int64 {
+        @inline(__always) get { Int64(_delayMinMicros) }
+        @inline(__always) set { _delayMinMicros = UInt32(clamping: newValue) }
+    }
+    var epochStart: Instant? {
+        @inline(__always) get { _epochStart.nanoseconds == Int64.min ? nil : _epochStart }
+        @inline(__always) set { _epochStart = newValue ?? Instant(nanoseconds: .min) }
+    }
+    var ackCount: Int {
+        @inline(__always) get { Int(_ackCount) }
+        @inline(__always) set { _ackCount = Int32(truncatingIfNeeded: newValue) }
+    }
+    var renoCwnd: Int {
+        @inline(__always) get { Int(_renoCwnd) }
+        @inline(__always) set { _renoCwnd = Int32(truncatingIfNeeded: newValue) }
+    }
+    var cnt: Int {
+        @inline(__always) get { Int(_cnt) }
+        @inline(__always) set { _cnt = Int32(truncatingIfNeeded: newValue) }
+    }
     var hystart = HyStartPlusPlus()
+    /// The stored halves: windows and counts in 32 bits as struct bictcp
+    /// keeps them (u32), delay_min in µs (u32), the epoch's start with
+    /// Int64.min for none (8 bytes, not an Optional's 16).
+    var _lastMaxCwnd: Int32 = 0
+    var _lastCwnd: Int32 = 0
+    var _originPoint: Int32 = 0
+    var _delayMinMicros: UInt32 = 0
+    var _ackCount: Int32 = 0
+    var _renoCwnd: Int32 = 0
+    var _cnt: Int32 = 0
+    var _epochStart = Instant(nanoseconds: .min)
 
     mutating func reset() {
         let delay = delayMinMicros

@@ -23,9 +23,11 @@
 // same TCB — and it owns unsafe ring storage that must be freed exactly once
 // (deinit). The cost is one retain per segment dispatched to it; all work
 // inside is on stored properties of that one object. Its stored state is
-// about 1.2 KiB (tested when idle, rings freed): the configuration is a
-// shared reference (TCPConfiguration), counts that fit 32 bits are stored
-// in 32 bits, optional instants use a sentinel.
+// under 1 KiB (tested when idle, rings freed): the configuration is a
+// shared reference (TCPConfiguration), counts and RTTs that fit 32 bits
+// are stored in 32 bits (as tcp_sock keeps them), optional instants use a
+// sentinel, fields under 8 bytes are gathered so that none pads, and the
+// out-of-order state lives in a box only while there is some.
 //
 // Ownership (DESIGN.md §8.5): a connection belongs to one shard and is only
 // touched from that shard's run-to-completion loop, never concurrently and
@@ -49,26 +51,17 @@ enum TCPRetransmitTimer: UInt8 {
 public final class TCPConnection {
     // MARK: identity and configuration
     public let local: TCPEndpoint
+    /// The initial sequence numbers, ours and the peer's (each beside an
+    /// endpoint, in the 4 bytes its alignment would leave empty).
+    @exclusivity(unchecked) public internal(set) var iss: TCPSeqNumber
     public let remote: TCPEndpoint
+    @exclusivity(unchecked) public internal(set) var irs = TCPSeqNumber(0)
     /// The sysctls and socket options this connection reads: usually the
     /// very block its socket and namespace share (TCPConfiguration is
     /// copy-on-write), so nothing per connection may be stored in it.
     @exclusivity(unchecked) public var configuration: TCPConfiguration
-    /// The MSS we advertise (advmss): the route's MTU less the headers,
-    /// chosen per connection at connect(); kept here, not in
-    /// `configuration`, so that the configuration stays shared.
-    public let advertisedMSS: UInt16
-    @exclusivity(unchecked) public internal(set) var state: TCPState
-    /// sk_err: why the connection failed (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
-    @exclusivity(unchecked) public internal(set) var error: Errno?
-    /// sk_err_soft: the last ICMP error seen while synchronized; a timeout
-    /// reports it instead of ETIMEDOUT.
-    @exclusivity(unchecked) public internal(set) var softError: Errno?
-    /// close() was called: no application holds the socket any more.
-    @exclusivity(unchecked) public internal(set) var isOrphaned = false
 
     // MARK: send sequence space (RFC 9293 §3.3.1)
-    @exclusivity(unchecked) public internal(set) var iss: TCPSeqNumber
     @exclusivity(unchecked) public internal(set) var sndUna: TCPSeqNumber
     /// The highest sequence sent (Linux never rewinds snd_nxt; retransmissions
     /// go through the loss marks of the retransmission queue).
@@ -91,10 +84,8 @@ public final class TCPConnection {
         @inline(__always) get { Int(_mss) }
         @inline(__always) set { _mss = Int32(truncatingIfNeeded: newValue) }
     }
-    @exclusivity(unchecked) public internal(set) var sndWscale: UInt8 = 0
 
     // MARK: receive sequence space
-    @exclusivity(unchecked) public internal(set) var irs = TCPSeqNumber(0)
     @exclusivity(unchecked) public internal(set) var rcvNxt = TCPSeqNumber(0)
     /// rcv_wup and rcv_wnd: the window last advertised starts at rcv_wup.
     @exclusivity(unchecked) var rcvWup = TCPSeqNumber(0)
@@ -117,24 +108,12 @@ public final class TCPConnection {
         @inline(__always) get { Int(_receivedGSOSize) }
         @inline(__always) set { _receivedGSOSize = Int32(truncatingIfNeeded: newValue) }
     }
-    @exclusivity(unchecked) public internal(set) var rcvWscale: UInt8 = 0
 
     // MARK: negotiated options
-    @exclusivity(unchecked) public internal(set) var sackPermitted = false
-    @exclusivity(unchecked) public internal(set) var timestampsEnabled = false
-    @exclusivity(unchecked) public internal(set) var windowScalingEnabled = false
     @exclusivity(unchecked) var tsRecent: UInt32 = 0
     @exclusivity(unchecked) var tsRecentStamp = Instant.zero
-    @exclusivity(unchecked) var tsOffset: UInt32
 
     // MARK: ECN (RFC 3168; TCPCongestion.swift)
-    /// tp->ecn_flags.
-    @exclusivity(unchecked) public internal(set) var ecnFlags: TCPECNFlags = []
-    /// The ECN field of the IP header of the segment being received.
-    @exclusivity(unchecked) var receivedECN: UInt8 = 0
-    /// The ECN field the IP header of the segment `nextSegment` last wrote
-    /// carries: ECT(0) for new data of an ECN connection, else Not-ECT.
-    @exclusivity(unchecked) public internal(set) var outputECN: UInt8 = 0
     /// Packets delivered by ACKs carrying ECE (tcpi_delivered_ce).
     var deliveredCE: Int {
         @inline(__always) get { Int(_deliveredCE) }
@@ -144,12 +123,27 @@ public final class TCPConnection {
     @exclusivity(unchecked) public internal(set) var timeWaitEnteredAt = Instant.zero
 
     // MARK: RTT and RTO (tcp_rtt_estimator; all µs; srtt scaled by 8, mdev by 4)
-    @exclusivity(unchecked) var srttUs: Int64 = 0
-    @exclusivity(unchecked) var mdevUs: Int64 = 0
-    @exclusivity(unchecked) var mdevMaxUs: Int64 = 0
-    @exclusivity(unchecked) var rttvarUs: Int64 = 0
-    @exclusivity(unchecked) var rttSeq = TCPSeqNumber(0)
-    @exclusivity(unchecked) var minRttUs: Int64 = .max
+    var srttUs: Int64 {
+        @inline(__always) get { Int64(_srttUs) }
+        @inline(__always) set { _srttUs = UInt32(truncatingIfNeeded: newValue) }
+    }
+    var mdevUs: Int64 {
+        @inline(__always) get { Int64(_mdevUs) }
+        @inline(__always) set { _mdevUs = UInt32(truncatingIfNeeded: newValue) }
+    }
+    var mdevMaxUs: Int64 {
+        @inline(__always) get { Int64(_mdevMaxUs) }
+        @inline(__always) set { _mdevMaxUs = UInt32(truncatingIfNeeded: newValue) }
+    }
+    var rttvarUs: Int64 {
+        @inline(__always) get { Int64(_rttvarUs) }
+        @inline(__always) set { _rttvarUs = UInt32(truncatingIfNeeded: newValue) }
+    }
+    /// The lowest RTT seen (tp->rtt_min), .max until the first sample.
+    var minRttUs: Int64 {
+        @inline(__always) get { _minRttUs == .max ? .max : Int64(_minRttUs) }
+        @inline(__always) set { _minRttUs = UInt32(clamping: newValue) }
+    }
     @exclusivity(unchecked) public internal(set) var rto: TimeDelta
     /// icsk_backoff, icsk_retransmits.
     public internal(set) var backoff: Int {
@@ -173,46 +167,102 @@ public final class TCPConnection {
         @inline(__always) set { _synFirstSentAt = newValue ?? Instant(nanoseconds: .min) }
     }
     @exclusivity(unchecked) var _synFirstSentAt = Instant(nanoseconds: .min)
+    /// The state of congestion episodes (undo, PRR, F-RTO) lives in a box
+    /// allocated at the first episode (`TCPEpisodeState`) and kept: a
+    /// connection that never reduced its window carries 8 bytes of it,
+    /// not 32. Read without it, every field is its initial value.
+    @exclusivity(unchecked) var episode: TCPEpisodeState?
     /// Undo state (tcp_init_undo): the episode's start, its retransmissions
-    /// not yet proven spurious by a D-SACK, the window before it.
-    @exclusivity(unchecked) var undoMarker: TCPSeqNumber?
+    /// not yet proven spurious by a D-SACK, the window before it
+    /// (`priorSsthresh`, `priorCwnd`).
+    var undoMarker: TCPSeqNumber? {
+        @inline(__always) get {
+            guard let e = episode else { return nil }
+            return e.undoMarker
+        }
+        @inline(__always) set {
+            if let e = episode { e.undoMarker = newValue } else if newValue != nil { makeEpisode().undoMarker = newValue }
+        }
+    }
     var undoRetrans: Int {
-        @inline(__always) get { Int(_undoRetrans) }
-        @inline(__always) set { _undoRetrans = Int32(truncatingIfNeeded: newValue) }
+        @inline(__always) get {
+            guard let e = episode else { return 0 }
+            return Int(e.undoRetrans)
+        }
+        @inline(__always) set {
+            let v = Int32(truncatingIfNeeded: newValue)
+            if let e = episode { e.undoRetrans = v } else if v != 0 { makeEpisode().undoRetrans = v }
+        }
     }
     /// F-RTO in progress (tp->frto), and "send new data, not retransmissions,
     /// this round" (REXMIT_NEW).
-    @exclusivity(unchecked) var frto = false
-    @exclusivity(unchecked) var frtoSendNew = false
-    /// The ACK being processed delivered data never retransmitted (FLAG_ORIG_SACK_ACKED).
-    @exclusivity(unchecked) var originalDataDelivered = false
+    var frto: Bool {
+        @inline(__always) get {
+            guard let e = episode else { return false }
+            return e.frto
+        }
+        @inline(__always) set {
+            if let e = episode { e.frto = newValue } else if newValue { makeEpisode().frto = newValue }
+        }
+    }
+    var frtoSendNew: Bool {
+        @inline(__always) get {
+            guard let e = episode else { return false }
+            return e.frtoSendNew
+        }
+        @inline(__always) set {
+            if let e = episode { e.frtoSendNew = newValue } else if newValue { makeEpisode().frtoSendNew = newValue }
+        }
+    }
     var priorSsthresh: Int {
-        @inline(__always) get { Int(_priorSsthresh) }
-        @inline(__always) set { _priorSsthresh = Int32(truncatingIfNeeded: newValue) }
+        @inline(__always) get {
+            guard let e = episode else { return 0 }
+            return Int(e.priorSsthresh)
+        }
+        @inline(__always) set {
+            let v = Int32(truncatingIfNeeded: newValue)
+            if let e = episode { e.priorSsthresh = v } else if v != 0 { makeEpisode().priorSsthresh = v }
+        }
     }
 
     // MARK: congestion control and loss recovery
     @exclusivity(unchecked) public internal(set) var window: TCPCongestionWindow
-    @exclusivity(unchecked) var cc: TCPCongestionControl
-    @exclusivity(unchecked) public internal(set) var congestionState: TCPCongestionState = .open
     @exclusivity(unchecked) var highSeq = TCPSeqNumber(0)
+    @exclusivity(unchecked) var cc: TCPCongestionControl
     var priorCwnd: Int {
-        @inline(__always) get { Int(_priorCwnd) }
-        @inline(__always) set { _priorCwnd = Int32(truncatingIfNeeded: newValue) }
+        @inline(__always) get {
+            guard let e = episode else { return 0 }
+            return Int(e.priorCwnd)
+        }
+        @inline(__always) set {
+            let v = Int32(truncatingIfNeeded: newValue)
+            if let e = episode { e.priorCwnd = v } else if v != 0 { makeEpisode().priorCwnd = v }
+        }
     }
     var prrDelivered: Int {
-        @inline(__always) get { Int(_prrDelivered) }
-        @inline(__always) set { _prrDelivered = Int32(truncatingIfNeeded: newValue) }
+        @inline(__always) get {
+            guard let e = episode else { return 0 }
+            return Int(e.prrDelivered)
+        }
+        @inline(__always) set {
+            let v = Int32(truncatingIfNeeded: newValue)
+            if let e = episode { e.prrDelivered = v } else if v != 0 { makeEpisode().prrDelivered = v }
+        }
     }
     var prrOut: Int {
-        @inline(__always) get { Int(_prrOut) }
-        @inline(__always) set { _prrOut = Int32(truncatingIfNeeded: newValue) }
+        @inline(__always) get {
+            guard let e = episode else { return 0 }
+            return Int(e.prrOut)
+        }
+        @inline(__always) set {
+            let v = Int32(truncatingIfNeeded: newValue)
+            if let e = episode { e.prrOut = v } else if v != 0 { makeEpisode().prrOut = v }
+        }
     }
     var dupAcks: Int {
         @inline(__always) get { Int(_dupAcks) }
         @inline(__always) set { _dupAcks = Int32(truncatingIfNeeded: newValue) }
     }
-    @exclusivity(unchecked) var isCwndLimited = false
     var maxPacketsOut: Int {
         @inline(__always) get { Int(_maxPacketsOut) }
         @inline(__always) set { _maxPacketsOut = Int32(truncatingIfNeeded: newValue) }
@@ -235,22 +285,14 @@ public final class TCPConnection {
     }
     /// The highest SACKed sequence (for reordering detection).
     @exclusivity(unchecked) var highestSacked = TCPSeqNumber(0)
-    /// RACK (RFC 8985 §6): the most recently sent delivered segment.
-    @exclusivity(unchecked) var rackXmit = Instant.zero
+    /// RACK (RFC 8985 §6): the end of the most recently sent delivered segment,
+    /// and (rackXmit) when it was sent.
     @exclusivity(unchecked) var rackEndSeq = TCPSeqNumber(0)
-    @exclusivity(unchecked) var rackRttUs: Int64 = 0
-    @exclusivity(unchecked) var rackAdvanced = false
-    @exclusivity(unchecked) var reorderingSeen = false
-    /// The highest SACKed sequence before the ACK being processed, if any
-    /// record was SACKed then (prior_fack).
-    @exclusivity(unchecked) var priorFack: TCPSeqNumber?
-    /// TLP (RFC 8985 §7): a probe is due / outstanding up to this sequence.
-    @exclusivity(unchecked) var tlpDue = false
-    @exclusivity(unchecked) var tlpHighSeq: TCPSeqNumber?
-    /// The probe was a retransmission (tlp_retrans), not new data.
-    @exclusivity(unchecked) var tlpRetransmitted = false
-    /// The ACK being processed carried a D-SACK.
-    @exclusivity(unchecked) var dsackInThisAck = false
+    @exclusivity(unchecked) var rackXmit = Instant.zero
+    var rackRttUs: Int64 {
+        @inline(__always) get { Int64(_rackRttUs) }
+        @inline(__always) set { _rackRttUs = UInt32(truncatingIfNeeded: newValue) }
+    }
     /// Retransmit-queue index hint for the next lost record to resend.
     var retransmitHint: Int {
         @inline(__always) get { Int(_retransmitHint) }
@@ -307,7 +349,10 @@ public final class TCPConnection {
     @exclusivity(unchecked) var lastDataReceived = Instant.zero
     @exclusivity(unchecked) var lastAckReceived = Instant.zero
     /// tp->rcv_rtt_est (µs × 8) and the TSecr it last used.
-    @exclusivity(unchecked) var rcvRttUs: Int64 = 0
+    var rcvRttUs: Int64 {
+        @inline(__always) get { Int64(_rcvRttUs) }
+        @inline(__always) set { _rcvRttUs = UInt32(truncatingIfNeeded: newValue) }
+    }
     @exclusivity(unchecked) var rcvRttLastTsecr: UInt32 = 0
     /// tp->rcvq_space: bytes the application copied in the last measured
     /// RTT (space), and where (seq) and when (time) that measure started;
@@ -334,9 +379,6 @@ public final class TCPConnection {
         @inline(__always) get { Int(_windowClamp) }
         @inline(__always) set { _windowClamp = Int32(truncatingIfNeeded: newValue) }
     }
-    @exclusivity(unchecked) public internal(set) var rcvBufLocked = false
-    /// net.ipv4.tcp_moderate_rcvbuf of the namespace (set by the socket layer).
-    @exclusivity(unchecked) var moderateRcvbuf = true
     /// sk_sndbuf when SO_SNDBUF locked it (SOCK_SNDBUF_LOCK); 0: not locked,
     /// the send buffer follows the congestion window (tcp_sndbuf_expand).
     public internal(set) var sndBufLocked: Int {
@@ -354,12 +396,15 @@ public final class TCPConnection {
     /// rate_interval_us, rate_app_limited).
     @exclusivity(unchecked) var deliveredStamp = Instant.zero
     @exclusivity(unchecked) var appLimitedUntil: UInt32 = .max
+    @exclusivity(unchecked) var rateSamplePriorDelivered: UInt32 = 0
     var rateDelivered: Int {
         @inline(__always) get { Int(_rateDelivered) }
         @inline(__always) set { _rateDelivered = Int32(truncatingIfNeeded: newValue) }
     }
-    @exclusivity(unchecked) var rateIntervalUs: Int64 = 0
-    @exclusivity(unchecked) var rateAppLimited = true
+    var rateIntervalUs: Int64 {
+        @inline(__always) get { Int64(_rateIntervalUs) }
+        @inline(__always) set { _rateIntervalUs = UInt32(truncatingIfNeeded: newValue) }
+    }
     /// The newest segment delivered by the ACK being processed (the rate
     /// sample's P: its delivered count and stamp when sent), or nil.
     var rateSampleSentAt: Instant? {
@@ -367,39 +412,85 @@ public final class TCPConnection {
         @inline(__always) set { _rateSampleSentAt = newValue ?? Instant(nanoseconds: .min) }
     }
     @exclusivity(unchecked) var _rateSampleSentAt = Instant(nanoseconds: .min)
-    @exclusivity(unchecked) var rateSamplePriorDelivered: UInt32 = 0
     @exclusivity(unchecked) var rateSamplePriorStamp = Instant.zero
-    @exclusivity(unchecked) var rateSampleAppLimited = false
-    /// The chronograph (tcp_chrono_start/stop/set): what limits the
-    /// sender now, since when, and the time spent in each state.
-    @exclusivity(unchecked) var chronoType = TCPChrono.none
+    /// The chronograph (tcp_chrono_start/stop/set; its state `chronoType`
+    /// is with the small fields): since when, and the time in each state.
     @exclusivity(unchecked) var chronoSince = Instant.zero
     @exclusivity(unchecked) var chronoBusy = TimeDelta.zero
     @exclusivity(unchecked) var chronoRwndLimited = TimeDelta.zero
     @exclusivity(unchecked) var chronoSndbufLimited = TimeDelta.zero
     /// MIB counts not yet flushed to the shard.
-    @exclusivity(unchecked) public internal(set) var pendingCounters = TCPCounterSet()
+    /// Where they gather: the stack's one `TCPPendingCounters` (shared by
+    /// all its connections, since each event's counts are flushed before
+    /// the next event runs), or the connection's own, allocated at the
+    /// first count, when it runs without a stack (nil until then).
+    @exclusivity(unchecked) var counterBox: TCPPendingCounters?
+    /// The account both rings charge their capacity to (the stack's
+    /// tcp_mem; nil: none, a connection outside a stack), passed to the
+    /// rings' growing and freeing calls rather than kept in each.
+    @exclusivity(unchecked) var memory: TCPMemory?
+    public internal(set) var pendingCounters: TCPCounterSet {
+        @inline(__always) get { counterBox?.counts ?? TCPCounterSet() }
+        set { ownCounterBox().counts = newValue }
+        _modify {
+            if counterBox == nil { makeCounterBox() }
+            yield &counterBox.unsafelyUnwrapped.counts
+        }
+    }
 
     // MARK: reassembly and SACK generation
+    /// The out-of-order ranges and the SACK blocks reporting them, in a box
+    /// that exists only while there are some (`TCPReassembly`): nil in a
+    /// connection receiving in order, as almost all are almost always.
+    @exclusivity(unchecked) var reassembly: TCPReassembly?
     /// Out-of-order ranges held in the receive ring, sorted, disjoint, all
     /// after rcv_nxt (Linux's out_of_order_queue, ranges only).
-    @exclusivity(unchecked) var outOfOrder: [TCPSackBlock] = []
+    var outOfOrder: [TCPSackBlock] {
+        @inline(__always) get { reassembly?.outOfOrder ?? [] }
+        set {
+            if let r = reassembly { r.outOfOrder = newValue }
+            else if newValue.capacity > 0 { reassembly = TCPReassembly(outOfOrder: newValue) }
+        }
+        _modify {
+            if let r = reassembly {
+                yield &r.outOfOrder
+            } else {
+                var ranges: [TCPSackBlock] = []
+                yield &ranges
+                if ranges.capacity > 0 { reassembly = TCPReassembly(outOfOrder: ranges) }
+            }
+        }
+    }
+    /// Some range is held out of order (the box's nil check first: no
+    /// reference is taken in the usual, in-order case).
+    var hasOutOfOrder: Bool {
+        @inline(__always) get {
+            guard let r = reassembly else { return false }
+            return !r.outOfOrder.isEmpty
+        }
+    }
     /// The SACK blocks to report, most recent first (tp->selective_acks).
-    @exclusivity(unchecked) var recentSacks = TCPSackBlocks()
-    /// A D-SACK to report once (tp->duplicate_sack).
-    @exclusivity(unchecked) var dsack: TCPSackBlock?
-    /// The peer's FIN, when it arrived ahead of data still missing.
-    @exclusivity(unchecked) var peerFinSeq: TCPSeqNumber?
-    @exclusivity(unchecked) public internal(set) var peerFinReceived = false
+    var recentSacks: TCPSackBlocks {
+        @inline(__always) get { reassembly?.recentSacks ?? TCPSackBlocks() }
+        set {
+            if let r = reassembly { r.recentSacks = newValue }
+            else if !newValue.isEmpty { reassembly = TCPReassembly(recentSacks: newValue) }
+        }
+    }
+
+    /// Frees the reassembly box once nothing is out of order and no block
+    /// is left to report (after each segment's data and each prune).
+    @inline(__always)
+    func releaseReassemblyIfDone() {
+        if let r = reassembly, r.outOfOrder.capacity == 0, r.recentSacks.isEmpty { reassembly = nil }
+    }
 
     // MARK: ACK scheduling (icsk_ack)
-    @exclusivity(unchecked) var ackNow = false
     var quickAcks: Int {
         @inline(__always) get { Int(_quickAcks) }
         @inline(__always) set { _quickAcks = Int32(truncatingIfNeeded: newValue) }
     }
     @exclusivity(unchecked) var ato = TimeDelta.zero
-    @exclusivity(unchecked) var pingpong = false
     @exclusivity(unchecked) var lastReceived = Instant.zero
     var lastOutOfWindowAck: Instant? {
         @inline(__always) get { _lastOutOfWindowAck.nanoseconds == Int64.min ? nil : _lastOutOfWindowAck }
@@ -409,7 +500,6 @@ public final class TCPConnection {
 
     // MARK: timers (Instant.distantFuture = not armed)
     @exclusivity(unchecked) var retransmitDeadline = Instant.distantFuture
-    @exclusivity(unchecked) var retransmitKind = TCPRetransmitTimer.none
     @exclusivity(unchecked) var delackDeadline = Instant.distantFuture
     @exclusivity(unchecked) var keepaliveDeadline = Instant.distantFuture
     /// TIME-WAIT or FIN-WAIT-2 (orphaned) expiry.
@@ -418,33 +508,17 @@ public final class TCPConnection {
         @inline(__always) get { Int(_probesOut) }
         @inline(__always) set { _probesOut = Int32(truncatingIfNeeded: newValue) }
     }
-    @exclusivity(unchecked) var zeroWindowProbeDue = false
-    @exclusivity(unchecked) var keepaliveProbeDue = false
 
     // MARK: control flags
-    /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) must be (re)sent.
-    @exclusivity(unchecked) var synDue = false
-    @exclusivity(unchecked) var synTransmissions: UInt8 = 0
-    /// Rebuilt from a SYN cookie: the handshake gives no RTT sample.
-    @exclusivity(unchecked) var fromSynCookie = false
-    /// shutdown(SHUT_WR) or close() asked for a FIN; `finSent` once sent.
-    @exclusivity(unchecked) public internal(set) var finQueued = false
-    @exclusivity(unchecked) var finSent = false
-    @exclusivity(unchecked) var pendingReset: TCPResetSegment?
-    let activeOpen: Bool
     @exclusivity(unchecked) var lastSent = Instant.zero
 
-    /// Segments leave with CHECKSUM_PARTIAL (see `nextSegment`): the socket
-    /// layer sets it, as Linux's TCP always leaves the checksum partial
-    /// and the device path completes it where the device cannot.
-    @exclusivity(unchecked) public var checksumOffload = false
 
     // MARK: buffers
     @exclusivity(unchecked) var sendRing = TCPByteRing()
-    /// The sequence number of the send ring's first byte.
-    @exclusivity(unchecked) var sendRingSeq: TCPSeqNumber
     @exclusivity(unchecked) var recvRing = TCPByteRing()
     @exclusivity(unchecked) var sent = TCPSentQueue()
+    /// The sequence number of the send ring's first byte.
+    @exclusivity(unchecked) var sendRingSeq: TCPSeqNumber
 
     // The optional instants above (retransStamp, synFirstSentAt, rcvqTime,
     // rateSampleSentAt, lastOutOfWindowAck) are stored as plain instants
@@ -458,6 +532,10 @@ public final class TCPConnection {
     /// counters Linux reports as u32 (wrapping there as here). Each is
     /// read and written as Int through its property; stored here, side by
     /// side, they take 4 bytes each instead of 8 with no padding between.
+    /// The timestamp offset (tsoffset) and the snd_nxt that ends the RTT
+    /// estimator's current round (rtt_seq), kept with the 32-bit fields.
+    @exclusivity(unchecked) var tsOffset: UInt32
+    @exclusivity(unchecked) var rttSeq = TCPSeqNumber(0)
     @exclusivity(unchecked) var _sndWnd: Int32 = 0
     @exclusivity(unchecked) var _maxWindow: Int32 = 0
     @exclusivity(unchecked) var _mss: Int32 = 536
@@ -467,11 +545,6 @@ public final class TCPConnection {
     @exclusivity(unchecked) var _receivedGSOSize: Int32 = 0
     @exclusivity(unchecked) var _backoff: Int32 = 0
     @exclusivity(unchecked) var _retransmits: Int32 = 0
-    @exclusivity(unchecked) var _undoRetrans: Int32 = 0
-    @exclusivity(unchecked) var _priorSsthresh: Int32 = 0
-    @exclusivity(unchecked) var _priorCwnd: Int32 = 0
-    @exclusivity(unchecked) var _prrDelivered: Int32 = 0
-    @exclusivity(unchecked) var _prrOut: Int32 = 0
     @exclusivity(unchecked) var _dupAcks: Int32 = 0
     @exclusivity(unchecked) var _maxPacketsOut: Int32 = 0
     @exclusivity(unchecked) var _packetsOut: Int32 = 0
@@ -497,10 +570,101 @@ public final class TCPConnection {
     @exclusivity(unchecked) var _dsackDups: UInt32 = 0
     @exclusivity(unchecked) var _reorderSeenCount: UInt32 = 0
     @exclusivity(unchecked) var _outOfOrderPackets: UInt32 = 0
+    /// The RTT estimator's state in µs, u32 as in tcp_sock (srtt_us,
+    /// mdev_us, mdev_max_us, rttvar_us, rtt_min, rack.rtt_us,
+    /// rcv_rtt_est.rtt_us, rate_interval_us): an RTT above 536 s (srtt is
+    /// scaled by 8) wraps there as in Linux; the minimum saturates.
+    @exclusivity(unchecked) var _srttUs: UInt32 = 0
+    @exclusivity(unchecked) var _mdevUs: UInt32 = 0
+    @exclusivity(unchecked) var _mdevMaxUs: UInt32 = 0
+    @exclusivity(unchecked) var _rttvarUs: UInt32 = 0
+    @exclusivity(unchecked) var _minRttUs: UInt32 = .max
+    @exclusivity(unchecked) var _rackRttUs: UInt32 = 0
+    @exclusivity(unchecked) var _rcvRttUs: UInt32 = 0
+    @exclusivity(unchecked) var _rateIntervalUs: UInt32 = 0
+
+    // MARK: small fields
+    // Fields under 8 bytes that are not 32-bit numbers, gathered here so
+    // that none pads the 8-byte fields above (a class lays its fields out
+    // in declaration order, each at its alignment: a Bool between two
+    // instants cost 8 bytes). Optionals of 4-byte values (5 or 9 bytes)
+    // each take the one-byte fields after them into their tail.
+    /// sk_err: why the connection failed (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
+    @exclusivity(unchecked) public internal(set) var error: Errno?
+    @exclusivity(unchecked) public internal(set) var state: TCPState
+    /// close() was called: no application holds the socket any more.
+    @exclusivity(unchecked) public internal(set) var isOrphaned = false
+    @exclusivity(unchecked) public internal(set) var sndWscale: UInt8 = 0
+    /// sk_err_soft: the last ICMP error seen while synchronized; a timeout
+    /// reports it instead of ETIMEDOUT.
+    @exclusivity(unchecked) public internal(set) var softError: Errno?
+    @exclusivity(unchecked) public internal(set) var rcvWscale: UInt8 = 0
+    @exclusivity(unchecked) public internal(set) var sackPermitted = false
+    @exclusivity(unchecked) public internal(set) var timestampsEnabled = false
+    @exclusivity(unchecked) public internal(set) var windowScalingEnabled = false
+    /// tp->ecn_flags.
+    @exclusivity(unchecked) public internal(set) var ecnFlags: TCPECNFlags = []
+    /// The ECN field of the IP header of the segment being received.
+    @exclusivity(unchecked) var receivedECN: UInt8 = 0
+    /// The highest SACKed sequence before the ACK being processed, if any
+    /// record was SACKed then (prior_fack).
+    @exclusivity(unchecked) var priorFack: TCPSeqNumber?
+    /// The ECN field the IP header of the segment `nextSegment` last wrote
+    /// carries: ECT(0) for new data of an ECN connection, else Not-ECT.
+    @exclusivity(unchecked) public internal(set) var outputECN: UInt8 = 0
+    /// TLP: the probe outstanding ends here (tlp_high_seq).
+    @exclusivity(unchecked) var tlpHighSeq: TCPSeqNumber?
+    /// The ACK being processed delivered data never retransmitted (FLAG_ORIG_SACK_ACKED).
+    @exclusivity(unchecked) var originalDataDelivered = false
+    @exclusivity(unchecked) public internal(set) var congestionState: TCPCongestionState = .open
+    @exclusivity(unchecked) var isCwndLimited = false
+    /// A D-SACK to report once (tp->duplicate_sack).
+    @exclusivity(unchecked) var dsack: TCPSackBlock?
+    @exclusivity(unchecked) var rackAdvanced = false
+    @exclusivity(unchecked) var reorderingSeen = false
+    /// TLP (RFC 8985 §7): a probe is due.
+    @exclusivity(unchecked) var tlpDue = false
+    /// The peer's FIN, when it arrived ahead of data still missing.
+    @exclusivity(unchecked) var peerFinSeq: TCPSeqNumber?
+    /// The probe was a retransmission (tlp_retrans), not new data.
+    @exclusivity(unchecked) var tlpRetransmitted = false
+    /// The ACK being processed carried a D-SACK.
+    @exclusivity(unchecked) var dsackInThisAck = false
+    @exclusivity(unchecked) public internal(set) var rcvBufLocked = false
+    @exclusivity(unchecked) var pendingReset: TCPResetSegment?
+    /// net.ipv4.tcp_moderate_rcvbuf of the namespace (set by the socket layer).
+    @exclusivity(unchecked) var moderateRcvbuf = true
+    @exclusivity(unchecked) var rateAppLimited = true
+    /// The MSS we advertise (advmss): the route's MTU less the headers,
+    /// chosen per connection at connect(); kept here, not in
+    /// `configuration`, so that the configuration stays shared.
+    public let advertisedMSS: UInt16
+    @exclusivity(unchecked) var rateSampleAppLimited = false
+    /// The chronograph's state: what limits the sender now.
+    @exclusivity(unchecked) var chronoType = TCPChrono.none
+    @exclusivity(unchecked) public internal(set) var peerFinReceived = false
+    @exclusivity(unchecked) var ackNow = false
+    @exclusivity(unchecked) var pingpong = false
+    @exclusivity(unchecked) var retransmitKind = TCPRetransmitTimer.none
+    @exclusivity(unchecked) var zeroWindowProbeDue = false
+    @exclusivity(unchecked) var keepaliveProbeDue = false
+    /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) must be (re)sent.
+    @exclusivity(unchecked) var synDue = false
+    @exclusivity(unchecked) var synTransmissions: UInt8 = 0
+    /// Rebuilt from a SYN cookie: the handshake gives no RTT sample.
+    @exclusivity(unchecked) var fromSynCookie = false
+    /// shutdown(SHUT_WR) or close() asked for a FIN; `finSent` once sent.
+    @exclusivity(unchecked) public internal(set) var finQueued = false
+    @exclusivity(unchecked) var finSent = false
+    let activeOpen: Bool
+    /// Segments leave with CHECKSUM_PARTIAL (see `nextSegment`): the socket
+    /// layer sets it, as Linux's TCP always leaves the checksum partial
+    /// and the device path completes it where the device cannot.
+    @exclusivity(unchecked) public var checksumOffload = false
 
     deinit {
-        sendRing.release()
-        recvRing.release()
+        sendRing.release(account: memory)
+        recvRing.release(account: memory)
     }
 
     // MARK: opening
@@ -643,7 +807,7 @@ public final class TCPConnection {
     /// tcp_wmem[0] step an empty one is always granted) counts.
     public var sendSpace: Int {
         let space = max(sendLimit &- sendRing.count, 0)
-        guard let m = sendRing.account, m.overLimit else { return space }
+        guard let m = memory, m.overLimit else { return space }
         let held = sendRing.isAllocated ? sendRing.capacity : TCPByteRing.minimumCapacity
         return min(space, max(held &- sendRing.count, 0))
     }
@@ -662,7 +826,7 @@ public final class TCPConnection {
         let c = configuration
         let wanted = min(max(c.sendBufferInitial, 3 &* window.cwnd &* mss), c.sendBufferMax)
         if wanted > sndBufGrown {
-            if sendRing.account?.underPressure == true { return sndBufGrown }
+            if memory?.underPressure == true { return sndBufGrown }
             sndBufGrown = wanted
         }
         return wanted
@@ -679,7 +843,7 @@ public final class TCPConnection {
             throw .EPIPE
         }
         // Under memory pressure the ring gives back what it does not need.
-        if sendRing.isAllocated, sendRing.account?.underPressure == true { sendRing.shrink(keep: sendRing.count) }
+        if sendRing.isAllocated, memory?.underPressure == true { sendRing.shrink(keep: sendRing.count, account: memory) }
         var n = min(bytes.count, sendSpace)
         // The send buffer fills: the sender is limited by it (tcp_sendmsg's
         // wait_for_space), until ACKs make room.
@@ -687,7 +851,7 @@ public final class TCPConnection {
         guard n > 0 else { return 0 }
         rateCheckAppLimited()
         chronoStart(.busy, now: now)
-        if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count) {
+        if !sendRing.reserve(sendRing.count &+ n, keep: sendRing.count, account: memory) {
             // Above tcp_mem[2]: the buffer shrinks to half of what is
             // queued (sk_stream_moderate_sndbuf), so that memory flows back
             // as ACKs drain it; what the ring holds may still be used, and
@@ -697,7 +861,7 @@ public final class TCPConnection {
             n = min(n, max(sendRing.capacity &- sendRing.count, 0))
             if n == 0 && sendRing.count == 0 {
                 n = min(bytes.count, TCPByteRing.minimumCapacity)
-                _ = sendRing.reserve(n, keep: 0, force: true)
+                _ = sendRing.reserve(n, keep: 0, force: true, account: memory)
             }
             if n == 0 { return 0 }
         }
@@ -735,12 +899,12 @@ public final class TCPConnection {
         let before = advertisableWindow()
         recvRing.copy(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]), from: 0)
         recvRing.consume(n)
-        if recvRing.count == 0 && outOfOrder.isEmpty {
-            recvRing.release()
-        } else if recvRing.account?.underPressure == true {
+        if recvRing.count == 0 && !hasOutOfOrder {
+            recvRing.release(account: memory)
+        } else if memory?.underPressure == true {
             // Under memory pressure a drained ring gives back what it no
             // longer needs (sk_mem_reclaim after the copy).
-            _ = recvRing.shrink(keep: receiveExtent)
+            _ = recvRing.shrink(keep: receiveExtent, account: memory)
         }
         rcvSpaceAdjust(now: now)
         // tcp_cleanup_rbuf(): the once-per-two-segments ACK the receive
@@ -784,7 +948,7 @@ public final class TCPConnection {
         case .synSent:
             return enterClosed(now: now)
         case .synReceived, .established, .closeWait:
-            if recvRing.count > 0 || !outOfOrder.isEmpty {
+            if recvRing.count > 0 || hasOutOfOrder {
                 pendingCounters.bump(.abortOnClose)
                 pendingReset = TCPResetSegment(sequence: sndNxt, acknowledgment: rcvNxt)
                 return enterClosed(now: now).union(.output)
@@ -824,8 +988,8 @@ public final class TCPConnection {
         }
         state = .closed
         chronoSet(.none, now: now)
-        sendRing.release()
-        if isOrphaned || error != nil { recvRing.release(); outOfOrder = [] }
+        sendRing.release(account: memory)
+        if isOrphaned || error != nil { recvRing.release(account: memory); outOfOrder = [] }
         sent.removeAll()
         packetsOut = 0; sackedOut = 0; lostOut = 0; retransOut = 0
         retransmitDeadline = .distantFuture
@@ -888,7 +1052,7 @@ public final class TCPConnection {
         state = .timeWait
         timeWaitEnteredAt = now
         chronoSet(.none, now: now)
-        sendRing.release()
+        sendRing.release(account: memory)
         sent.removeAll()
         packetsOut = 0; sackedOut = 0; lostOut = 0; retransOut = 0
         retransmitDeadline = .distantFuture
@@ -906,4 +1070,42 @@ public final class TCPConnection {
 struct TCPResetSegment {
     var sequence: TCPSeqNumber
     var acknowledgment: TCPSeqNumber?
+}
+
+/// A connection's out-of-order state while it has any (tp->out_of_order_queue
+/// as ranges, tp->selective_acks): allocated by the first segment that
+/// arrives beyond a hole, freed when the holes are filled and the SACK
+/// blocks pruned — one allocation per reordering episode, none in order.
+final class TCPReassembly {
+    @exclusivity(unchecked) var outOfOrder: [TCPSackBlock]
+    @exclusivity(unchecked) var recentSacks: TCPSackBlocks
+
+    init(outOfOrder: [TCPSackBlock] = [], recentSacks: TCPSackBlocks = TCPSackBlocks()) {
+        self.outOfOrder = outOfOrder
+        self.recentSacks = recentSacks
+    }
+}
+
+/// A connection's congestion-episode state (tcp_sock's undo_marker,
+/// undo_retrans, prior_ssthresh, prior_cwnd, prr_delivered, prr_out,
+/// frto): allocated by the first write of a value other than the initial
+/// one (a CWR, a recovery, a timeout), once per connection.
+final class TCPEpisodeState {
+    @exclusivity(unchecked) var undoMarker: TCPSeqNumber?
+    @exclusivity(unchecked) var undoRetrans: Int32 = 0
+    @exclusivity(unchecked) var priorSsthresh: Int32 = 0
+    @exclusivity(unchecked) var priorCwnd: Int32 = 0
+    @exclusivity(unchecked) var prrDelivered: Int32 = 0
+    @exclusivity(unchecked) var prrOut: Int32 = 0
+    @exclusivity(unchecked) var frto = false
+    @exclusivity(unchecked) var frtoSendNew = false
+}
+
+extension TCPConnection {
+    @inline(never)
+    func makeEpisode() -> TCPEpisodeState {
+        let e = TCPEpisodeState()
+        episode = e
+        return e
+    }
 }

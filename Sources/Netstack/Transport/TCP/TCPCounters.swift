@@ -92,18 +92,56 @@ public struct TCPCounterSet: Sendable {
     public subscript(c: TCPCounter) -> UInt32 { UInt32(slots[c.rawValue]) }
 }
 
+/// Pending counts in a box: one per stack, shared by its connections (a
+/// stack runs on one shard, one event at a time, and every event's counts
+/// are flushed before the next), so that no TCB carries the 88 bytes.
+final class TCPPendingCounters {
+    @exclusivity(unchecked) var counts = TCPCounterSet()
+}
+
 extension TCPConnection {
+    /// The box counts go to: the stack's once `shareCounters` gave it,
+    /// else the connection's own, allocated now.
+    @inline(__always)
+    func ownCounterBox() -> TCPPendingCounters {
+        if let b = counterBox { return b }
+        return makeCounterBox()
+    }
+
+    @inline(never) @discardableResult
+    func makeCounterBox() -> TCPPendingCounters {
+        let b = TCPPendingCounters()
+        counterBox = b
+        return b
+    }
+
+    /// Counts into the stack's shared box from now on (the socket layer
+    /// calls it when it hashes the connection); counts gathered in an own
+    /// box before then move over.
+    func shareCounters(_ shared: TCPPendingCounters) {
+        guard let own = counterBox else { counterBox = shared; return }
+        guard own !== shared else { return }
+        var bits = own.counts.touched
+        while bits != 0 {
+            let i = bits.trailingZeroBitCount
+            bits &= bits &- 1
+            if let c = TCPCounter(rawValue: i) { shared.counts.bump(c, own.counts.slots[i]) }
+        }
+        counterBox = shared
+    }
+
     /// Adds the counts gathered since the last flush to the shard's MIBs
     /// and zeroes them.
     public func flushCounters(into counters: borrowing Counters) {
-        var bits = pendingCounters.touched
+        guard let box = counterBox else { return }
+        var bits = box.counts.touched
         guard bits != 0 else { return }
         while bits != 0 {
             let i = bits.trailingZeroBitCount
             bits &= bits &- 1
-            let n = pendingCounters.slots[i]
+            let n = box.counts.slots[i]
             if n != 0, let c = TCPCounter(rawValue: i) { counters.add(c.mib, UInt64(n)) }
         }
-        pendingCounters = TCPCounterSet()
+        box.counts = TCPCounterSet()
     }
 }

@@ -183,7 +183,7 @@ extension TCPConnection {
 
         // RST (RFC 5961 §3.2): exact match resets, in-window → challenge ACK.
         if seg.rst {
-            if seq == rcvNxt || (sackPermitted && !outOfOrder.isEmpty && seq == outOfOrder[outOfOrder.count &- 1].right) {
+            if seq == rcvNxt || (sackPermitted && hasOutOfOrder && seq == outOfOrder[outOfOrder.count &- 1].right) {
                 if state == .synReceived && !activeOpen {
                     // A reset request socket just goes away (tcp_check_req).
                     return TCPReceiveResult(events: enterClosed(now: now))
@@ -368,7 +368,7 @@ extension TCPConnection {
         if fin { peerFinSeq = seq + payload.count }
 
         if offset == 0 {
-            let hadOutOfOrder = !outOfOrder.isEmpty
+            let hadOutOfOrder = hasOutOfOrder
             advanceReceive(by: payload.count)
             if payload.count > 0 { events.insert(.readable) }
             growReceiveWindow(payload.count)
@@ -387,6 +387,7 @@ extension TCPConnection {
         if let f = peerFinSeq, f == rcvNxt, !peerFinReceived {
             events.formUnion(receiveFin(now: now))
         }
+        releaseReassemblyIfDone()
         if !ackNow { scheduleAck(now: now) }
         return TCPReceiveResult(events: events)
     }
@@ -398,6 +399,7 @@ extension TCPConnection {
         defer { bytesReceived &+= UInt64(rcvNxt - before) }
         rcvNxt += n
         recvRing.count &+= n
+        guard reassembly != nil else { return }
         while let first = outOfOrder.first, !(rcvNxt < first.left) {
             if rcvNxt < first.right {
                 let more = first.right - rcvNxt
@@ -416,7 +418,7 @@ extension TCPConnection {
         guard n > 0 else { return }
         // Not beyond window_clamp, nor under memory pressure.
         let clamp = windowClamp
-        if rcvSsthresh < clamp && recvRing.account?.underPressure != true {
+        if rcvSsthresh < clamp && memory?.underPressure != true {
             rcvSsthresh = min(rcvSsthresh &+ max(2 &* rcvMss, 2 &* n), clamp)
         }
     }
@@ -538,7 +540,7 @@ extension TCPConnection {
             ackNow = true
         } else if quickAcks > 0 && !pingpong {
             ackNow = true
-        } else if !outOfOrder.isEmpty {
+        } else if hasOutOfOrder {
             ackNow = true
         } else if delackDeadline == .distantFuture {
             var maxAto = pingpong ? configuration.delayedAckMaximum : TimeDelta.milliseconds(500)

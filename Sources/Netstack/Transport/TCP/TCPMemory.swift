@@ -34,23 +34,25 @@ extension TCPConnection {
 
     /// sk_rmem_alloc: the bytes the receive ring holds past its head, in
     /// order and out of order (holes included).
-    var receiveExtent: Int { recvRing.count &+ (outOfOrder.last.map { $0.right - rcvNxt } ?? 0) }
+    var receiveExtent: Int {
+        if let r = reassembly, let last = r.outOfOrder.last { return recvRing.count &+ (last.right - rcvNxt) }
+        return recvRing.count
+    }
 
     /// The ring charges its memory to `account` (the stack's tcp_mem); the
     /// socket layer attaches it when the connection is hashed.
     func attachMemory(_ account: TCPMemory?) {
-        guard recvRing.account !== account else { return }
+        guard memory !== account else { return }
         let held = recvRing.capacity &+ sendRing.capacity
         if held > 0 {
-            recvRing.account?.uncharge(held)
+            memory?.uncharge(held)
             _ = account?.charge(held, force: true)
         }
-        recvRing.account = account
-        sendRing.account = account
+        memory = account
     }
 
     /// The account the rings charge, if any.
-    public var memoryAccount: TCPMemory? { recvRing.account }
+    public var memoryAccount: TCPMemory? { memory }
 
     // MARK: socket options
 
@@ -91,7 +93,7 @@ extension TCPConnection {
         guard rcvRttUs != 0, now - since >= .microseconds(rcvRttUs >> 3) else { return }
         let copied = copiedSeq - rcvqSeq
         if copied > rcvSpace {
-            if moderateRcvbuf && !rcvBufLocked && rcvSpace > 0 && recvRing.account?.underPressure != true {
+            if moderateRcvbuf && !rcvBufLocked && rcvSpace > 0 && memory?.underPressure != true {
                 let advmss = Int(advertisedMSS) &- (timestampsEnabled ? 12 : 0)
                 // Twice a round's delivery (losses) plus a cushion, and room
                 // for a sender still doubling (the ACK sent now is for the
@@ -127,7 +129,7 @@ extension TCPConnection {
         if receiveExtent > limit, !pruneQueue(seq: seq, limit: limit), !(inOrder && recvRing.count == 0) {
             return memoryDrop(inOrder: inOrder)
         }
-        if recvRing.reserve(recvRing.count &+ max(receiveExtent &- recvRing.count, offset &+ length), keep: receiveExtent) {
+        if recvRing.reserve(recvRing.count &+ max(receiveExtent &- recvRing.count, offset &+ length), keep: receiveExtent, account: memory) {
             return nil
         }
         // Refused above tcp_mem[2]: the window stops offering more than a
@@ -137,13 +139,13 @@ extension TCPConnection {
         let advmss = Int(advertisedMSS) &- (timestampsEnabled ? 12 : 0)
         rcvSsthresh = min(rcvSsthresh, 4 &* advmss)
         while pruneOutOfOrder(after: seq, limit: 0, oneChunk: true) {
-            recvRing.shrink(keep: receiveExtent)
-            if recvRing.reserve(recvRing.count &+ max(receiveExtent &- recvRing.count, offset &+ length), keep: receiveExtent) {
+            recvRing.shrink(keep: receiveExtent, account: memory)
+            if recvRing.reserve(recvRing.count &+ max(receiveExtent &- recvRing.count, offset &+ length), keep: receiveExtent, account: memory) {
                 return nil
             }
         }
         if inOrder && recvRing.count == 0 {
-            _ = recvRing.reserve(max(receiveExtent, length), keep: receiveExtent, force: true)
+            _ = recvRing.reserve(max(receiveExtent, length), keep: receiveExtent, force: true, account: memory)
             return nil
         }
         return memoryDrop(inOrder: inOrder)
@@ -162,7 +164,7 @@ extension TCPConnection {
     func pruneQueue(seq: TCPSeqNumber, limit: Int) -> Bool {
         pendingCounters.bump(.pruneCalled)
         let advmss = Int(advertisedMSS) &- (timestampsEnabled ? 12 : 0)
-        let pressure = recvRing.account?.underPressure == true
+        let pressure = memory?.underPressure == true
         if receiveExtent >= rcvBuf {
             // tcp_clamp_window(): an unlocked buffer below tcp_rmem[2] takes
             // what is held (outside memory pressure); otherwise the window
@@ -176,8 +178,8 @@ extension TCPConnection {
         }
         if receiveExtent <= max(limit, rcvBuf) { return true }
         // tcp_collapse(): give back the capacity the bytes do not need.
-        if recvRing.shrink(keep: receiveExtent) > 0 { pendingCounters.bump(.rcvCollapsed) }
-        if pruneOutOfOrder(after: seq, limit: limit) { recvRing.shrink(keep: receiveExtent) }
+        if recvRing.shrink(keep: receiveExtent, account: memory) > 0 { pendingCounters.bump(.rcvCollapsed) }
+        if pruneOutOfOrder(after: seq, limit: limit) { recvRing.shrink(keep: receiveExtent, account: memory) }
         if receiveExtent <= limit { return true }
         pendingCounters.bump(.rcvPruned)
         return false
@@ -201,7 +203,7 @@ extension TCPConnection {
             if let f = peerFinSeq, !(f < last.left) { peerFinSeq = nil }   // the FIN went with its segment
             if goal <= 0 || outOfOrder.isEmpty {
                 if oneChunk { break }
-                if receiveExtent <= limit && recvRing.account?.underPressure != true { break }
+                if receiveExtent <= limit && memory?.underPressure != true { break }
                 goal = rcvBuf >> 3
             }
         }
@@ -209,6 +211,7 @@ extension TCPConnection {
         if outOfOrder.isEmpty { outOfOrder = [] }
         pendingCounters.bump(.ofoPruned)
         if sackPermitted { recentSacks = TCPSackBlocks() }   // tcp_sack_reset
+        releaseReassemblyIfDone()
         return true
     }
 }

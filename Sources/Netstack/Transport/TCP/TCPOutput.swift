@@ -291,11 +291,12 @@ extension TCPConnection {
     func dataOptions(now: Instant) -> TCPOptions {
         var o = TCPOptions()
         if timestampsEnabled { o.timestamps = TCPTimestamps(value: tsValue(now), echoReply: tsRecent) }
-        if sackPermitted && (dsack != nil || !recentSacks.isEmpty) {
+        if sackPermitted && (dsack != nil || reassembly?.recentSacks.isEmpty == false) {
             let maxBlocks = timestampsEnabled ? 3 : 4
             var blocks = TCPSackBlocks()
             if let d = dsack { blocks.append(d) }
-            for k in 0..<recentSacks.count where blocks.count < maxBlocks { blocks.append(recentSacks[k]) }
+            let recent = recentSacks
+            for k in 0..<recent.count where blocks.count < maxBlocks { blocks.append(recent[k]) }
             o.sackBlocks = blocks
         }
         return o

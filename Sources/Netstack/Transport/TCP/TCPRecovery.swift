@@ -208,7 +208,7 @@ extension TCPConnection {
                 sendRingSeq += consumed
             }
             if sendRing.count == 0 {
-                sendRing.release()
+                sendRing.release(account: memory)
                 sendRingSeq = sendRingSeq < sndNxt ? sndNxt : sendRingSeq
                 if sent.isEmpty { chronoSet(.none, now: now) }
             }
