@@ -68,6 +68,26 @@ func tcpPairAfterTransfer(_ stack: Stack, client: NetworkNamespace, server: Netw
 }
 
 @Suite struct TCPSocketTests {
+    /// setsockopt on many sockets with the same result shares one
+    /// configuration block (TCPNamespaceState.intern), in the sockets and
+    /// in their connections; the option still applies to each.
+    @Test func socketsWithEqualOptionsShareOneConfigurationBlock() throws {
+        let (stack, a, b, _, _) = try twoHosts()
+        defer { withExtendedLifetime(stack) {} }
+        let (c1, s1) = try tcpAcceptedPair(stack, client: a, server: b, address: addrB, port: 5001)
+        let (_, s2) = try tcpAcceptedPair(stack, client: a, server: b, address: addrB, port: 5002)
+        s1.configuration.noDelay = true
+        s2.configuration.noDelay = true
+        #expect(s1.configuration.noDelay && s2.configuration.noDelay)
+        #expect(s1.configuration.sharesStorage(with: s2.configuration))
+        #expect(!s1.configuration.sharesStorage(with: c1.configuration))
+        let k1 = try #require(s1.connection?.configuration)
+        let k2 = try #require(s2.connection?.configuration)
+        #expect(k1.noDelay && k2.noDelay)
+        #expect(k1.sharesStorage(with: k2))
+        #expect(c1.connection?.configuration.noDelay == false)
+    }
+
     @Test func connectAcceptAndTransferOneMegabyte() throws {
         let (stack, a, b, _, _) = try twoHosts()
         let listener = b.tcpSocket()

@@ -85,6 +85,20 @@ public struct TCPReadiness: OptionSet, Sendable, Hashable {
 /// The namespace's TCP tables and sysctls (struct netns_ipv4's tcp part
 /// plus the namespace's share of tcp_hashinfo).
 public final class TCPNamespaceState {
+    /// Configuration blocks recently made by setsockopt, so that equal
+    /// ones share one (TCPConfiguration's storage): a server that sets
+    /// TCP_NODELAY on every accepted socket would otherwise hold two
+    /// ~200-byte blocks per connection, the socket's and the TCB's.
+    private var interned: [TCPConfiguration] = []
+
+    /// An equal configuration already held here, or `c` (remembered).
+    func intern(_ c: TCPConfiguration) -> TCPConfiguration {
+        for x in interned where x == c { return x }
+        if interned.count >= 8 { interned.removeFirst() }
+        interned.append(c)
+        return c
+    }
+
     /// net.ipv4.tcp_syncookies (0 off, 1 when the SYN queue overflows, 2 always).
     public var syncookies = 1
     /// net.ipv4.tcp_tw_reuse (0 off, 1 on, 2 loopback only) and
@@ -152,7 +166,13 @@ public final class TCPSocket {
     /// the keepalive timers, buffer limits). Changing the Nagle/cork/
     /// keepalive fields applies to a live connection at once.
     public var configuration: TCPConfiguration {
-        didSet { applyConfiguration() }
+        didSet {
+            // setsockopt made a new block: share an equal one if the
+            // namespace has it (every TCP_NODELAY socket of a server).
+            let shared = namespace.tcp.intern(configuration)
+            if !shared.sharesStorage(with: configuration) { configuration = shared }
+            applyConfiguration()
+        }
     }
     /// SO_RCVBUF / SO_SNDBUF as set (nil: not set; the buffers then
     /// follow tcp_rmem / tcp_wmem and autotuning). Applied to the
@@ -588,7 +608,7 @@ public final class TCPSocket {
         k.keepaliveTime = n.keepaliveTime
         k.keepaliveInterval = n.keepaliveInterval
         k.keepaliveProbes = n.keepaliveProbes
-        c.configuration = k
+        c.configuration = namespace.tcp.intern(k)
         // TCP_NODELAY / uncorking pushes what Nagle held back.
         if c.wantsOutput { namespace.tcpTransmit(self) }
     }
