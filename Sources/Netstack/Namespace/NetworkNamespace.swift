@@ -137,7 +137,7 @@ public final class NetworkNamespace {
     /// TCP sockets whose output waits for the end of the receive batch.
     @exclusivity(unchecked) var tcpDeferredOutput: [TCPSocket] = []
     /// Sockets whose output stopped on a full device backlog
-    /// (`Stack.backlogFull`), resumed at the next poll round.
+    /// (`Stack.backlogFull`), resumed at the end of the poll round.
     @exclusivity(unchecked) var tcpBlockedOutput: [TCPSocket] = []
     /// Devices by ifindex (nil: no such device), for the O(1) `device(index:)`
     /// the packet path asks; ifindexes past `maxIndexedIfindex` are found by

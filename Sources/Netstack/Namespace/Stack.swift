@@ -158,12 +158,13 @@ public final class Stack {
         }
     }
 
-    /// A device backlog filled up since the current poll round began: TCP
-    /// stops sending and resumes next round (TCPSockets.tcpTransmit).
-    /// Linux's veth transmit runs the receiving softirq as soon as the
-    /// sender leaves its bh-disabled section, so a sender never outruns the
-    /// 1,000-packet backlog; here the receiver runs at the next round, and
-    /// a burst of a whole congestion window would overflow it instead.
+    /// A device backlog came within a NAPI budget of full this round: TCP
+    /// stops sending (TCPSockets.tcpTransmit) and resumes at the round's
+    /// end, after every receiver drained up to a budget. Linux's veth
+    /// transmit runs the receiving softirq as soon as the sender leaves its
+    /// bh-disabled section, so a sender never outruns the 1,000-packet
+    /// backlog; here the receiver runs later in the round, and a burst of a
+    /// whole congestion window would overflow it instead.
     @exclusivity(unchecked) var backlogFull = false
 
     /// When `poll` next has work; nil when idle.
@@ -213,14 +214,10 @@ public final class Stack {
         capture?.forget(namespace: ns.id, ifindex: d.ifindex)
         ns.deviceGone(d)
     }
-    func addressAdded(_ a: InterfaceAddress, on d: NetDevice) {
-        routeConfigurationChanged()
-        d.namespace.addressAdded(a, on: d)
-    }
-    func addressRemoved(_ a: InterfaceAddress, from d: NetDevice) {
-        routeConfigurationChanged()
-        d.namespace.addressRemoved(a, from: d)
-    }
+    // Address changes need no bump here: NetDevice.addresses bumps the
+    // generation on every edit, flags included.
+    func addressAdded(_ a: InterfaceAddress, on d: NetDevice) { d.namespace.addressAdded(a, on: d) }
+    func addressRemoved(_ a: InterfaceAddress, from d: NetDevice) { d.namespace.addressRemoved(a, from: d) }
 }
 
 /// What a host offers for TUN/TAP devices: `ip tuntap add` asks it to open

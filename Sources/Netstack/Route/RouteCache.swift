@@ -73,10 +73,4 @@ struct RouteCache {
         keys[i] = key
         decisions[i] = decision
     }
-
-    mutating func removeAll() {
-        stamps = []
-        keys = []
-        decisions = []
-    }
 }

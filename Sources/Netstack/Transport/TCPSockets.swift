@@ -295,7 +295,7 @@ public final class TCPSocket {
         @inline(__always) get { flags & 8 != 0 }
         @inline(__always) set { if newValue { flags |= 8 } else { flags &= ~8 } }
     }
-    /// In the namespace's `tcpBlockedOutput` (a backlog was full).
+    /// In the namespace's `tcpBlockedOutput` (a backlog was nearly full).
     var outputBlocked: Bool {
         @inline(__always) get { flags & 16 != 0 }
         @inline(__always) set { if newValue { flags |= 16 } else { flags &= ~16 } }
@@ -1006,8 +1006,8 @@ extension NetworkNamespace {
         c.checksumOffload = true
         while n < 4096, c.wantsOutput {
             if stack.backlogFull {
-                // A backlog is full: go on at the next poll round, after
-                // the receivers have drained some of it.
+                // A backlog is nearly full: go on at the end of the poll
+                // round, after the receivers have drained some of it.
                 if !s.outputBlocked {
                     s.outputBlocked = true
                     tcpBlockedOutput.append(s)
