@@ -123,10 +123,11 @@ final class Pair {
         return l
     }
 
-    func dial(port: UInt16, from source: IPAddress? = nil, noDelay: Bool = false) throws -> TCPSocket {
+    /// A connect to 10.0.0.2:`port`, from `source` (address, port) when given.
+    func dial(port: UInt16, from source: (IPAddress, UInt16)? = nil, noDelay: Bool = false) throws -> TCPSocket {
         let c = a.tcpSocket()
         if noDelay { c.configuration.noDelay = true }
-        if let s = source { try c.bind(s, port: 0) }
+        if let (address, localPort) = source { try c.bind(address, port: localPort) }
         do throws(Errno) { try c.connect(Self.addressB, port: port) } catch {
             if error != .EINPROGRESS { throw error }
         }
@@ -330,13 +331,8 @@ func runIdle(count n: Int) throws {
         let wave = min(1000, n - made)
         for _ in 0..<wave {
             if port == 10000 + UInt16(perAddress) { port = 10000; address += 1 }
-            let c = w.a.tcpSocket()
-            try c.bind(Pair.clientAddress(address), port: port)
+            clients.append(try w.dial(port: 5001, from: (Pair.clientAddress(address), port)))
             port += 1
-            do throws(Errno) { try c.connect(Pair.addressB, port: 5001) } catch {
-                if error != .EINPROGRESS { throw error }
-            }
-            clients.append(c)
         }
         made += wave
         guard w.poll(until: {
