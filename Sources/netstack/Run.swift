@@ -7,7 +7,8 @@
 //
 // One thread runs everything: the interpreter's scheduler asks `HostClock`
 // to wait for the next deadline, and the clock waits in epoll on the TAP
-// fds, the control socket and a signalfd, waking early when any is ready.
+// fds, the control socket and a signalfd, waking early when any is ready
+// (after a wake-up that brought work it first polls for `--poll-usecs`).
 import ArgumentParser
 import Netstack
 import NetstackControl
@@ -38,6 +39,10 @@ struct Run: ParsableCommand {
     @Option(help: "The control socket's path.")
     var control: String?
 
+    @Option(name: .customLong("poll-usecs"),
+            help: "After a wake-up that brought work, keep polling for this many microseconds before sleeping in epoll (0: sleep at once).")
+    var pollMicroseconds: Int = RunHost.defaultPollMicroseconds
+
     func run() throws {
         guard let source = readScriptFile(file) else {
             writeAll(2, "netstack run: \(file): cannot read the file\n")
@@ -60,6 +65,11 @@ struct Run: ParsableCommand {
             writeAll(2, "netstack run: \(error)\n")
             throw ExitCode(1)
         }
+        guard (0...1_000_000).contains(pollMicroseconds) else {
+            writeAll(2, "netstack run: --poll-usecs: \(pollMicroseconds) is not in 0...1000000\n")
+            throw ExitCode(2)
+        }
+        host.clock.adaptivePollNanoseconds = Int64(pollMicroseconds) * 1000
         var options = LabOptions()
         options.scriptName = file == "-" ? "bash" : file
         options.clock = host.clock
@@ -86,6 +96,10 @@ final class RunHost {
     let world: RunWorld
     let clock: HostClock
     static let signalToken: UInt64 = 1
+    /// `--poll-usecs`' default: long enough to cover a request/response
+    /// peer's turnaround on this kind of machine (a kernel peer answers in
+    /// 20–30 µs), short enough that a lone packet costs little spinning.
+    static let defaultPollMicroseconds = 50
 
     init(system: any HostSystem, world inner: StackLabWorld, controlPath: String) throws(HostError) {
         self.system = system
@@ -152,6 +166,30 @@ final class HostClock: LabClock {
         start = system.monotonicNanoseconds()
     }
 
+    /// The adaptive polling window (`--poll-usecs`), in ns; 0: off.
+    var adaptivePollNanoseconds: Int64 = 0
+    /// When a wake-up last brought work (monotonic ns since `start`).
+    private var lastActivity = Int64.min / 2
+
+    /// Something came in: the world moves to the wall clock's instant
+    /// (never less, so a reply read now is stamped now), and the adaptive
+    /// window restarts.
+    private func woken(_ worldNow: Instant) -> Instant {
+        let now = current()
+        lastActivity = now.nanoseconds
+        return max(worldNow, now)
+    }
+
+    /// Until when (ns) to poll without sleeping, from `now`: busy_poll's
+    /// span, or the adaptive window after the last wake-up that brought
+    /// work, whichever ends later; never past the deadline. `now` or less:
+    /// sleep at once.
+    static func pollEnd(now: Int64, busyPoll: Int64, lastActivity: Int64, window: Int64, deadline: Int64) -> Int64 {
+        var end = now + busyPoll
+        if window > 0, now - lastActivity < window { end = max(end, lastActivity + window) }
+        return min(end, deadline)
+    }
+
     var hasExternalEvents: Bool { true }
     var stopStatus: Int32? { stop }
 
@@ -162,19 +200,26 @@ final class HostClock: LabClock {
         // Frames the script's processes sent since the world last moved
         // (a reply written in `poll`) go out before we sleep.
         host.driver.flushTransmit()
-        // net.core.busy_poll: for that many microseconds, look for frames
-        // without sleeping first (a reply turns around without a wake-up's
-        // latency; the CPU spins meanwhile). 0, the default: sleep at once.
-        let busy = Int64(host.world.inner.stack.busyPollMicroseconds) * 1000
-        if busy > 0 {
-            let spinEnd = min(current().nanoseconds + busy, instant.nanoseconds)
+        // Polling instead of sleeping: a frame that arrives meanwhile turns
+        // around without a wake-up's latency (on a VM, waking a thread whose
+        // vCPU halted costs tens of µs per message); the CPU spins meanwhile.
+        // net.core.busy_poll polls that long before every sleep; the adaptive
+        // window polls only while traffic flows: for adaptivePollNanoseconds
+        // after the last wake-up that brought work (as NAPI stays in polling
+        // mode for gro_flush_timeout after a poll that found packets,
+        // napi_defer_hard_irqs). Idle, the loop sleeps at once.
+        let start = current().nanoseconds
+        let spinEnd = HostClock.pollEnd(now: start, busyPoll: Int64(host.world.inner.stack.busyPollMicroseconds) * 1000,
+                                        lastActivity: lastActivity, window: adaptivePollNanoseconds,
+                                        deadline: instant.nanoseconds)
+        if spinEnd > start {
             var spins = 0
             while spins < 10_000_000, current().nanoseconds < spinEnd {
                 spins += 1
                 let events = system.pollerWait(host.poller, timeoutMilliseconds: 0, max: 64)
                 if events.isEmpty { continue }
                 let woke = host.handle(events)
-                if woke || stop != nil { return max(worldNow, current()) }
+                if woke || stop != nil { return woken(worldNow) }
             }
         }
         var rounds = 0
@@ -189,7 +234,7 @@ final class HostClock: LabClock {
             let after = current()
             // Woken from outside: the world moves to the wall clock's
             // instant (never less, so a reply read now is stamped now).
-            if woke || stop != nil { return max(worldNow, after) }
+            if woke || stop != nil { return woken(worldNow) }
             if after >= instant || timeout == 0 { return max(worldNow, after) }
         }
         return max(worldNow, current())
