@@ -39,6 +39,11 @@ import NetWire
         var retransmits = 0
         /// Bytes still charged to any socket once everything is over.
         var leftCharged = 0
+        /// The sender's charge once the receiver saw the end of the stream
+        /// (everything has left the qdisc: 0 unless a charge leaked).
+        var chargedAtEnd = -1
+        /// Packets in the qdisc when the client aborted.
+        var queuedAtClose = 0
         var slotsBefore = 0
         var slotsAfter = 0
         var poolBefore = 0
@@ -103,6 +108,7 @@ import NetWire
             }
             if let limit = closeAfter, !aborted, r.received >= limit {
                 aborted = true
+                r.queuedAtClose = w.va.qdisc.count
                 r.retransmits = client.connection?.totalRetransmits ?? 0
                 client.linger = 0
                 client.close()
@@ -112,7 +118,10 @@ import NetWire
             return eof || r.failure != nil
         }
         if !done && r.failure == nil { r.failure = "idle at \(r.received) of \(total)" }
-        if !aborted { r.retransmits = client.connection?.totalRetransmits ?? 0 }
+        if !aborted {
+            r.retransmits = client.connection?.totalRetransmits ?? 0
+            r.chargedAtEnd = client.memoryInfo.wmemAlloc
+        }
         r.intact = r.received == total && r.sent == total && receivedHash.value == sentHash.value
         r.qdiscDrops = w.va.qdisc.stats.drops
         server?.close()
@@ -149,6 +158,8 @@ import NetWire
         #expect(with.maxBacklogBytes <= 3 * Self.largestPacket, "backlog \(with.maxBacklogBytes)")
         #expect(with.maxBacklogPackets < 200, "backlog \(with.maxBacklogPackets) packets")
         #expect(with.leftCharged == 0)
+        #expect(with.chargedAtEnd == 0)
+        #expect(without.chargedAtEnd == 0)
         #expect(with.slotsAfter == with.slotsBefore)
         #expect(with.poolAfter == with.poolBefore)
         print("TSQ slot 10 pkt/ms: without — drops \(without.qdiscDrops), retransmits \(without.retransmits), "
@@ -190,10 +201,12 @@ import NetWire
         #expect(lossy.failure == nil && lossy.intact, "\(lossy.failure ?? "")")
         #expect(lossy.qdiscDrops > 0)
         #expect(lossy.leftCharged == 0)
+        #expect(lossy.chargedAtEnd == 0)
         let tight = Self.transfer(Self.slotted(limit: 20))
         #expect(tight.failure == nil && tight.intact, "\(tight.failure ?? "")")
         #expect(tight.qdiscDrops > 0)
         #expect(tight.leftCharged == 0)
+        #expect(tight.chargedAtEnd == 0)
         #expect(tight.poolAfter == tight.poolBefore)
     }
 
@@ -202,7 +215,7 @@ import NetWire
         // sit in the qdisc: they leave later under a freed (stale) owner id.
         let r = Self.transfer(Self.slotted(packets: 2), total: 4_000_000, closeAfter: 200_000)
         #expect(r.failure == nil, "\(r.failure ?? "")")
-        #expect(r.maxBacklogPackets > 0)
+        #expect(r.queuedAtClose > 0)
         #expect(r.leftCharged == 0)
         #expect(r.slotsAfter == r.slotsBefore)
         #expect(r.poolAfter == r.poolBefore)
