@@ -45,12 +45,22 @@ public struct PacketMetadata: Sendable, Equatable {
     /// skb_shinfo->gso_size: the MSS a GSO packet is cut to (0: not GSO).
     public var gsoSize: UInt16 = 0
     public var gsoType: GSOType = []
+    /// The bytes this packet charges to its sending TCP socket's small
+    /// queue (`tsqOwner`): its skb->truesize share of sk_wmem_alloc.
+    /// Declared here to fill the 2 bytes of padding after `gsoType`.
+    public var tsqCharge: UInt16 = 0
     /// A per-packet trace id; 0 when the packet is not traced.
     public var traceID: UInt32 = 0
     /// skb->pkt_type, set by eth_type_trans().
     public var packetType: PacketType = .host
     /// skb->protocol: the EtherType of the network header.
     public var networkProtocol: EtherType = EtherType(rawValue: 0)
+    /// skb->sk with the tcp_wfree destructor: the TCP socket (its TSQ slot,
+    /// `TCPSmallQueues`, generation in the top byte) this packet is charged
+    /// to until it leaves the host's queues; 0 for none (forwarded and
+    /// received packets, pure ACKs, orphaned packets). Declared here to
+    /// fill the padding before `timestamp`.
+    public var tsqOwner: UInt32 = 0
     /// When the packet entered the stack (SO_TIMESTAMP, captures).
     public var timestamp: Instant = .zero
 

@@ -142,6 +142,8 @@ public final class Shard {
     /// read from vnet_hdr TAPs — made on first use (4 MiB).
     public private(set) lazy var gsoPool = PacketPool(slotSize: 128 &+ 65_536 &+ 256, count: 64, defaultHeadroom: 128)
     public let counters = Counters()
+    /// Bytes each TCP socket of this shard has below TCP (TSQ).
+    public let smallQueues = TCPSmallQueues()
     /// Trace records of traced packets, oldest first, bounded.
     public private(set) var traces: TraceRing
 
@@ -156,6 +158,9 @@ public final class Shard {
     /// the caller does not know it), for the trace.
     public func drop(_ packet: consuming PacketBuffer, reason: DropReason, now: Instant, namespace: Int32 = -1) {
         counters.count(drop: reason)
+        // kfree_skb runs the destructor: a TCP packet's charge goes back
+        // (tcp_wfree), or its socket would wait for it forever.
+        if packet.metadata.tsqOwner != 0 { smallQueues.release(packet.metadata.tsqOwner, packet.metadata.tsqCharge) }
         if packet.metadata.traceID != 0 {
             record(TraceRecord(time: now, traceID: packet.metadata.traceID, namespace: namespace,
                                device: packet.metadata.ingressDevice, event: .drop(reason)))

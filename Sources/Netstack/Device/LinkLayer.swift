@@ -115,6 +115,9 @@ extension NetworkNamespace {
             deviceTransmit(packet, on: dev)
             return
         }
+        if packet.metadata.tsqOwner != 0 && dev.qdisc.orphansOnEnqueue {
+            stack.shard.smallQueues.orphan(&packet.metadata)
+        }
         switch dev.qdisc.enqueue(packet, now: stack.now, pool: stack.shard.pool) {
         case .queued:
             qdiscRun(dev)
@@ -126,14 +129,33 @@ extension NetworkNamespace {
 
     /// validate_xmit_skb → skb_gso_segment: a GSO packet for a device that
     /// cannot take it goes on as MSS segments (GSO.swift).
+    /// The segments take the packet's TSQ charge over, each its own
+    /// length of it, until it is used up (tcp_gso_segment moves the
+    /// destructor to every segment); what is left is released.
     func segmentForDevice(_ packet: consuming PacketBuffer, on dev: NetDevice) {
+        var packet = packet
+        let owner = packet.metadata.tsqOwner
+        var charge = Int(packet.metadata.tsqCharge)
+        packet.metadata.tsqOwner = 0
+        packet.metadata.tsqCharge = 0
         let meta = packet.metadata
         let network = packet.networkHeaderOffset ?? (dev.hasLinkHeader ? EthernetFrame.headerLength : 0)
         let emitted = packet.withUnsafeReadableBytes { b in
             GSO.segmentTCP(b, network: network, mss: Int(meta.gsoSize), v6: meta.gsoType.contains(.tcpv6),
                            metadata: meta, checksum: .none, pool: stack.shard.pool,
-                           emit: { p in deviceQueueTransmit(p, on: dev) })
+                           emit: { p in
+                               var p = p
+                               if charge > 0 {
+                                   // Its TCP bytes, as TCP charged the whole.
+                                   let share = min(charge, p.count &- network &- (meta.gsoType.contains(.tcpv6) ? 40 : 20))
+                                   charge &-= share
+                                   p.metadata.tsqOwner = owner
+                                   p.metadata.tsqCharge = UInt16(truncatingIfNeeded: share)
+                               }
+                               deviceQueueTransmit(p, on: dev)
+                           })
         }
+        if charge > 0 { stack.shard.smallQueues.release(owner, UInt16(truncatingIfNeeded: charge)) }
         if emitted == nil {
             dev.statistics.txDropped &+= 1
             drop(packet, .skbGSOSeg)
@@ -156,6 +178,10 @@ extension NetworkNamespace {
         // Guarded at the call: the event argument costs a memcpy even untraced.
         if packet.metadata.traceID != 0 { trace(packet, .driverTransmit(device: dev.ifindex)) }
         var packet = packet
+        // The packet leaves the host's queues: its TCP socket gets its
+        // charge back (TX completion's tcp_wfree; loopback, veth and tun
+        // orphan at xmit — a TAP's host ring is not the socket's queue).
+        if packet.metadata.tsqOwner != 0 { stack.shard.smallQueues.orphan(&packet.metadata) }
         // A GSO packet for a device that segments it (a vnet_hdr TAP's
         // kernel) gets every segment's checksum filled there.
         if case .partial = packet.metadata.checksum, !dev.features.contains(.hwChecksum),

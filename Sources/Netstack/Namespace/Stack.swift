@@ -154,6 +154,9 @@ public final class Stack {
             for ns in all where !ns.tcpBlockedOutput.isEmpty {
                 if ns.tcpResumeBlockedOutput() { progress = true }
             }
+            // Packets of sockets TCP Small Queues held back left this
+            // round: those sockets go on (the TSQ tasklet).
+            if shard.smallQueues.hasReady, tcpResumeSmallQueues() { progress = true }
             if !progress { break }
         }
     }
@@ -169,6 +172,7 @@ public final class Stack {
 
     /// When `poll` next has work; nil when idle.
     public var nextDeadline: Instant? {
+        if shard.smallQueues.hasReady { return now }
         var best: Instant? = nil
         for ns in namespaces {
             if ns.hasPendingReceive || !ns.tcpBlockedOutput.isEmpty { return now }

@@ -312,6 +312,8 @@ extension Qdisc {
             return .dropped(p, .qdiscDrop)
         }
         var duplicate: PacketBuffer? = copies > 1 ? p.share() : nil
+        // skb_clone: the clone has no owner (no TSQ charge of its own).
+        duplicate?.metadata.tsqOwner = 0
         if corrupt {
             guard p.unshare(from: pool) else {
                 drops &+= 1

@@ -183,8 +183,15 @@ public struct Qdisc: ~Copyable {
         didSet {
             bypassesQueue = Qdisc.bypasses(options)
             cutsGSO = Qdisc.cuts(options)
+            orphansOnEnqueue = Qdisc.orphans(options)
         }
     }
+    /// netem with a delay, jitter or rate: a packet's socket charge is
+    /// released as it is queued (skb_orphan_partial in netem_enqueue —
+    /// the emulated link's transit time is not the sender's queue), so TCP
+    /// Small Queues do not hold a sender back by the emulated delay.
+    /// Other kinds keep the charge until the driver takes the packet.
+    public private(set) var orphansOnEnqueue: Bool
     /// netem: a GSO packet is cut into MSS segments before it, so loss,
     /// duplication, reordering and corruption act on wire-sized packets
     /// (Linux's netem acts on whole GSO skbs and cuts only to corrupt one,
@@ -219,6 +226,7 @@ public struct Qdisc: ~Copyable {
         self.options = options
         bypassesQueue = Qdisc.bypasses(options)
         cutsGSO = Qdisc.cuts(options)
+        orphansOnEnqueue = Qdisc.orphans(options)
         self.handle = handle
         // A default qdisc holds 2 (dev->qdisc and the queue's); a grafted
         // root one per tx queue plus one.
@@ -237,6 +245,11 @@ public struct Qdisc: ~Copyable {
 
     static func cuts(_ options: QdiscOptions) -> Bool {
         if case .netem = options { return true }
+        return false
+    }
+
+    static func orphans(_ options: QdiscOptions) -> Bool {
+        if case .netem(let o) = options { return o.latency != 0 || o.jitter != 0 || o.rate != 0 }
         return false
     }
 

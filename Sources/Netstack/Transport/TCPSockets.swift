@@ -112,6 +112,10 @@ public final class TCPNamespaceState {
     public var configuration = TCPConfiguration()
     /// net.ipv4.tcp_moderate_rcvbuf: receive-buffer autotuning.
     public var moderateRcvbuf = true
+    /// net.ipv4.tcp_limit_output_bytes: the most a socket keeps below TCP
+    /// (qdisc, device queues) before TCP Small Queues hold it back; Linux
+    /// 6.16+ default 4 MiB (1 MiB before).
+    public var limitOutputBytes = 4 << 20
     /// The stack's TCP memory account, held by the initial namespace
     /// (`NetworkNamespace.tcpMemory`): one per stack, as Linux's
     /// tcp_memory_allocated is one per kernel.
@@ -257,6 +261,9 @@ public final class TCPSocket {
     // alignment); the options that are Int in the API (SO_LINGER, SO_RCVBUF,
     // SO_SNDBUF: int in Linux) stored in 32 bits, nil as a sentinel.
     var fileInode: UInt32 = 0
+    /// The socket's TCP Small Queues owner id (its slot in the shard's
+    /// `TCPSmallQueues`), given at its first charged packet; 0: none.
+    @exclusivity(unchecked) var tsqOwner: UInt32 = 0
     var _portIndex: Int32 = -1
     /// SO_LINGER's l_linger; Int32.min: off.
     var _linger: Int32 = .min
@@ -363,8 +370,9 @@ public final class TCPSocket {
 
     /// SK_MEMINFO_* (`ss -m`'s skmem): payload bytes stand for skb
     /// truesize; rcvbuf and sndbuf are sk_rcvbuf and sk_sndbuf as
-    /// autotuning or SO_RCVBUF/SO_SNDBUF left them; forward-alloc, optmem,
-    /// backlog and wmem_alloc (bytes below TCP, in qdiscs and devices) read 0.
+    /// autotuning or SO_RCVBUF/SO_SNDBUF left them; wmem_alloc is the bytes
+    /// below TCP (IP, neighbour and qdisc queues: TCP Small Queues'
+    /// count); forward-alloc, optmem and backlog read 0.
     public var memoryInfo: TCPSocketMemory {
         let rb = receiveBufferRequest.map { max($0 &* 2, TCPConnection.minimumSocketBuffer) } ?? configuration.receiveBufferInitial
         let sb = sendBufferRequest.map { max($0 &* 2, TCPConnection.minimumSocketBuffer) } ?? configuration.sendBufferInitial
@@ -375,6 +383,7 @@ public final class TCPSocket {
             m.sndbuf = c.sendBufferSize
             m.wmemQueued = c.sendQueueBytes
         }
+        m.wmemAlloc = namespace.stack.shard.smallQueues.queuedBytes(tsqOwner)
         return m
     }
 
@@ -946,6 +955,11 @@ extension NetworkNamespace {
     func tcpDestroy(_ s: TCPSocket) {
         tcpUnhash(s)
         tcpReleasePort(s)
+        if s.tsqOwner != 0 {
+            // Packets still queued keep the old id and release nothing.
+            stack.shard.smallQueues.free(s.tsqOwner)
+            s.tsqOwner = 0
+        }
     }
 
     // MARK: events and output
@@ -1014,6 +1028,20 @@ extension NetworkNamespace {
                 }
                 break
             }
+            if c.state.isSynchronized, s.tsqOwner != 0, tcpSmallQueueCheck(s, c) {
+                // Over the limit: go on when a packet of ours leaves
+                // (Stack.tcpResumeSmallQueues). An ACK that is due still
+                // goes (tcp_send_ack is not held back by TSQ).
+                if c.ackNow, var p = stack.shard.pool.allocate() {
+                    let len = c.sendAck(into: p.put(p.tailroom), now: now)
+                    p.trim(to: len)
+                    p.resetTransportHeader()
+                    p.setPartialChecksum(from: 0, field: 16)
+                    tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
+                                   destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: c.outputECN)
+                }
+                break
+            }
             n += 1
             if s.gsoCapable, c.unsentBytes >= 2 &* c.mss, c.state.isSynchronized {
                 if c.tsoShouldDefer(maxSegments: GSO.maximumLength / max(c.mss, 1), now: now) { break }
@@ -1029,12 +1057,61 @@ extension NetworkNamespace {
             p.trim(to: len)
             p.resetTransportHeader()
             p.setPartialChecksum(from: 0, field: 16)
+            tcpChargeSmallQueue(s, &p.metadata, offsetByte: out[12], flags: out[13], length: len)
             tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
                            destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: c.outputECN)
             s.gsoCapable = lastOutputTakesGSO
         }
         c.flushCounters(into: stack.shard.counters)
         tcpNoteDeadline(s, c)
+    }
+
+    /// skb_set_owner_w in __tcp_transmit_skb: a segment with payload, SYN
+    /// or FIN is charged to its socket until it leaves the host's queues
+    /// (its TCP bytes stand for skb->truesize); a pure ACK is not (Linux
+    /// gives pure ACKs a token truesize and no TSQ wakeup).
+    @inline(__always)
+    func tcpChargeSmallQueue(_ s: TCPSocket, _ meta: inout PacketMetadata, offsetByte: UInt8, flags: UInt8, length: Int) {
+        guard length > Int(offsetByte >> 4) &* 4 || flags & 0x03 != 0 else { return }   // payload, SYN, FIN
+        let q = stack.shard.smallQueues
+        if s.tsqOwner == 0 { s.tsqOwner = q.allocate() }
+        let charge = min(length, Int(UInt16.max))
+        q.charge(s.tsqOwner, charge)
+        meta.tsqOwner = s.tsqOwner
+        meta.tsqCharge = UInt16(truncatingIfNeeded: charge)
+    }
+
+    /// tcp_small_queue_check(): true when the socket has more below TCP
+    /// than its limit and must wait for some of it to leave (throttled:
+    /// the shard's small-queue table resumes it). The limit is
+    /// max(2 × the next packet's size, sk_pacing_rate >> sk_pacing_shift
+    /// (10: about 1 ms of data)), capped by tcp_limit_output_bytes (no
+    /// pacing qdisc here, so always capped), doubled for retransmissions
+    /// (tcp_xmit_retransmit_queue's factor 1); never when at most one
+    /// packet is unacknowledged (tcp_rtx_queue_empty_or_single_skb: no
+    /// completion to wait for).
+    @inline(__always)
+    func tcpSmallQueueCheck(_ s: TCPSocket, _ c: TCPConnection) -> Bool {
+        let q = stack.shard.smallQueues
+        let queued = q.queuedBytes(s.tsqOwner)
+        let mss = max(c.mss, 1)
+        let next = s.gsoCapable && c.unsentBytes >= 2 &* mss ? min(c.unsentBytes, GSO.maximumLength) : mss
+        // A negative value, read as unsigned long by the kernel, caps nothing.
+        let cap = tcp.limitOutputBytes < 0 ? Int.max : tcp.limitOutputBytes
+        // Fast path: at most two packets' worth is never over.
+        if queued <= min(2 &* next, cap) { return false }
+        return tcpSmallQueueThrottle(s, c, queued: queued, next: next, cap: cap)
+    }
+
+    func tcpSmallQueueThrottle(_ s: TCPSocket, _ c: TCPConnection, queued: Int, next: Int, cap: Int) -> Bool {
+        let paced = c.pacingRate.map { Int(clamping: $0 >> 10) } ?? Int.max
+        var limit = min(max(2 &* next, paced), cap)
+        if c.lostOut > c.retransOut { limit = limit &<< 1 }
+        guard queued > limit, stack.shard.smallQueues.isEnabled else { return false }
+        let single = s.gsoCapable ? GSO.maximumLength : max(c.mss, 1)
+        if c.sndNxt - c.sndUna <= single { return false }
+        stack.shard.smallQueues.throttle(s.tsqOwner, s)
+        return true
     }
 
     /// Resumes the output of sockets that stopped on a full backlog; true
@@ -1140,10 +1217,13 @@ extension NetworkNamespace {
             out.setBE16(16, c.pseudoHeader.seed(protocol: IPProtocol.tcp.rawValue, length: total).folded)
         }
         p.setPartialChecksum(from: 0, field: 16)
+        tcpChargeSmallQueue(s, &p.metadata, offsetByte: out[12], flags: out[13], length: total)
         tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
                        destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: ecn)
         s.gsoCapable = lastOutputTakesGSO
-        if let q = tail.take() {
+        if var q = tail.take() {
+            let (offsetByte, flags) = q.withUnsafeReadableBytes { ($0[12], $0[13]) }
+            tcpChargeSmallQueue(s, &q.metadata, offsetByte: offsetByte, flags: flags, length: q.count)
             tcpSendSegment(q, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
                            destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: tailECN)
         }
@@ -1200,7 +1280,15 @@ extension NetworkNamespace {
         tcp.timers.earliest
     }
 
+    func tcpShutdownAllSmallQueues() {
+        for (_, s) in tcp.established where s.tsqOwner != 0 {
+            stack.shard.smallQueues.free(s.tsqOwner)
+            s.tsqOwner = 0
+        }
+    }
+
     func tcpShutdownAll() {
+        tcpShutdownAllSmallQueues()
         tcp.established.removeAll()
         tcp.listeners = []
         tcp.ports = [:]
@@ -1274,4 +1362,29 @@ final class TCPListenerBox {
     var acceptHead = 0
     var lastOverflow: Instant?
     init(_ value: TCPListener) { self.value = value }
+}
+
+extension Stack {
+    /// The TSQ tasklet (tcp_tasklet_func → tcp_tsq_handler): sockets that
+    /// were throttled and had a packet leave since go on sending, once per
+    /// poll round. True when one of them sent something.
+    func tcpResumeSmallQueues() -> Bool {
+        let q = shard.smallQueues
+        swap(&q.ready, &q.spare)
+        var sent = false
+        var k = 0
+        while k < q.spare.count {
+            let i = Int(q.spare[k])
+            k &+= 1
+            q.flags[i] = 0
+            guard let s = q.sockets[i] else { continue }
+            q.sockets[i] = nil
+            guard let c = s.connection, c.wantsOutput else { continue }
+            let before = c.segmentsOut
+            s.namespace.tcpTransmit(s)
+            if c.segmentsOut != before { sent = true }
+        }
+        q.spare.removeAll(keepingCapacity: true)
+        return sent
+    }
 }

@@ -571,6 +571,8 @@ extension SysctlTable {
         e.append(intEntry(p + "tcp_ecn_fallback", { ns.tcp.configuration.ecnFallback ? 1 : 0 },
                           { ns.tcp.configuration.ecnFallback = $0 != 0 }, 0...1))
         e.append(intEntry(p + "tcp_tw_reuse", { ns.tcp.twReuse }, { ns.tcp.twReuse = $0 }, 0...2))
+        // proc_dointvec: any int, per namespace (a new one starts at 4 MiB).
+        e.append(intEntry(p + "tcp_limit_output_bytes", { ns.tcp.limitOutputBytes }, { ns.tcp.limitOutputBytes = $0 }, Self.anyInt))
         e.append(intEntry(p + "tcp_tw_reuse_delay", { Int(ns.tcp.twReuseDelay.nanoseconds / 1_000_000) },
                           { ns.tcp.twReuseDelay = .milliseconds(Int64($0)) }, 1...60_000))
         // Stored only: the stack does not read these yet.
