@@ -7,6 +7,7 @@
 #   Benchmarks/scripts/peers-cpu.sh TCPPERF SECONDS CMD...
 #     e.g. ... .build-peers/tcpperf 5 Benchmarks/scripts/peers-sut-cmd.sh
 #          ... .build-peers/tcpperf 5 .build-peers/gvbench tap -tap peerstapc -addr 10.204.0.2/24 -t 3600
+# PEERS_WORKLOADS picks some of send recv rr crr (default all).
 # Prints, per workload, its own figure (Gbps, trans/s, conn/s), CMD's CPU
 # seconds, and the CPU cost: s/GB for send/recv, us per transaction (rr)
 # or per connection (crr). CPU cost moves far less than throughput when
@@ -28,7 +29,7 @@ ip netns exec $ns "$tp" probe $sip -p 5001 -t 20 || { cat /tmp/peers-cpu-sut.$$.
 sleep 0.5
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-for w in send recv rr crr; do
+for w in ${PEERS_WORKLOADS:-send recv rr crr}; do
     c0=$(ticks) t0=$(date +%s.%N)
     v=$(ip netns exec $ns taskset -c 0 "$tp" $w $sip -t "$secs" | awk '/^RESULT tcp_(send|recv|rr|crr)_(Gbps|tps|cps)/ {print $3}')
     t1=$(date +%s.%N) c1=$(ticks)

@@ -1370,21 +1370,18 @@ extension Stack {
     /// poll round. True when one of them sent something.
     func tcpResumeSmallQueues() -> Bool {
         let q = shard.smallQueues
-        swap(&q.ready, &q.spare)
+        q.beginResume()
         var sent = false
         var k = 0
-        while k < q.spare.count {
-            let i = Int(q.spare[k])
+        while k < q.resuming.count {
+            let s = q.resuming[k]
             k &+= 1
-            q.flags[i] = 0
-            guard let s = q.sockets[i] else { continue }
-            q.sockets[i] = nil
             guard let c = s.connection, c.wantsOutput else { continue }
             let before = c.segmentsOut
             s.namespace.tcpTransmit(s)
             if c.segmentsOut != before { sent = true }
         }
-        q.spare.removeAll(keepingCapacity: true)
+        q.endResume()
         return sent
     }
 }
