@@ -156,9 +156,9 @@ public enum GSO {
             out.setBE16(th &+ field, 0)
             let ro = UnsafeRawBufferPointer(out)
             if v6 {
-                out.setBE16(network &+ 4, UInt16(l.transportLength &+ length))
+                out.setBE16(network &+ 4, UInt16(truncatingIfNeeded: l.transportLength &+ length))
             } else {
-                out.setBE16(network &+ 2, UInt16(l.ipLength &+ l.transportLength &+ length))
+                out.setBE16(network &+ 2, UInt16(truncatingIfNeeded: l.ipLength &+ l.transportLength &+ length))
                 out.setBE16(network &+ 4, id &+ UInt16(truncatingIfNeeded: i))
                 out.setBE16(network &+ 10, 0)
                 out.setBE16(network &+ 10, InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: ro[network..<th])))
