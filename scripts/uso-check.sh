@@ -64,6 +64,8 @@ check "the kernel's TAP shows tx-udp-segmentation on (USO negotiated)" \
     bash -c "ip netns exec $A ethtool -k $T | grep -x 'tx-udp-segmentation: on'"
 check "the stack's ethtool -k shows tx-udp-segmentation on" \
     bash -c "'$BIN' ethtool -k $T | grep -x 'tx-udp-segmentation: on'"
+check "the stack's ethtool -k of the TAP is the kernel's" \
+    bash -c "diff <(ip netns exec $A ethtool -k $T) <('$BIN' ethtool -k $T) && echo same"
 
 cat > "$WORK/send.py" <<'PY'
 import socket, sys
