@@ -26,6 +26,8 @@ public final class TunTapDriver: HostDeviceDriver {
         /// IFF_VNET_HDR: every frame carries a virtio_net_hdr, and the
         /// kernel may hand us partial checksums and TCP super-frames.
         public let vnetHeader: Bool
+        /// TUNSETOFFLOAD took TUN_F_USO4|TUN_F_USO6: UDP super-frames both ways.
+        public var udpSegmentation = false
     }
 
     let system: any HostSystem
@@ -44,8 +46,13 @@ public final class TunTapDriver: HostDeviceDriver {
     /// 64 KiB; it is cut into pool buffers from here).
     private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: VirtioNetHeader.size + 65536 + 64,
                                                                  alignment: 16)
-    /// TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6: what a vnet_hdr port accepts.
+    /// TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6: what a vnet_hdr port accepts
+    /// from any kernel.
     static let offloads: UInt32 = 0x01 | 0x02 | 0x04
+    /// TUN_F_USO4 | TUN_F_USO6 (Linux 6.2+; tun.c's set_offload takes them
+    /// only together, as NETIF_F_GSO_UDP_L4): asked for first, and dropped
+    /// when an older kernel refuses the request with EINVAL.
+    static let udpOffloads: UInt32 = 0x20 | 0x40
 
     deinit {
         readBuffer = nil
@@ -78,22 +85,40 @@ public final class TunTapDriver: HostDeviceDriver {
         }
         let token = nextToken
         nextToken += 1
+        var uso = false
         do throws(HostError) {
-            if options.vnetHeader {
-                try system.setOffloads(fd: fd, vnetHeaderSize: Int32(VirtioNetHeader.size), offloads: TunTapDriver.offloads)
-            }
+            if options.vnetHeader { uso = try negotiateOffloads(fd) }
             try register(fd, token)
         } catch {
             system.close(fd)
             throw KernelError(Errno(rawValue: error.errno))
         }
-        ports[token] = Port(fd: fd, device: device, existedBefore: existed, vnetHeader: options.vnetHeader)
-        // TUNSETOFFLOAD took TSO: the kernel takes our GSO packets as TSO frames.
+        var port = Port(fd: fd, device: device, existedBefore: existed, vnetHeader: options.vnetHeader)
+        port.udpSegmentation = uso
+        ports[token] = port
+        // TUNSETOFFLOAD took TSO: the kernel takes our GSO packets as TSO
+        // frames; USO too: our UDP GSO packets as USO frames.
         device.segmentationOffload = options.vnetHeader
+        if uso { device.features.insert(.udpSegmentation) } else { device.features.remove(.udpSegmentation) }
+    }
+
+    /// TUNSETVNETHDRSZ + TUNSETOFFLOAD: checksum, TSO and USO; a kernel
+    /// without USO (before 6.2) refuses the unknown bits with EINVAL, and
+    /// then gets the request without them. Returns whether USO was taken.
+    func negotiateOffloads(_ fd: Int32) throws(HostError) -> Bool {
+        let size = Int32(VirtioNetHeader.size)
+        do throws(HostError) {
+            try system.setOffloads(fd: fd, vnetHeaderSize: size, offloads: TunTapDriver.offloads | TunTapDriver.udpOffloads)
+            return true
+        } catch where error.errno == EINVAL {
+            try system.setOffloads(fd: fd, vnetHeaderSize: size, offloads: TunTapDriver.offloads)
+            return false
+        }
     }
 
     public func detach(_ device: NetDevice) {
         for (token, port) in ports where port.device === device {
+            device.features.remove(.udpSegmentation)
             unregister(port.fd)
             system.close(port.fd)
             ports[token] = nil
@@ -275,22 +300,32 @@ public final class TunTapDriver: HostDeviceDriver {
         if !writeFrame(fd, frame) { writeErrors &+= 1 }
     }
 
-    /// A GSO packet from the stack as a TSO frame: virtio_net_hdr with
-    /// gso_size and NEEDS_CSUM, the TCP checksum field holding the
-    /// pseudo-header sum (the kernel fills every segment's).
+    /// A GSO packet from the stack as a TSO or USO frame: virtio_net_hdr
+    /// with gso_size and NEEDS_CSUM, the TCP or UDP checksum field holding
+    /// the pseudo-header sum (the kernel fills every segment's).
     private func writeGSO(_ fd: Int32, _ packet: consuming PacketBuffer, linkHeader: Int) -> Bool {
         var p = packet
-        let v6 = p.metadata.gsoType.contains(.tcpv6)
-        let layout = p.withUnsafeReadableBytes { GSO.tcpLayout($0, network: linkHeader, v6: v6) }
-        guard let l = layout, p.headroom >= VirtioNetHeader.size else { return false }
-        p.withUnsafeMutableReadableBytes { b in
-            b.setBE16(l.tcp + 16, GSO.pseudoHeaderSum(UnsafeRawBufferPointer(b), layout: l, v6: v6))
+        let udp = p.metadata.gsoType.contains(.udpL4)
+        let v6 = udp ? p.withUnsafeReadableBytes { linkHeader < $0.count && $0[linkHeader] >> 4 == 6 }
+                     : p.metadata.gsoType.contains(.tcpv6)
+        let layout = p.withUnsafeReadableBytes {
+            udp ? GSO.udpLayout($0, network: linkHeader, v6: v6) : GSO.tcpLayout($0, network: linkHeader, v6: v6)
         }
-        VirtioNetHeader.tso(v6: v6, headers: l.headers, segmentSize: Int(p.metadata.gsoSize), tcp: l.tcp)
-            .write(into: p.push(VirtioNetHeader.size))
-        superFrames &+= 1
+        guard let l = layout, p.headroom >= VirtioNetHeader.size else { return false }
+        let field = l.transport + (udp ? 6 : 16)
+        p.withUnsafeMutableReadableBytes { b in
+            b.setBE16(field, GSO.pseudoHeaderSum(UnsafeRawBufferPointer(b), layout: l, v6: v6, proto: udp ? 17 : 6))
+        }
+        let size = Int(p.metadata.gsoSize)
+        let header = udp ? VirtioNetHeader.uso(headers: l.headers, segmentSize: size, udp: l.transport)
+                         : VirtioNetHeader.tso(v6: v6, headers: l.headers, segmentSize: size, tcp: l.tcp)
+        header.write(into: p.push(VirtioNetHeader.size))
+        if udp { udpSuperFrames &+= 1 } else { superFrames &+= 1 }
         return p.withUnsafeReadableBytes { writeFrame(fd, $0) }
     }
+
+    /// UDP GSO packets written as USO frames.
+    public private(set) var udpSuperFrames: UInt64 = 0
 
     private func writeFrame(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
         if case .success(let n) = system.write(fd, from: bytes), n == bytes.count { return true }

@@ -6,9 +6,12 @@
 // into gso_size segments with their own IP and TCP headers and checksums —
 // skb_gso_segment done as the frames enter, so the rest of the stack sees
 // ordinary packets. One read then brings up to 64 KiB instead of one MTU.
+// A UDP super-frame (gso_type UDP_L4, USO: a kernel socket's UDP_SEGMENT
+// send, negotiated with TUN_F_USO4|TUN_F_USO6) is cut the same way into
+// gso_size datagrams, each with its own IP header, UDP length and checksum.
 //
 // Kernel counterparts: tun_get_user/virtio_net_hdr_to_skb on the way in,
-// tcp_gso_segment/inet_gso_segment for the cutting.
+// tcp_gso_segment/__udp_gso_segment/inet_gso_segment for the cutting.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,6 +27,8 @@ public struct VirtioNetHeader: Equatable, Sendable {
     public static let gsoTCPv4: UInt8 = 1
     public static let gsoUDP: UInt8 = 3
     public static let gsoTCPv6: UInt8 = 4
+    /// VIRTIO_NET_HDR_GSO_UDP_L4: USO, UDP datagrams of gso_size payload.
+    public static let gsoUDPL4: UInt8 = 5
     public static let gsoECN: UInt8 = 0x80
 
     public var flags: UInt8 = 0
@@ -47,13 +52,23 @@ public struct VirtioNetHeader: Equatable, Sendable {
     /// The header of a TSO frame: NEEDS_CSUM with the TCP checksum at
     /// `tcp` + 16, cut into `segmentSize` payloads behind `headers` bytes.
     public static func tso(v6: Bool, headers: Int, segmentSize: Int, tcp: Int) -> VirtioNetHeader {
+        gso(v6 ? gsoTCPv6 : gsoTCPv4, headers: headers, segmentSize: segmentSize, transport: tcp, field: 16)
+    }
+
+    /// The header of a USO frame: NEEDS_CSUM with the UDP checksum at
+    /// `udp` + 6, cut into `segmentSize` datagrams behind `headers` bytes.
+    public static func uso(headers: Int, segmentSize: Int, udp: Int) -> VirtioNetHeader {
+        gso(gsoUDPL4, headers: headers, segmentSize: segmentSize, transport: udp, field: 6)
+    }
+
+    static func gso(_ type: UInt8, headers: Int, segmentSize: Int, transport: Int, field: UInt16) -> VirtioNetHeader {
         var h = VirtioNetHeader()
         h.flags = needsChecksum
-        h.gsoType = v6 ? gsoTCPv6 : gsoTCPv4
+        h.gsoType = type
         h.headerLength = UInt16(truncatingIfNeeded: headers)
         h.gsoSize = UInt16(truncatingIfNeeded: segmentSize)
-        h.checksumStart = UInt16(truncatingIfNeeded: tcp)
-        h.checksumOffset = 16
+        h.checksumStart = UInt16(truncatingIfNeeded: transport)
+        h.checksumOffset = field
         return h
     }
 
@@ -75,6 +90,8 @@ public enum VirtioNet {
         case badChecksumOffsets
         case unsupportedGSO(UInt8)
         case malformedSuperFrame
+        /// A USO frame of more than UDP_MAX_SEGMENTS segments (or 64 KiB).
+        case tooManySegments
         case noBuffer
     }
 
@@ -101,6 +118,11 @@ public enum VirtioNet {
             }
             emit(p)
             return .success(1)
+        }
+        if gso == VirtioNetHeader.gsoUDPL4 {
+            // VIRTIO_NET_HDR_GSO_ECN means nothing for UDP: refused, as the kernel does.
+            guard h.gsoType == VirtioNetHeader.gsoUDPL4 else { return .failure(.unsupportedGSO(h.gsoType)) }
+            return segmentUDP(frame, header: h, pool: pool, emit: emit)
         }
         guard gso == VirtioNetHeader.gsoTCPv4 || gso == VirtioNetHeader.gsoTCPv6 else {
             return .failure(.unsupportedGSO(h.gsoType))
@@ -137,6 +159,31 @@ public enum VirtioNet {
                            emit: (consuming PacketBuffer) -> Void) -> Result<Int, Refusal> {
         // nil: nothing was emitted, for want of a buffer or a sound frame.
         guard let n = GSO.segmentTCP(frame, network: EthernetFrame.headerLength, mss: mss, v6: v6,
+                                     metadata: PacketMetadata(), checksum: .unnecessary, pool: pool, emit: emit) else {
+            return .failure(pool.available == 0 ? .noBuffer : .malformedSuperFrame)
+        }
+        return .success(n)
+    }
+
+    /// virtio_net_hdr_to_skb's checks for GSO_UDP_L4 (gso_size set,
+    /// NEEDS_CSUM with the checksum at the UDP header's offset 6, at most
+    /// UDP_MAX_SEGMENTS segments), then __udp_gso_segment (GSO.segmentUDP
+    /// after the Ethernet header): datagrams whose checksums are filled in.
+    static func segmentUDP(_ frame: UnsafeRawBufferPointer, header h: VirtioNetHeader, pool: PacketPool,
+                           emit: (consuming PacketBuffer) -> Void) -> Result<Int, Refusal> {
+        let eth = EthernetFrame.headerLength
+        guard h.gsoSize > 0, frame.count >= eth else { return .failure(.malformedSuperFrame) }
+        let type = frame.be16(12)
+        guard type == 0x0800 || type == 0x86DD else { return .failure(.malformedSuperFrame) }
+        let v6 = type == 0x86DD
+        guard let l = GSO.udpLayout(frame, network: eth, v6: v6) else { return .failure(.malformedSuperFrame) }
+        guard h.flags & VirtioNetHeader.needsChecksum != 0, Int(h.checksumStart) == l.transport,
+              h.checksumOffset == 6 else { return .failure(.badChecksumOffsets) }
+        let payload = frame.count - l.headers
+        guard frame.count - eth <= 0xFFFF + (v6 ? 40 : 0),
+              payload <= Int(h.gsoSize) * GSO.udpMaximumSegments else { return .failure(.tooManySegments) }
+        guard GSO.ipLengthAgrees(frame, layout: l, v6: v6) else { return .failure(.malformedSuperFrame) }
+        guard let n = GSO.segmentUDP(frame, network: eth, segmentSize: Int(h.gsoSize), v6: v6,
                                      metadata: PacketMetadata(), checksum: .unnecessary, pool: pool, emit: emit) else {
             return .failure(pool.available == 0 ? .noBuffer : .malformedSuperFrame)
         }

@@ -23,6 +23,10 @@ final class ScriptedSystem: HostSystem {
     var peerUIDs: [Int32: Int64] = [:]
     var pendingClients: [Int32] = []
     var clientInput: [Int32: [UInt8]] = [:]
+    /// TUNSETOFFLOAD requests, and the TUN_F_* bits this "kernel" refuses
+    /// with EINVAL (an older kernel's unknown bits).
+    var offloadRequests: [UInt32] = []
+    var refusedOffloads: UInt32 = 0
     private var nextFD: Int32 = 10
 
     func monotonicNanoseconds() -> Int64 { clock }
@@ -33,7 +37,10 @@ final class ScriptedSystem: HostSystem {
         return nextFD
     }
     func interfaceExists(_ name: String) -> Bool { existing.contains(name) }
-    func setOffloads(fd: Int32, vnetHeaderSize: Int32, offloads: UInt32) throws(HostError) {}
+    func setOffloads(fd: Int32, vnetHeaderSize: Int32, offloads: UInt32) throws(HostError) {
+        offloadRequests.append(offloads)
+        if offloads & refusedOffloads != 0 { throw HostError(22) }  // EINVAL
+    }
     func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, HostError> {
         if var q = inbound[fd], !q.isEmpty {
             let f = q.removeFirst()
@@ -246,6 +253,114 @@ final class ScriptedSystem: HostSystem {
         stack.poll(now: .zero + .milliseconds(1))
         driver.flushTransmit()
         #expect(system.written[fd]?.count == 7)  // a RST for each packet the stack saw: 3 + 3 + 1
+        #expect(stack.shard.pool.outstanding == 0)
+    }
+
+    // MARK: USO (UDP segmentation offload)
+
+    @Test func usoIsNegotiatedAndDroppedWhenTheKernelRefusesIt() throws {
+        for refused in [false, true] {
+            let (stack, system, _) = host()
+            if refused { system.refusedOffloads = 0x20 | 0x40 }   // a kernel before 6.2
+            vnetTap(stack)
+            let dev = try #require(stack.initial.device(named: "tp0"))
+            // CSUM|TSO4|TSO6|USO4|USO6 first; without USO after EINVAL.
+            #expect(system.offloadRequests == (refused ? [0x67, 0x07] : [0x67]))
+            #expect(dev.features.contains(.udpSegmentation) == !refused)
+            #expect(dev.segmentationOffload)
+            let k = EthtoolTable().run(["ethtool", "-k", "tp0"], namespace: stack.initial).stdout
+            #expect(k.contains("\ntx-udp-segmentation: \(refused ? "off" : "on")\n"))
+            #expect(k.contains("\ttx-tcp-segmentation: on\n"))
+        }
+        // Any other refusal still fails the attach.
+        let (stack, system, _) = host()
+        system.refusedOffloads = 0x01
+        let r = IPCommand.run(["tuntap", "add", "dev", "tp0", "mode", "tap", "vnet_hdr"], stack: stack, namespace: stack.initial)
+        #expect(r.status != 0)
+        #expect(system.offloadRequests == [0x67, 0x07])
+    }
+
+    /// A UDP_SEGMENT send of 14,000 bytes in 1400-byte segments from
+    /// 10.0.0.2 to 10.0.0.1:9000 over tp0; the frames written to the TAP.
+    func usoSend(refused: Bool) throws -> [[UInt8]] {
+        let (stack, system, driver) = host()
+        if refused { system.refusedOffloads = 0x60 }
+        vnetTap(stack)
+        let fd = try #require(system.opened.first?.fd)
+        let s = stack.initial.udpSocket()
+        try s.bind(nil, port: 5000)
+        try s.setSegmentSize(1400)
+        try s.send((0..<14_000).map { UInt8(truncatingIfNeeded: $0 &* 5) }, to: (.v4(IPv4Address(10, 0, 0, 1)), 9000))
+        stack.poll(now: .zero + .milliseconds(1))
+        driver.flushTransmit()
+        #expect(stack.shard.pool.outstanding == 0)
+        return system.written[fd] ?? []
+    }
+
+    @Test func aUDPGSOPacketIsWrittenAsOneUSOFrameOnlyWhenNegotiated() throws {
+        let frames = try usoSend(refused: false)
+        #expect(frames.count == 1)
+        let w = try #require(frames.first)
+        let h = w.withUnsafeBytes { VirtioNetHeader(UnsafeRawBufferPointer(rebasing: $0[0..<VirtioNetHeader.size])) }
+        #expect(h.gsoType == VirtioNetHeader.gsoUDPL4)
+        #expect(h.flags == VirtioNetHeader.needsChecksum)
+        #expect(h.gsoSize == 1400)
+        #expect(h.checksumStart == 34 && h.checksumOffset == 6)
+        #expect(h.headerLength == 42)
+        let f = Array(w.dropFirst(VirtioNetHeader.size))
+        #expect(f.count == 14 + 20 + 8 + 14_000)
+        #expect(f[23] == 17)
+        // The UDP checksum field holds the pseudo-header sum of the whole (NEEDS_CSUM).
+        var pseudo = InternetChecksum()
+        pseudo.addPseudoHeader(source: IPv4Address(10, 0, 0, 2), destination: IPv4Address(10, 0, 0, 1), protocol: 17, length: 14_008)
+        #expect(UInt16(f[40]) << 8 | UInt16(f[41]) == pseudo.folded)
+        // The kernel's cut of it (the same cutting, here) gives ten datagrams that verify.
+        var out: [[UInt8]] = []
+        let pool = PacketPool(slotSize: 2048, count: 32, defaultHeadroom: 128)
+        let r = f.withUnsafeBytes { b in VirtioNet.deliver(b, header: h, pool: pool) { p in out.append(p.bytes) } }
+        #expect(r == .success(10))
+        #expect(out.map(\.count) == Array(repeating: 14 + 28 + 1400, count: 10))
+
+        // Not negotiated: the stack cuts, ten frames with no offload header.
+        let cut = try usoSend(refused: true)
+        #expect(cut.count == 10)
+        for w in cut {
+            #expect(w.prefix(VirtioNetHeader.size).allSatisfy { $0 == 0 })
+            #expect(w.count == VirtioNetHeader.size + 14 + 28 + 1400)
+        }
+    }
+
+    @Test func aUSOFrameFromTheKernelReachesASocketAsDatagrams() throws {
+        let (stack, system, driver) = host()
+        vnetTap(stack)
+        let fd = try #require(system.opened.first?.fd)
+        let token = try #require(system.registered[fd])
+        let server = stack.initial.udpSocket()
+        try server.bind(nil, port: 9000)
+        // 10.0.0.1:5000 -> 10.0.0.2:9000, 14,000 bytes as the kernel's UDP_SEGMENT sends them.
+        let payload = (0..<14_000).map { UInt8(truncatingIfNeeded: $0 &* 11) }
+        var f = [UInt8](repeating: 0, count: 42)
+        f[0...5] = [2, 0, 0, 0, 0, 2]; f[6...11] = [2, 0, 0, 0, 0, 1]; f[12] = 0x08
+        f[14] = 0x45; f[16] = UInt8((28 + 14_000) >> 8); f[17] = UInt8((28 + 14_000) & 0xFF)
+        f[22] = 64; f[23] = 17
+        f[26...29] = [10, 0, 0, 1]; f[30...33] = [10, 0, 0, 2]
+        var c = InternetChecksum()
+        f.withUnsafeBytes { c.add(UnsafeRawBufferPointer(rebasing: $0[14..<34])) }
+        f[24] = UInt8(c.value >> 8); f[25] = UInt8(c.value & 0xFF)
+        f[34] = 0x13; f[35] = 0x88; f[36] = 0x23; f[37] = 0x28
+        f[38] = UInt8((8 + 14_000) >> 8); f[39] = UInt8((8 + 14_000) & 0xFF)
+        var h = VirtioNetHeader.uso(headers: 42, segmentSize: 1400, udp: 34)
+        h.headerLength = 42
+        var header = [UInt8](repeating: 0, count: VirtioNetHeader.size)
+        header.withUnsafeMutableBytes { h.write(into: $0) }
+        system.inbound[fd] = [header + f + payload]
+        #expect(driver.receive(token: token) == 10)
+        stack.poll(now: .zero + .milliseconds(1))
+        var got: [[UInt8]] = []
+        while let d = try server.receive() { got.append(d.payload) }
+        #expect(got.count == 10)
+        #expect(got.flatMap { $0 } == payload)
+        #expect(driver.superFramesCut == 1)
         #expect(stack.shard.pool.outstanding == 0)
     }
 

@@ -199,4 +199,107 @@ import Testing
         #expect(alone == [UInt8](repeating: 0, count: 10) + cut[0])
         #expect(pool.outstanding == 0)
     }
+
+    // MARK: USO
+
+    /// Ethernet + IPv4/IPv6 + UDP carrying `payload` bytes, as a kernel
+    /// UDP_SEGMENT send hands it to the TAP: the UDP checksum field holding
+    /// the pseudo-header sum, IP length the whole.
+    func udpSuperFrame(payload: Int, v6: Bool = false) -> [UInt8] {
+        let ip = v6 ? 40 : 20, udp = 14 + ip
+        var f = [UInt8](repeating: 0, count: udp + 8)
+        f[12] = v6 ? 0x86 : 0x08; f[13] = v6 ? 0xDD : 0x00
+        if v6 {
+            f[14] = 0x60; f[20] = 17; f[21] = 64
+            f[22 + 15] = 1; f[38 + 15] = 2
+            f[18] = UInt8(((8 + payload) >> 8) & 0xFF); f[19] = UInt8((8 + payload) & 0xFF)
+        } else {
+            f[14] = 0x45; f[22] = 64; f[23] = 17
+            f[16] = UInt8(((28 + payload) >> 8) & 0xFF); f[17] = UInt8((28 + payload) & 0xFF)
+            f[18] = 0x12; f[19] = 0x34
+            f[26] = 10; f[29] = 1; f[30] = 10; f[33] = 2
+        }
+        f[udp] = 0x13; f[udp + 1] = 0x88; f[udp + 2] = 0x23; f[udp + 3] = 0x28
+        f[udp + 4] = UInt8(((8 + payload) >> 8) & 0xFF); f[udp + 5] = UInt8((8 + payload) & 0xFF)
+        return f + (0..<payload).map { UInt8(truncatingIfNeeded: $0 &* 3 &+ 1) }
+    }
+
+    func usoHeader(v6: Bool, size: Int) -> VirtioNetHeader {
+        VirtioNetHeader.uso(headers: v6 ? 62 : 42, segmentSize: size, udp: v6 ? 54 : 34)
+    }
+
+    @Test func aUSOFrameBecomesDatagramsThatVerify() throws {
+        let pool = PacketPool(slotSize: 2048, count: 64, defaultHeadroom: 128)
+        for v6 in [false, true] {
+            let frame = udpSuperFrame(payload: 3500, v6: v6)
+            var datagrams: [[UInt8]] = []
+            var trusted = true
+            let r = frame.withUnsafeBytes { b in
+                VirtioNet.deliver(b, header: usoHeader(v6: v6, size: 1000), pool: pool) { p in
+                    trusted = trusted && p.metadata.checksum == .unnecessary && p.metadata.gsoSize == 0
+                    datagrams.append(p.bytes)
+                }
+            }
+            #expect(r == .success(4))
+            #expect(trusted)
+            let udp = v6 ? 54 : 34
+            var payload: [UInt8] = []
+            for (i, d) in datagrams.enumerated() {
+                let length = i == 3 ? 500 : 1000          // the last one shorter
+                #expect(d.count == udp + 8 + length)
+                d.withUnsafeBytes { b in
+                    #expect(b.be16(udp + 4) == UInt16(8 + length))
+                    let pseudo: PseudoHeader
+                    if v6 {
+                        #expect(b.be16(18) == UInt16(8 + length))
+                        pseudo = .ipv6(source: IPv6Address(reading: b, at: 22), destination: IPv6Address(reading: b, at: 38))
+                    } else {
+                        #expect(b.be16(16) == UInt16(28 + length))
+                        #expect(b.be16(18) == 0x1234 + UInt16(i))
+                        #expect(InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: b[14..<34])) == 0)
+                        pseudo = .ipv4(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2))
+                    }
+                    let verifies = (try? UDPDatagram(UnsafeRawBufferPointer(rebasing: b[udp...])))?.checksumVerifies(pseudo) ?? false
+                    #expect(verifies)
+                }
+                payload += d[(udp + 8)...]
+            }
+            #expect(payload == Array(frame[(udp + 8)...]))
+        }
+        #expect(pool.outstanding == 0)
+    }
+
+    @Test func malformedUSOFramesAreRefusedWithAReason() {
+        let pool = PacketPool(slotSize: 2048, count: 256, defaultHeadroom: 128)
+        let frame = udpSuperFrame(payload: 3000)
+        func deliver(_ f: [UInt8], _ h: VirtioNetHeader) -> Result<Int, VirtioNet.Refusal> {
+            f.withUnsafeBytes { b in VirtioNet.deliver(b, header: h, pool: pool) { _ in } }
+        }
+        let good = usoHeader(v6: false, size: 1000)
+        #expect(deliver(frame, good) == .success(3))
+        var h = good; h.gsoSize = 0
+        #expect(deliver(frame, h) == .failure(.malformedSuperFrame))             // gso_size 0
+        h = good; h.flags = 0
+        #expect(deliver(frame, h) == .failure(.badChecksumOffsets))              // USO needs NEEDS_CSUM
+        h = good; h.checksumOffset = 16
+        #expect(deliver(frame, h) == .failure(.badChecksumOffsets))              // not the UDP checksum
+        h = good; h.checksumStart = 14
+        #expect(deliver(frame, h) == .failure(.badChecksumOffsets))              // not at the UDP header
+        h = good; h.gsoType |= VirtioNetHeader.gsoECN
+        #expect(deliver(frame, h) == .failure(.unsupportedGSO(VirtioNetHeader.gsoUDPL4 | VirtioNetHeader.gsoECN)))
+        var tcp = frame; tcp[23] = 6
+        #expect(deliver(tcp, good) == .failure(.malformedSuperFrame))           // not UDP
+        #expect(deliver(Array(frame.dropLast()), good) == .failure(.malformedSuperFrame))   // IP length wrong
+        var arp = frame; arp[12] = 0x08; arp[13] = 0x06
+        #expect(deliver(arp, good) == .failure(.malformedSuperFrame))
+        #expect(deliver(Array(frame.prefix(20)), good) == .failure(.malformedSuperFrame))
+        // UDP_MAX_SEGMENTS: 128 segments of 100 bytes, not 129.
+        #expect(deliver(udpSuperFrame(payload: 12_800), usoHeader(v6: false, size: 100)) == .success(128))
+        #expect(deliver(udpSuperFrame(payload: 12_801), usoHeader(v6: false, size: 100)) == .failure(.tooManySegments))
+        // More than 64 KiB of IP.
+        var huge = udpSuperFrame(payload: 65_600)
+        huge[16] = 0xFF; huge[17] = 0xFF
+        #expect(deliver(huge, usoHeader(v6: false, size: 1400)) == .failure(.tooManySegments))
+        #expect(pool.outstanding == 0)
+    }
 }

@@ -101,7 +101,7 @@ extension NetworkNamespace {
     /// dev_queue_xmit(): through the root qdisc, or straight to the driver
     /// for `noqueue`.
     func deviceQueueTransmit(_ packet: consuming PacketBuffer, on dev: NetDevice) {
-        if packet.metadata.gsoSize != 0 && (!dev.segmentationOffload || dev.qdisc.cutsGSO) {
+        if packet.metadata.gsoSize != 0 && (!dev.takesGSO(packet.metadata.gsoType) || dev.qdisc.cutsGSO) {
             segmentForDevice(packet, on: dev)
             return
         }
@@ -141,19 +141,26 @@ extension NetworkNamespace {
         let meta = packet.metadata
         let network = packet.networkHeaderOffset ?? (dev.hasLinkHeader ? EthernetFrame.headerLength : 0)
         let emitted = packet.withUnsafeReadableBytes { b in
-            GSO.segmentTCP(b, network: network, mss: Int(meta.gsoSize), v6: meta.gsoType.contains(.tcpv6),
-                           metadata: meta, checksum: .none, pool: stack.shard.pool,
-                           emit: { p in
-                               var p = p
-                               if charge > 0 {
-                                   // Its TCP bytes, as TCP charged the whole.
-                                   let share = min(charge, p.count &- network &- (meta.gsoType.contains(.tcpv6) ? 40 : 20))
-                                   charge &-= share
-                                   p.metadata.tsqOwner = owner
-                                   p.metadata.tsqCharge = UInt16(truncatingIfNeeded: share)
-                               }
-                               deviceQueueTransmit(p, on: dev)
-                           })
+            // UDP (UDP_SEGMENT) carries no TSQ charge: its datagrams go as cut.
+            if meta.gsoType.contains(.udpL4) {
+                return GSO.segmentUDP(b, network: network, segmentSize: Int(meta.gsoSize),
+                                      v6: network < b.count && b[network] >> 4 == 6,
+                                      metadata: meta, checksum: .none, pool: stack.shard.pool,
+                                      emit: { p in deviceQueueTransmit(p, on: dev) })
+            }
+            return GSO.segmentTCP(b, network: network, mss: Int(meta.gsoSize), v6: meta.gsoType.contains(.tcpv6),
+                                  metadata: meta, checksum: .none, pool: stack.shard.pool,
+                                  emit: { p in
+                                      var p = p
+                                      if charge > 0 {
+                                          // Its TCP bytes, as TCP charged the whole.
+                                          let share = min(charge, p.count &- network &- (meta.gsoType.contains(.tcpv6) ? 40 : 20))
+                                          charge &-= share
+                                          p.metadata.tsqOwner = owner
+                                          p.metadata.tsqCharge = UInt16(truncatingIfNeeded: share)
+                                      }
+                                      deviceQueueTransmit(p, on: dev)
+                                  })
         }
         if charge > 0 { stack.shard.smallQueues.release(owner, UInt16(truncatingIfNeeded: charge)) }
         if emitted == nil {
@@ -185,7 +192,7 @@ extension NetworkNamespace {
         // A GSO packet for a device that segments it (a vnet_hdr TAP's
         // kernel) gets every segment's checksum filled there.
         if case .partial = packet.metadata.checksum, !dev.features.contains(.hwChecksum),
-           packet.metadata.gsoSize == 0 || !dev.segmentationOffload {
+           packet.metadata.gsoSize == 0 || !dev.takesGSO(packet.metadata.gsoType) {
             // validate_xmit_skb → skb_checksum_help: the device cannot fill
             // the checksum in, so it is done here (TUN/TAP without offload:
             // the host gets real bytes).

@@ -57,6 +57,13 @@ public struct DeviceFeatures: OptionSet, Sendable, Hashable {
     /// by default: their host driver turns it on when it can pass partial
     /// checksums on (vnet_hdr).
     public static let hwChecksum = DeviceFeatures(rawValue: 1 << 0)
+    /// NETIF_F_GSO_UDP_L4 (tx-udp-segmentation): the device takes a UDP
+    /// GSO packet (UDP_SEGMENT, gso_type udpL4) whole — a veth or loopback
+    /// hands it on, a vnet_hdr TAP whose reader negotiated TUN_F_USO4|USO6
+    /// gives it to the kernel as one USO frame. Without it the stack cuts
+    /// it into datagrams before the qdisc. On for loopback, veth and dummy,
+    /// as on Linux; TUN/TAP only when their host driver negotiated USO.
+    public static let udpSegmentation = DeviceFeatures(rawValue: 1 << 1)
 }
 
 /// IFF_* device flags (include/uapi/linux/if.h), in Linux's bit positions.
@@ -209,6 +216,14 @@ public final class NetDevice {
     /// device (sk_can_gso); without `segmentationOffload` they are cut just
     /// before the device, still one trip through IP and the neighbour.
     @exclusivity(unchecked) public var genericSegmentation = true
+
+    /// netif_gso_ok for the packet's gso_type: whether the device takes a
+    /// GSO packet of `type` whole (TCP: `segmentationOffload`, UDP:
+    /// `.udpSegmentation`), or the stack must cut it first.
+    @inline(__always)
+    public func takesGSO(_ type: GSOType) -> Bool {
+        type.contains(.udpL4) ? features.contains(.udpSegmentation) : segmentationOffload
+    }
     /// Frames received and not yet processed (the backlog / rx ring).
     @exclusivity(unchecked) var receiveRing: PacketBatch
     /// The hh_cache of the next hops this device sends to (NeighbourCache.swift).
@@ -262,7 +277,7 @@ public final class NetDevice {
             txQueueLength = 500
         }
         segmentationOffload = !kind.isHostPort
-        features = kind.isHostPort ? [] : [.hwChecksum]
+        features = kind.isHostPort ? [] : [.hwChecksum, .udpSegmentation]
         qdisc = Qdisc.makeDefault(for: QdiscDeviceInfo(txQueueLength: UInt32(txQueueLength), mtu: UInt32(mtu),
                                                        noQueue: !kind.isHostPort))
         receiveRing = PacketBatch(capacity: receiveRingCapacity)

@@ -14,6 +14,12 @@
 // one splice of sk_receive_queue into the reader queue took) is used up or
 // the deficit reaches a quarter of the receive buffer. Recv-Q is rmem_alloc
 // less that deficit (udp_rqueue_get).
+//
+// UDP_SEGMENT (udp_send_skb, __udp_gso_segment, udp_rcv_segment): a socket
+// with a segment size sends one buffer of up to 64 KiB as one GSO packet
+// (gso_type udpL4) that travels the stack whole and is cut into datagrams
+// of that size where a device cannot take it (GSO.segmentUDP); a receiver
+// without UDP_GRO gets one datagram per segment.
 import NetWire
 
 /// One received datagram as recvfrom() returns it.
@@ -42,6 +48,9 @@ public final class UDPSocket {
     public var receiveBufferSize = 212_992
     /// SO_SNDBUF (net.core.wmem_default).
     public var sendBufferSize = 212_992
+    /// UDP_SEGMENT (setsockopt SOL_UDP): the payload of each datagram a
+    /// send is cut into, 0 for none; set with `setSegmentSize`.
+    public private(set) var segmentSize = 0
     /// sk_rmem_alloc: the truesize of the queued datagrams not yet given
     /// back (see forwardDeficit).
     var queuedBytes = 0
@@ -137,8 +146,16 @@ public final class UDPSocket {
         remotePort = port
     }
 
-    /// sendto(2) / send(2).
-    public func send(_ bytes: [UInt8], to destination: (IPAddress, UInt16)? = nil) throws(Errno) {
+    /// setsockopt(SOL_UDP, UDP_SEGMENT): EINVAL outside 0…65535, as
+    /// udp_lib_setsockopt.
+    public func setSegmentSize(_ size: Int) throws(Errno) {
+        guard size >= 0, size <= 0xFFFF else { throw .EINVAL }
+        segmentSize = size
+    }
+
+    /// sendto(2) / send(2). `segmentSize` is a UDP_SEGMENT control message
+    /// for this send (nil: the socket's).
+    public func send(_ bytes: [UInt8], to destination: (IPAddress, UInt16)? = nil, segmentSize: Int? = nil) throws(Errno) {
         guard !isClosed else { throw .EBADF }
         if let e = pendingError { pendingError = nil; throw e }
         if shutdownMask & 2 != 0 { throw .EPIPE }
@@ -150,8 +167,9 @@ public final class UDPSocket {
         guard dst.isIPv6 == isIPv6 else { throw .EAFNOSUPPORT }
         guard dport != 0 else { throw .EINVAL }
         guard bytes.count <= 65507 else { throw .EMSGSIZE }
+        if let g = segmentSize, g < 0 || g > 0xFFFF { throw .EINVAL }
         if localPort == 0 { localPort = try namespace.udpEphemeralPort(for: self, address: localAddress) }
-        try namespace.udpSend(bytes, from: self, to: dst, port: dport)
+        try namespace.udpSend(bytes, from: self, to: dst, port: dport, segmentSize: segmentSize ?? self.segmentSize)
     }
 
     /// recvfrom(2) without blocking: a datagram, or nil (EAGAIN). A pending
@@ -234,19 +252,46 @@ extension NetworkNamespace {
         throw .EAGAIN
     }
 
-    func udpSend(_ bytes: [UInt8], from s: UDPSocket, to dst: IPAddress, port: UInt16) throws(Errno) {
+    func udpSend(_ bytes: [UInt8], from s: UDPSocket, to dst: IPAddress, port: UInt16, segmentSize: Int = 0) throws(Errno) {
+        var gso = 0
+        if segmentSize > 0 {
+            // udp_send_skb with a gso_size: every segment must fit the path
+            // unfragmented (EMSGSIZE), at most UDP_MAX_SEGMENTS of them
+            // (EINVAL); a payload no larger than one segment goes as a
+            // plain datagram. (No IP options or UDP-Lite here to refuse.)
+            let headers = (dst.isIPv6 ? IPv6Packet.headerLength : 20) + 8
+            if let mtu = udpFragmentSize(s, dst, port), headers + min(bytes.count, segmentSize) > mtu { throw .EMSGSIZE }
+            if bytes.count > segmentSize * GSO.udpMaximumSegments { throw .EINVAL }
+            if bytes.count > segmentSize { gso = segmentSize }
+        }
         guard var p = stack.shard.pool.allocate() else { throw .ENOBUFS }
         guard p.tailroom >= bytes.count + 8 else {
-            // Datagrams larger than a slot are fragmented from a large buffer.
+            // Datagrams larger than a slot are fragmented (or, GSO, cut)
+            // from a large buffer.
             guard var big = stack.largePool.allocate() else { throw .ENOBUFS }
-            let src = try udpFill(&big, bytes, s, dst, port)
+            let src = try udpFill(&big, bytes, s, dst, port, gso: gso)
             return try udpTransmit(big, s, src, dst, port)
         }
-        let src = try udpFill(&p, bytes, s, dst, port)
+        let src = try udpFill(&p, bytes, s, dst, port, gso: gso)
         try udpTransmit(p, s, src, dst, port)
     }
 
-    private func udpFill(_ p: inout PacketBuffer, _ bytes: [UInt8], _ s: UDPSocket, _ dst: IPAddress, _ port: UInt16) throws(Errno) -> IPAddress {
+    /// The cork's fragsize for a UDP_SEGMENT send: the path MTU of the
+    /// route (the loopback's for a local destination), or nil when there
+    /// is no route (the send then fails with the route's error).
+    func udpFragmentSize(_ s: UDPSocket, _ dst: IPAddress, _ port: UInt16) -> Int? {
+        let key = FlowKey(destination: dst, source: s.localAddress, oif: s.boundDevice, ipproto: 17,
+                          sourcePort: s.localPort, destinationPort: port)
+        guard case .success(let d) = routeOutput(key) else { return nil }
+        if d.type == .local { return loopback.mtu }
+        guard let out = device(index: d.nextHop.device) else { return nil }
+        if out.kind == .loopback { return out.mtu }
+        let mtu = pathMTU(to: dst, decision: d, device: out)
+        return dst.isIPv6 ? max(1280, mtu) : mtu
+    }
+
+    private func udpFill(_ p: inout PacketBuffer, _ bytes: [UInt8], _ s: UDPSocket, _ dst: IPAddress, _ port: UInt16,
+                         gso: Int = 0) throws(Errno) -> IPAddress {
         let out = p.put(8 + bytes.count)
         bytes.withUnsafeBytes { out.baseAddress!.advanced(by: 8).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         let repr = UDPRepr(sourcePort: s.localPort, destinationPort: port, payloadLength: bytes.count)
@@ -268,8 +313,21 @@ extension NetworkNamespace {
         case (.v6(let a), .v6(let b)): pseudo = .ipv6(source: a, destination: b)
         default: throw .EAFNOSUPPORT
         }
-        try? repr.emit(into: out, pseudoHeader: pseudo)
         p.resetTransportHeader()
+        if gso > 0 {
+            // One GSO packet: CHECKSUM_PARTIAL, the field holding the
+            // pseudo-header sum of the whole length; each datagram cut from
+            // it gets its own sum where it is cut (udp4_hwcsum / csum_partial).
+            out.setBE16(0, s.localPort)
+            out.setBE16(2, port)
+            out.setBE16(4, UInt16(truncatingIfNeeded: 8 + bytes.count))
+            out.setBE16(6, pseudo.seed(protocol: IPProtocol.udp.rawValue, length: 8 + bytes.count).folded)
+            p.setPartialChecksum(from: 0, field: 6)
+            p.metadata.gsoSize = UInt16(truncatingIfNeeded: gso)
+            p.metadata.gsoType = .udpL4
+            return src
+        }
+        try? repr.emit(into: out, pseudoHeader: pseudo)
         p.metadata.checksum = .unnecessary
         return src
     }
@@ -376,19 +434,28 @@ extension NetworkNamespace {
             count(destination.isIPv6 ? .udp6NoPorts : .udpNoPorts)
             return packet
         }
-        let payload: [UInt8] = packet.withUnsafeReadableBytes { b in Array(b[8..<length]) }
+        // udp_rcv_segment: a GSO packet (UDP_SEGMENT from this host, over
+        // veth or loopback) reaches a socket without UDP_GRO as one
+        // datagram per segment.
+        let segment = packet.metadata.gsoType.contains(.udpL4) ? Int(packet.metadata.gsoSize) : 0
         var delivered = false
-        if let b = best {
-            delivered = udpQueue(payload, on: b, source: source, sourcePort: sourcePort, destination: destination)
-        } else {
-            for s in udpSockets where udpMatchScore(s, source: source, sourcePort: sourcePort, destination: destination,
-                                                    destinationPort: destinationPort, device: device,
-                                                    broadcast: broadcast) != nil {
-                if udpQueue(payload, on: s, source: source, sourcePort: sourcePort, destination: destination) {
-                    delivered = true
+        var start = 8
+        repeat {
+            let end = segment > 0 ? min(length, start + segment) : length
+            let payload: [UInt8] = packet.withUnsafeReadableBytes { b in Array(b[start..<end]) }
+            if let b = best {
+                if udpQueue(payload, on: b, source: source, sourcePort: sourcePort, destination: destination) { delivered = true }
+            } else {
+                for s in udpSockets where udpMatchScore(s, source: source, sourcePort: sourcePort, destination: destination,
+                                                        destinationPort: destinationPort, device: device,
+                                                        broadcast: broadcast) != nil {
+                    if udpQueue(payload, on: s, source: source, sourcePort: sourcePort, destination: destination) {
+                        delivered = true
+                    }
                 }
             }
-        }
+            start = end
+        } while start < length
         if !delivered {
             drop(packet, .socketRcvbuff)
         }

@@ -13,9 +13,11 @@
 // needs SG, …); a TUN/TAP masks the user-controlled offloads with what its
 // reader asked for with TUNSETOFFLOAD.
 //
-// Two features drive the stack: tx-tcp-segmentation is the device's
+// Four features drive the stack: tx-tcp-segmentation is the device's
 // `segmentationOffload`, tx-generic-segmentation its `genericSegmentation`,
-// tx-checksum-ip-generic its `features.hwChecksum`.
+// tx-checksum-ip-generic its `features.hwChecksum`, tx-udp-segmentation its
+// `features.udpSegmentation` (on a TUN/TAP: whether its reader negotiated
+// TUN_F_USO4|TUN_F_USO6).
 // The others are kept in this table, per device, so `-K` then `-k`
 // round-trips.
 import Netstack
@@ -75,7 +77,8 @@ public final class EthtoolTable {
 
     /// tun.c's TUN_USER_FEATURES: on only as far as TUNSETOFFLOAD allows.
     static let tunUserFeatures: Set<Int> = [hwCsum, tsoECN, tso, tso6, udpL4, 23, 24]
-    /// What TUNSETOFFLOAD(CSUM|TSO4|TSO6) allows (the host driver's request).
+    /// What TUNSETOFFLOAD(CSUM|TSO4|TSO6) allows (the host driver's request);
+    /// with USO4|USO6 too, tx-udp-segmentation.
     static let tunVnetOffloads: Set<Int> = [hwCsum, tso, tso6]
 
     /// The legacy flags ethtool groups bits under (off_flag_def, less UFO,
@@ -122,7 +125,12 @@ public final class EthtoolTable {
             k.wanted.append(c == "o" || c == "r")
         }
         if d.kind.isHostPort {
-            for b in tunUserFeatures where !(withOffload && tunVnetOffloads.contains(b)) { k.allowed[b] = false }
+            // set_offload: wanted_features = what TUNSETOFFLOAD asked for.
+            let uso = withOffload && d.features.contains(.udpSegmentation)
+            for b in tunUserFeatures where !(withOffload && tunVnetOffloads.contains(b)) && !(uso && b == udpL4) {
+                k.allowed[b] = false
+            }
+            if uso { k.wanted[udpL4] = true }
         }
         return k
     }
@@ -155,6 +163,11 @@ public final class EthtoolTable {
         e.active = Self.active(k, wanted: e.wanted)
         if e.active[Self.tso] != d.segmentationOffload {
             for b in [Self.tso, Self.tsoECN, Self.tso6] where k.hw[b] { e.wanted[b] = d.segmentationOffload }
+            e.active = Self.active(k, wanted: e.wanted)
+        }
+        let uso = d.features.contains(.udpSegmentation)
+        if e.active[Self.udpL4] != uso, k.hw[Self.udpL4], k.allowed[Self.udpL4] {
+            e.wanted[Self.udpL4] = uso
             e.active = Self.active(k, wanted: e.wanted)
         }
         if e.active[Self.gso] != d.genericSegmentation, k.hw[Self.gso] {
@@ -276,6 +289,7 @@ public final class EthtoolTable {
         entries[ObjectIdentifier(d)] = e
         d.segmentationOffload = e.active[Self.tso]
         d.genericSegmentation = e.active[Self.gso]
+        if e.active[Self.udpL4] { d.features.insert(.udpSegmentation) } else { d.features.remove(.udpSegmentation) }
         // tx-checksum-ip-generic is NETIF_F_HW_CSUM: TCP's CHECKSUM_PARTIAL.
         if !d.kind.isHostPort {
             if e.active[Self.hwCsum] { d.features.insert(.hwChecksum) } else { d.features.remove(.hwChecksum) }
