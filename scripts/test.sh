@@ -67,6 +67,9 @@ fi
 step "interop with the Linux kernel over TAP (scripts/interop.sh)"
 scripts/interop.sh "$root/.build/release/netstack"
 
+step "UDP segmentation offload with the Linux kernel over a vnet_hdr TAP (scripts/uso-check.sh)"
+scripts/uso-check.sh "$root/.build/release/netstack"
+
 conformance=$root/../shared/conformance
 if [ -x "$conformance/run-tap-sut.sh" ]; then
     step "conformance suite over TAP ($conformance)"

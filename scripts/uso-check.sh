@@ -49,6 +49,7 @@ ip addr add 10.97.1.2/24 dev $T
 ip -6 addr add fd97:1::2/64 dev $T nodad
 ip link set $T up
 serve --udp echo 7 &
+serve --udp --gso 1400 echo 8 &
 SCRIPT
 nsenter --net=/run/netns/$S "$BIN" run "$WORK/stack.sh" > "$WORK/stack.log" 2>&1 &
 STACK_PID=$!
@@ -108,7 +109,44 @@ check "IPv6: one USO super-frame in, 10 datagrams echoed" \
 check "the stack's TAP counted the datagrams it received" \
     bash -c "'$BIN' ip -s link show $T"
 
-echo "# reverse direction (a UDP_SEGMENT send from the stack): not checked here —"
-echo "# the stack's tools (nc, serve, iperf3) have no way to set UDP_SEGMENT."
+# The other way: one 14,000-byte datagram (the kernel fragments it, the
+# stack reassembles it) comes back from `serve --udp --gso 1400 echo` as
+# ONE GSO packet written as a USO frame (the kernel's TAP counts one rx
+# packet), which the kernel's UDP receive cuts into 10 datagrams of 1400.
+cat > "$WORK/recv.py" <<'PY'
+import socket, sys
+family, local, remote, tap = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+af = socket.AF_INET6 if family == "6" else socket.AF_INET
+s = socket.socket(af, socket.SOCK_DGRAM)
+s.bind((local, 0))
+s.settimeout(3)
+for _ in range(3):                      # warm up: neighbours resolved both ways
+    s.sendto(b"w", (remote, 8))
+    try:
+        s.recvfrom(2048); break
+    except socket.timeout:
+        pass
+def rx():
+    return int(open(f"/sys/class/net/{tap}/statistics/rx_packets").read())
+before = rx()
+data = bytes((i * 13 + (i >> 8)) & 0xFF for i in range(14000))
+s.sendto(data, (remote, 8))
+got = []
+try:
+    while len(got) < 10:
+        got.append(s.recvfrom(65535)[0])
+    s.settimeout(0.3)
+    got.append(s.recvfrom(65535)[0])    # an 11th would be wrong
+except socket.timeout:
+    pass
+came = rx() - before
+print(f"IPv{family}: a 14000-byte datagram echoed with UDP_SEGMENT 1400: TAP rx packets {came}; "
+      f"datagrams {len(got)}, sizes {sorted(set(len(g) for g in got))}, intact {b''.join(got) == data}")
+sys.exit(0 if 1 <= came <= 3 and len(got) == 10 and all(len(g) == 1400 for g in got) and b"".join(got) == data else 1)
+PY
+check "IPv4: the stack's UDP_SEGMENT reply is one USO frame, 10 datagrams at the kernel" \
+    ip netns exec $A python3 "$WORK/recv.py" 4 10.97.1.1 10.97.1.2 $T
+check "IPv6: the stack's UDP_SEGMENT reply is one USO frame, 10 datagrams at the kernel" \
+    ip netns exec $A python3 "$WORK/recv.py" 6 fd97:1::1 fd97:1::2 $T
 echo "# $failures failure(s)"
 exit $((failures > 100 ? 100 : failures))

@@ -125,7 +125,7 @@ struct ServeTests {
             ip netns exec b serve echo 9100
             echo "status $?"
             """)
-        #expect(r.stderr.contains("usage: serve [--udp] [--nodelay] echo|discard|chargen|http|crr [PORT]"))
+        #expect(r.stderr.contains("usage: serve [--udp] [--nodelay] [--gso SIZE] echo|discard|chargen|http|crr [PORT]"))
         #expect(r.stderr.contains("not a Linux command"))
         #expect(r.stderr.contains("serve: unknown service 'gopher'"))
         #expect(r.stderr.contains("serve: http is a TCP service"))
@@ -169,6 +169,25 @@ struct ServeTests {
         #expect(p.noDelay && p.service == .crr && p.port == 5004)
         let q = ServeProcess(argv: ["serve", "discard", "5001"], namespace: ns)
         #expect(!q.noDelay && q.service == .discard && q.port == 5001)
+    }
+
+    @Test func gsoSetsUDPSegmentOnTheUDPSockets() {
+        let world = StackLabWorld(seed: 1)
+        let ns = world.stack.initial
+        let p = ServeProcess(argv: ["serve", "--udp", "--gso", "1400", "echo", "8"], namespace: ns)
+        #expect(p.udp && p.segmentSize == 1400 && p.service == .echo && p.port == 8)
+        let r = Self.run("""
+            serve --gso 1400 echo
+            echo "status $?"
+            serve --udp --gso 0 echo
+            echo "status $?"
+            serve --udp echo --gso
+            echo "status $?"
+            """)
+        #expect(r.stderr.contains("serve: --gso needs --udp"))
+        #expect(r.stderr.contains("serve: invalid segment size '0'"))
+        #expect(r.stderr.contains("serve: option '--gso' requires an argument"))
+        #expect(r.stdout == "status 2\nstatus 2\nstatus 2\n")
     }
 
     // MARK: sysctls

@@ -5,7 +5,7 @@
 // Userspace counterparts: inetd's builtins (echo_stream, discard_stream,
 // chargen_stream and their _dg twins).
 //
-//   serve [--udp] [--nodelay] echo|discard|chargen|http|crr [PORT]
+//   serve [--udp] [--nodelay] [--gso SIZE] echo|discard|chargen|http|crr [PORT]
 //
 // - echo (RFC 862, port 7): TCP sends back what arrives and closes its
 //   side once the client has closed its own and everything was echoed;
@@ -25,6 +25,8 @@
 //   on ports 5001-5003).
 // - --nodelay sets TCP_NODELAY on every accepted connection, as the
 //   peers harness's reference server does.
+// - --gso SIZE sets UDP_SEGMENT on the UDP sockets: a reply longer than
+//   SIZE leaves as one GSO packet of SIZE-byte datagrams (UDP only).
 //
 // It listens on every address, IPv4 and IPv6 (two sockets, the IPv6 one
 // v6-only), serves any number of clients at once, and runs until killed
@@ -52,6 +54,8 @@ public final class ServeProcess {
     public private(set) var port: UInt16 = 0
     public private(set) var udp = false
     public private(set) var noDelay = false
+    /// --gso: UDP_SEGMENT for the UDP sockets (0: none).
+    public private(set) var segmentSize = 0
     public private(set) var exitStatus: Int32?
     private var pendingFailure: String?
     private var pendingHelp = false
@@ -82,13 +86,14 @@ public final class ServeProcess {
     }
 
     public static let usage = """
-        usage: serve [--udp] [--nodelay] echo|discard|chargen|http|crr [PORT]
+        usage: serve [--udp] [--nodelay] [--gso SIZE] echo|discard|chargen|http|crr [PORT]
           echo     port 7    (RFC 862) send back what arrives
           discard  port 9    (RFC 863) read and drop
           chargen  port 19   (RFC 864) send the character pattern
           http     port 80   answer GET with 200 OK (TCP only)
           crr      port 5004 read 1 byte, write it back, close (TCP only)
           --nodelay          TCP_NODELAY on accepted connections
+          --gso SIZE         UDP_SEGMENT SIZE on the UDP sockets (--udp only)
         serve is part of netstack's lab, not a Linux command; run it in the
         background (`serve echo &`); it serves until killed.
         """
@@ -100,8 +105,15 @@ public final class ServeProcess {
 
     private func parse(_ argv: [String]) {
         var operands: [String] = []
-        for a in argv.dropFirst() {
+        var args = argv.dropFirst()
+        while let a = args.popFirst() {
             switch a {
+            case "--gso":
+                guard let v = args.popFirst() else { return fail("serve: option '--gso' requires an argument\n" + Self.usage) }
+                guard let n = CNumber.strtol(Substring(v)), (1...65535).contains(n) else {
+                    return fail("serve: invalid segment size '\(v)'")
+                }
+                segmentSize = Int(n)
             case "--udp", "-u": udp = true
             case "--tcp", "-t": udp = false
             case "--nodelay": noDelay = true
@@ -127,6 +139,7 @@ public final class ServeProcess {
         }
         if operands.count > 2 { fail("serve: too many arguments\n" + Self.usage) }
         if udp && (s == .http || s == .crr) { fail("serve: \(s.rawValue) is a TCP service") }
+        if segmentSize != 0 && !udp { fail("serve: --gso needs --udp") }
     }
 
     private func fail(_ m: String) { if pendingFailure == nil { pendingFailure = m } }
@@ -174,6 +187,7 @@ public final class ServeProcess {
                 if udp {
                     let s = namespace.udpSocket(ipv6: v6)
                     s.reuseAddress = true
+                    if segmentSize != 0 { try s.setSegmentSize(segmentSize) }
                     try s.bind(nil, port: port)
                     datagramSockets.append(s)
                 } else {
