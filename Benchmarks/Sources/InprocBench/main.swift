@@ -147,7 +147,9 @@ func receive(_ s: TCPSocket, _ p: UnsafeMutableRawBufferPointer) -> Int? {
 
 // MARK: workloads
 
-func runBulk(seconds: Double, gso: Bool) throws {
+/// `limit`: send exactly that many MiB, then close (for instruction
+/// counts); nil: send for `seconds`.
+func runBulk(seconds: Double, gso: Bool, limit: Int? = nil) throws {
     let w = try Pair(gso: gso)
     let l = try w.listen(port: 5001)
     let c = try w.dial(port: 5001)
@@ -169,17 +171,25 @@ func runBulk(seconds: Double, gso: Bool) throws {
     var k = 0
     while !eof {
         if !closed {
-            let n = send(c, UnsafeRawBufferPointer(chunk))
-            if n > 0 { sent &+= n }
-            k &+= 1
-            if k & 63 == 0, monotonic() > stop { c.close(); closed = true }
+            if let limit {
+                let left = limit &* 1_048_576 &- sent
+                let n = send(c, UnsafeRawBufferPointer(rebasing: chunk[..<min(chunk.count, left)]))
+                if n > 0 { sent &+= n }
+                if sent == limit &* 1_048_576 { c.close(); closed = true }
+            } else {
+                let n = send(c, UnsafeRawBufferPointer(chunk))
+                if n > 0 { sent &+= n }
+                k &+= 1
+                if k & 63 == 0, monotonic() > stop { c.close(); closed = true }
+            }
         }
         w.poll()
         while let n = receive(s, sink) {
             if n <= 0 { eof = true; break }
             got &+= n
         }
-        if closed, monotonic() > stop + .seconds(10) { throw BenchError("bulk: no EOF") }
+        if closed, limit == nil, monotonic() > stop + .seconds(10) { throw BenchError("bulk: no EOF") }
+        if limit != nil, monotonic() > t0 + .seconds(600) { throw BenchError("bulk: not done in 600 s") }
     }
     let t = (monotonic() - t0).seconds
     let cpu = cpuSeconds() - cpu0
@@ -378,7 +388,7 @@ while i < args.count {
 }
 do {
     switch mode {
-    case "bulk": try runBulk(seconds: seconds, gso: gso)
+    case "bulk": try runBulk(seconds: seconds, gso: gso, limit: count)
     case "rr": try runRR(seconds: seconds, size: size, limit: count)
     case "crr": try runCRR(seconds: seconds, limit: count)
     case "idle": try runIdle(count: count ?? 10_000)
