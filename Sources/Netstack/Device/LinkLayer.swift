@@ -116,7 +116,7 @@ extension NetworkNamespace {
             return
         }
         if packet.metadata.tsqOwner != 0 && dev.qdisc.orphansOnEnqueue {
-            stack.shard.smallQueues.orphan(&packet.metadata)
+            smallQueues.orphan(&packet.metadata)
         }
         switch dev.qdisc.enqueue(packet, now: stack.now, pool: stack.shard.pool) {
         case .queued:
@@ -162,7 +162,7 @@ extension NetworkNamespace {
                                       deviceQueueTransmit(p, on: dev)
                                   })
         }
-        if charge > 0 { stack.shard.smallQueues.release(owner, UInt16(truncatingIfNeeded: charge)) }
+        if charge > 0 { smallQueues.release(owner, UInt16(truncatingIfNeeded: charge)) }
         if emitted == nil {
             dev.statistics.txDropped &+= 1
             drop(packet, .skbGSOSeg)
@@ -188,7 +188,7 @@ extension NetworkNamespace {
         // The packet leaves the host's queues: its TCP socket gets its
         // charge back (TX completion's tcp_wfree; loopback, veth and tun
         // orphan at xmit — a TAP's host ring is not the socket's queue).
-        if packet.metadata.tsqOwner != 0 { stack.shard.smallQueues.orphan(&packet.metadata) }
+        if packet.metadata.tsqOwner != 0 { smallQueues.orphan(&packet.metadata) }
         // A GSO packet for a device that segments it (a vnet_hdr TAP's
         // kernel) gets every segment's checksum filled there.
         if case .partial = packet.metadata.checksum, !dev.features.contains(.hwChecksum),

@@ -69,6 +69,10 @@ public final class NetworkNamespace {
     /// every namespace it made in `namespaces` and a namespace is used only
     /// through its stack's poll and control calls, which the stack outlives.
     public unowned(unsafe) let stack: Stack
+    /// The shard's TCP Small Queues table, read and written per TCP segment:
+    /// unowned(unsafe) as `stack` (the shard outlives its namespaces), so a
+    /// charge or release costs no retain/release of the table.
+    unowned(unsafe) let smallQueues: TCPSmallQueues
     // Fields marked @exclusivity(unchecked) are read or written per packet.
     // One shard thread owns the namespace (the control plane runs between
     // polls on that same thread), so accesses never overlap and the dynamic
@@ -152,6 +156,7 @@ public final class NetworkNamespace {
         self.name = name
         self.id = id
         self.stack = stack
+        smallQueues = stack.shard.smallQueues
         arpTable = NeighbourTable(family: .ipv4, randomSeed: UInt64(id) &+ 1, now: stack.now)
         ndTable = NeighbourTable(family: .ipv6, randomSeed: UInt64(id) &+ 1001, now: stack.now)
         ipv4Fragments = IPv4Reassembly(pool: stack.largePool)

@@ -115,7 +115,9 @@ public final class TCPNamespaceState {
     /// net.ipv4.tcp_limit_output_bytes: the most a socket keeps below TCP
     /// (qdisc, device queues) before TCP Small Queues hold it back; Linux
     /// 6.16+ default 4 MiB (1 MiB before).
-    public var limitOutputBytes = 4 << 20
+    /// Read per segment (TCPSockets.tcpSmallQueueCheck); written by sysctl
+    /// between polls.
+    @exclusivity(unchecked) public var limitOutputBytes = 4 << 20
     /// The stack's TCP memory account, held by the initial namespace
     /// (`NetworkNamespace.tcpMemory`): one per stack, as Linux's
     /// tcp_memory_allocated is one per kernel.
@@ -383,7 +385,7 @@ public final class TCPSocket {
             m.sndbuf = c.sendBufferSize
             m.wmemQueued = c.sendQueueBytes
         }
-        m.wmemAlloc = namespace.stack.shard.smallQueues.queuedBytes(tsqOwner)
+        m.wmemAlloc = namespace.smallQueues.queuedBytes(tsqOwner)
         return m
     }
 
@@ -957,7 +959,7 @@ extension NetworkNamespace {
         tcpReleasePort(s)
         if s.tsqOwner != 0 {
             // Packets still queued keep the old id and release nothing.
-            stack.shard.smallQueues.free(s.tsqOwner)
+            smallQueues.free(s.tsqOwner)
             s.tsqOwner = 0
         }
     }
@@ -1073,7 +1075,7 @@ extension NetworkNamespace {
     @inline(__always)
     func tcpChargeSmallQueue(_ s: TCPSocket, _ meta: inout PacketMetadata, offsetByte: UInt8, flags: UInt8, length: Int) {
         guard length > Int(offsetByte >> 4) &* 4 || flags & 0x03 != 0 else { return }   // payload, SYN, FIN
-        let q = stack.shard.smallQueues
+        let q = smallQueues
         if s.tsqOwner == 0 { s.tsqOwner = q.allocate() }
         let charge = min(length, Int(UInt16.max))
         q.charge(s.tsqOwner, charge)
@@ -1092,8 +1094,14 @@ extension NetworkNamespace {
     /// completion to wait for).
     @inline(__always)
     func tcpSmallQueueCheck(_ s: TCPSocket, _ c: TCPConnection) -> Bool {
-        let q = stack.shard.smallQueues
-        let queued = q.queuedBytes(s.tsqOwner)
+        let queued = smallQueues.queuedBytes(s.tsqOwner)
+        // Nothing below TCP (a veth, loopback or TAP took every packet at
+        // once): never over, whatever the limit.
+        if queued == 0 { return false }
+        return tcpSmallQueueOver(s, c, queued: queued)
+    }
+
+    func tcpSmallQueueOver(_ s: TCPSocket, _ c: TCPConnection, queued: Int) -> Bool {
         let mss = max(c.mss, 1)
         let next = s.gsoCapable && c.unsentBytes >= 2 &* mss ? min(c.unsentBytes, GSO.maximumLength) : mss
         // A negative value, read as unsigned long by the kernel, caps nothing.
@@ -1107,10 +1115,10 @@ extension NetworkNamespace {
         let paced = c.pacingRate.map { Int(clamping: $0 >> 10) } ?? Int.max
         var limit = min(max(2 &* next, paced), cap)
         if c.lostOut > c.retransOut { limit = limit &<< 1 }
-        guard queued > limit, stack.shard.smallQueues.isEnabled else { return false }
+        guard queued > limit, smallQueues.isEnabled else { return false }
         let single = s.gsoCapable ? GSO.maximumLength : max(c.mss, 1)
         if c.sndNxt - c.sndUna <= single { return false }
-        stack.shard.smallQueues.throttle(s.tsqOwner, s)
+        smallQueues.throttle(s.tsqOwner, s)
         return true
     }
 
@@ -1282,7 +1290,7 @@ extension NetworkNamespace {
 
     func tcpShutdownAllSmallQueues() {
         for (_, s) in tcp.established where s.tsqOwner != 0 {
-            stack.shard.smallQueues.free(s.tsqOwner)
+            smallQueues.free(s.tsqOwner)
             s.tsqOwner = 0
         }
     }
