@@ -27,6 +27,10 @@ import NetWire
         let lossy = (c.forward?.loss ?? 0) > 0 || (c.forward?.corrupt ?? 0) > 0
         if lossy { #expect(r.retransmits > 0, "\(c.name)") }
         if (c.forward?.corrupt ?? 0) > 0 { #expect(r.checksumErrors > 0, "\(c.name)") }
+        // Nothing corrupts packets: not one may fail its checksum.
+        if (c.forward?.corrupt ?? 0) == 0 && (c.reverse?.corrupt ?? 0) == 0 {
+            #expect(r.checksumErrors == 0, "\(c.name): \(r.checksumErrors) checksum errors")
+        }
     }
 
     @Test func hashesDifferWhenOneByteDiffers() {

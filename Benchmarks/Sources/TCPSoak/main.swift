@@ -64,6 +64,10 @@ if runTransfers {
             verdict = "FAIL: " + (r.failure ?? "digest \(String(r.receivedHash, radix: 16)) != \(String(r.sentHash, radix: 16)), \(r.received) of \(r.bytes) bytes")
         } else if !r.clean {
             verdict = "FAIL: leak: pool \(r.poolAfter)/\(r.poolBefore), sockets a \(r.socketsAfter.a) b \(r.socketsAfter.b)"
+        } else if r.checksumErrors != 0 && (c.forward?.corrupt ?? 0) == 0 && (c.reverse?.corrupt ?? 0) == 0 {
+            // Nothing corrupts packets: a failed checksum is a bug (a segment
+            // sent without the checksum it claims).
+            verdict = "FAIL: \(r.checksumErrors) checksum errors without corruption"
         }
         if verdict != "ok" { failures += 1 }
         print(pad(c.name, 52) + lpad(fmt(Double(r.received) / 1e6, 1), 6) + lpad(fmt(seconds(r.virtualTime), 2), 11)

@@ -1199,6 +1199,9 @@ extension NetworkNamespace {
                     if var q = stack.shard.pool.allocate(), q.tailroom >= len {
                         q.put(len).copyMemory(from: seg)
                         q.resetTransportHeader()
+                        // Its field holds its own pseudo-header sum, as
+                        // every segment TCP builds: CHECKSUM_PARTIAL too.
+                        q.setPartialChecksum(from: 0, field: 16)
                         tail = consume q
                         tailECN = c.outputECN
                     }
