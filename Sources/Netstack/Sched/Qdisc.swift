@@ -192,10 +192,11 @@ public struct Qdisc: ~Copyable {
     /// Small Queues do not hold a sender back by the emulated delay.
     /// Other kinds keep the charge until the driver takes the packet.
     public private(set) var orphansOnEnqueue: Bool
-    /// netem: a GSO packet is cut into MSS segments before it, so loss,
-    /// duplication, reordering and corruption act on wire-sized packets
-    /// (Linux's netem acts on whole GSO skbs and cuts only to corrupt one,
-    /// netem_segment; a lab impairing a link means the wire's packets).
+    /// netem with loss, duplication, reordering, corruption, a rate or
+    /// slots: a GSO packet is cut into MSS segments before it, so those act
+    /// on wire-sized packets (Linux's netem acts on whole GSO skbs and cuts
+    /// only to corrupt one, netem_segment; a lab impairing a link means the
+    /// wire's packets). Delay and jitter alone keep it whole.
     public private(set) var cutsGSO: Bool
     /// noqueue: the caller transmits directly (dev_queue_xmit skips enqueue
     /// when q->enqueue is NULL). `enqueue` still works, passing packets
@@ -244,8 +245,13 @@ public struct Qdisc: ~Copyable {
     public var kind: QdiscKind { options.kind }
 
     static func cuts(_ options: QdiscOptions) -> Bool {
-        if case .netem = options { return true }
-        return false
+        guard case .netem(let o) = options else { return false }
+        // Delay and jitter alone treat a whole packet as they would its
+        // segments: the GSO packet stays whole, as Linux's netem keeps it,
+        // and the limit counts it once (cut, a window of segments would
+        // overflow a limit Linux's GSO skbs never reach).
+        return o.loss != 0 || o.lossModel != nil || o.duplicate != 0 || o.reorder != 0 || o.corrupt != 0
+            || o.rate != 0 || o.slot != nil
     }
 
     static func orphans(_ options: QdiscOptions) -> Bool {
