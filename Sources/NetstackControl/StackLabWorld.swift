@@ -8,7 +8,9 @@ public final class StackLabWorld: LabWorld {
     public let stack: Stack
     /// `--realtime`: virtual time follows the wall clock, so tools may act
     /// the way they do on a real host (iperf3 writes whenever its socket
-    /// has room instead of on a pacing tick that keeps virtual time moving).
+    /// has room instead of on a pacing tick that keeps virtual time moving),
+    /// and `advance` does the work due at the wall's instant
+    /// (`advanceOnWallClock`).
     public var realtime = false
     /// The commands a script can run, by name.
     public var commands: [String: (StackLabWorld, [String], NetworkNamespace, [UInt8]) -> LabProcess?] = [:]
@@ -38,6 +40,10 @@ public final class StackLabWorld: LabWorld {
     public var nextEventTime: Instant? { stack.nextDeadline }
 
     public func advance(until: Instant) {
+        if realtime {
+            advanceOnWallClock(until)
+            return
+        }
         flushObservers()
         var steps = 0
         while let d = stack.nextDeadline, d <= until, steps < 1_000_000 {
@@ -46,6 +52,29 @@ public final class StackLabWorld: LabWorld {
             steps += 1
             if d <= stack.now, stack.nextDeadline == d { break }  // no progress: avoid spinning
         }
+        stack.poll(now: until)
+        flushObservers()
+    }
+
+    /// `--realtime`: `until` is the wall clock's instant, and the work due
+    /// by then is done at `until` — packets waiting since an earlier poll
+    /// arrive now, timers due meanwhile fire now (late, as on a busy host).
+    ///
+    /// Replaying that work at the instants it fell due, as the virtual
+    /// world does, stamps it before the wall time its processing took:
+    /// the scheduler polls processes only between `advance` calls, so what
+    /// a process does in answer (a reader's read and the ACK it releases,
+    /// tcp_cleanup_rbuf) comes a whole step later on the clock, while the
+    /// stack's own samples say no time passed (RTTs of 0, so a probe
+    /// timeout of TCP_TIMEOUT_MIN). The world then jumped past the timers
+    /// armed during that work before the reader could answer: a bulk flow
+    /// sent a spurious tail loss probe nearly every step (~900 in 3 s,
+    /// each D-SACKed). Stamped at the instant it is done, the work's wall
+    /// time shows in the RTT, and the timers scale with it, as on Linux,
+    /// where the reader runs alongside on another CPU. (`netstack run`
+    /// polls its world the same way: RunWorld.advance.)
+    private func advanceOnWallClock(_ until: Instant) {
+        flushObservers()
         stack.poll(now: until)
         flushObservers()
     }

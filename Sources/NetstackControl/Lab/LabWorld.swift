@@ -151,7 +151,10 @@ public protocol LabWorld: AnyObject {
     var nextEventTime: Instant? { get }
 
     /// Run packet processing and timers up to and including `until`; then
-    /// `now == until`. The interpreter never asks to go backwards.
+    /// `now == until`. The interpreter never asks to go backwards. A world
+    /// on the wall clock does that work at `until`, the instant it is done
+    /// (StackLabWorld.advanceOnWallClock); a virtual one at the instant
+    /// each piece fell due.
     func advance(until: Instant)
 
     /// Whether a named namespace exists (for `ip netns exec NS …`, which the
