@@ -28,10 +28,11 @@ public final class PingSocket {
     /// identification generator, or 0 with `do`/`probe` (DF that may not be
     /// fragmented: ip_select_ident_segs).
     public var pmtuDiscovery: IPPMTUDiscovery
-    /// IP_PMTUDISC_DO (true) or the namespace's default (false).
+    /// IP_PMTUDISC_DO (true) or IP_PMTUDISC_DONT (false): ping -M do and
+    /// -M dont. (ping without -M leaves `pmtuDiscovery` as it is.)
     public var dontFragment: Bool {
         get { pmtuDiscovery == .do || pmtuDiscovery == .probe }
-        set { pmtuDiscovery = newValue ? .do : .socketDefault(noPMTUDisc: namespace.config.ipNoPMTUDisc) }
+        set { pmtuDiscovery = newValue ? .do : .dont }
     }
     public var sourceAddress: IPAddress?
     var replies: [EchoReply] = []
