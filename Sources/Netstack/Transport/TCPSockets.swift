@@ -1269,16 +1269,17 @@ extension NetworkNamespace {
     func tcpIPv4Sender(_ c: TCPConnection, _ p: borrowing PacketBuffer) -> IPv4Sender {
         guard c.local.address.isIPv4 else { return .tcpControl }
         let pmtu = IPPMTUDiscovery.socketDefault(noPMTUDisc: config.ipNoPMTUDisc)
-        let (offset, flags): (Int, UInt8) = p.withUnsafeReadableBytes { b in
-            b.count >= 20 ? (Int(b[12] >> 4) &* 4, b[13]) : (20, 0)
-        }
         if c.state == .synReceived && !c.activeOpen {
-            return flags & 0x02 != 0 ? .synAck(pmtu: pmtu) : .tcpControl
+            let syn = p.withUnsafeReadableBytes { $0.count >= 20 && $0[13] & 0x02 != 0 }
+            return syn ? .synAck(pmtu: pmtu) : .tcpControl
         }
         if c.repliesAsTimeWait { return .tcpControl }
         var segments = 1
         let g = Int(p.metadata.gsoSize)
-        if g > 0 { segments = max(1, (p.count &- offset &+ g &- 1) / g) }
+        if g > 0 {
+            let offset = p.withUnsafeReadableBytes { $0.count >= 20 ? Int($0[12] >> 4) &* 4 : 20 }
+            segments = max(1, (p.count &- offset &+ g &- 1) / g)
+        }
         let id = c.inetID
         c.inetID = id &+ UInt16(truncatingIfNeeded: segments)
         return .connection(id: id, pmtu: pmtu)
