@@ -99,7 +99,8 @@ extension NetworkNamespace {
     }
 
     /// icmp_echo(): turn the request into the reply in place and send it
-    /// from the address it was sent to.
+    /// from the address it was sent to. Replies and errors leave from
+    /// icmp_sk (IP_PMTUDISC_DONT): no DF, the shared id generator.
     func icmpEcho(_ packet: consuming PacketBuffer, header h: IPv4Header, broadcast: Bool) {
         var p = packet
         guard p.unshare(from: stack.shard.pool) else { drop(p, .nomem); return }

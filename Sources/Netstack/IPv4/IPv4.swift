@@ -408,8 +408,9 @@ extension NetworkNamespace {
     }
 
     /// Builds the IPv4 header in front of a transport payload and sends it
-    /// (ip_build_and_send_pkt / ip_push_pending_frames for a datagram).
-    /// Returns the errno a socket reports.
+    /// (ip_queue_xmit, ip_build_and_send_pkt, ip_push_pending_frames for a
+    /// datagram: `sender` says which, and so how DF and the identification
+    /// are chosen). Returns the errno a socket reports.
     @discardableResult
     func ipv4SendLocal(_ payload: consuming PacketBuffer, source: IPv4Address?, destination: IPv4Address,
                        proto: IPProtocol, sender: IPv4Sender, ttl: UInt8? = nil, tos: UInt8 = 0,

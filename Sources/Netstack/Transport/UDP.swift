@@ -20,6 +20,14 @@
 // (gso_type udpL4) that travels the stack whole and is cut into datagrams
 // of that size where a device cannot take it (GSO.segmentUDP); a receiver
 // without UDP_GRO gets one datagram per segment.
+//
+// The IPv4 header (__ip_make_skb): DF as IP_MTU_DISCOVER says — by
+// default (IP_PMTUDISC_WANT) on a datagram that fits the path, a GSO
+// packet counted whole, unless the route's MTU is locked; the
+// identification is a connected socket's own counter (random at connect,
+// one per send, a UDP_SEGMENT send included, its datagrams counting up
+// from it where they are cut), else the namespace's shared generator —
+// not 0 despite DF, since WANT still lets the datagram be fragmented.
 import NetWire
 
 /// One received datagram as recvfrom() returns it.
