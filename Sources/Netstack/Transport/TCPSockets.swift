@@ -1145,7 +1145,9 @@ extension NetworkNamespace {
             let s = tcpDeferredOutput[i]
             i += 1
             s.outputDeferred = false
-            if let c = s.connection, c.wantsOutput { tcpTransmit(s) }
+            if let c = s.connection {
+                if c.wantsOutput { tcpTransmit(s) } else { tcpNoteTimeWaitReplies(c) }
+            }
         }
         tcpDeferredOutput.removeAll(keepingCapacity: true)
     }
