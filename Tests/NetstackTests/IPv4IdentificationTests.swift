@@ -350,4 +350,35 @@ func idsCount(_ packets: [WireIPv4], mss: Int) -> Bool {
         #expect(unreachable.id == replies[3].id &+ 1)
         _ = b
     }
+
+    /// A route with `mtu lock`: IP_PMTUDISC_WANT sets no DF (ip_dont_fragment),
+    /// for UDP, ping and TCP alike; the ids are chosen as ever (kernel:
+    /// UDP 25859 [none], ping [none], TCP SYN 15603 [none], SYN-ACK 0 DF).
+    @Test func lockedRouteMTUClearsDF() throws {
+        let (stack, a, b, v0, _) = try twoHosts()
+        defer { withExtendedLifetime(stack) {} }
+        try a.routing.tables.insert(Route(destination: IPPrefix("10.0.0.2/32")!, nextHops: [NextHop(device: v0.ifindex)],
+                                          mtu: 1500, mtuLocked: true), mode: .add)
+        let sink = b.udpSocket()
+        try sink.bind(nil, port: 6000)
+        tcpRun(stack, for: .milliseconds(10))
+        stack.capture = PacketCapture()
+        let u = a.udpSocket()
+        try u.send([1], to: (addrB, 6000))
+        try u.send([2], to: (addrB, 6000))
+        try a.pingSocket().sendEcho(to: addrB, sequence: 1, dataLength: 56)
+        let (c, _) = try tcpAcceptedPair(stack, client: a, server: b, address: addrB, port: 5001)
+        tcpRun(stack, for: .milliseconds(50))
+        let all = capturedIPv4(stack)
+        let fromA = all.filter(\.fromA)
+        let udp = fromA.filter { $0.proto == 17 }, icmp = fromA.filter { $0.proto == 1 }
+        let tcp = fromA.filter { $0.proto == 6 }
+        try #require(udp.count == 2 && icmp.count == 1 && tcp.count >= 2)
+        #expect(fromA.allSatisfy { !$0.df })
+        #expect(udp[1].id == udp[0].id &+ 1)
+        #expect(icmp[0].id != 0)
+        #expect(idsCount(tcp, mss: try #require(c.connection?.mss)))
+        let synAck = try #require(all.first { !$0.fromA && $0.isSyn })
+        #expect(synAck.id == 0 && synAck.df)
+    }
 }
