@@ -81,7 +81,10 @@ public enum GSO {
     /// tcp_gso_segment: cuts `packet` (network header at `network` bytes
     /// from its front; an Ethernet header or nothing before it) into
     /// segments of `mss` payload bytes from `pool`, every header and
-    /// checksum filled in, the IPv4 identification counting up. FIN and PSH
+    /// checksum filled in, the IPv4 identification counting up from the
+    /// packet's (inet_gso_segment without SKB_GSO_TCP_FIXEDID: the sender
+    /// advanced its inet_id by the segment count, a TSO NIC and the
+    /// kernel cutting a vnet_hdr TAP frame count the same way). FIN and PSH
     /// stay on the last segment, CWR on the first. Each segment keeps the
     /// packet's metadata with no GSO and `checksum`. Returns the segments
     /// emitted, or nil (nothing emitted) when the packet is not TCP over

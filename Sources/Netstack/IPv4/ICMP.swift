@@ -99,7 +99,8 @@ extension NetworkNamespace {
     }
 
     /// icmp_echo(): turn the request into the reply in place and send it
-    /// from the address it was sent to.
+    /// from the address it was sent to. Replies and errors leave from
+    /// icmp_sk (IP_PMTUDISC_DONT): no DF, the shared id generator.
     func icmpEcho(_ packet: consuming PacketBuffer, header h: IPv4Header, broadcast: Bool) {
         var p = packet
         guard p.unshare(from: stack.shard.pool) else { drop(p, .nomem); return }
@@ -112,7 +113,7 @@ extension NetworkNamespace {
         count(.icmpOutMsgs)
         count(.icmpOutEchoReps)
         let source: IPv4Address? = broadcast ? nil : h.destination
-        ipv4SendLocal(p, source: source, destination: h.source, proto: .icmp, tos: h.tos)
+        ipv4SendLocal(p, source: source, destination: h.source, proto: .icmp, sender: .icmp, tos: h.tos)
     }
 
     /// icmp_unreach(): hand the error to the socket of the quoted datagram,
@@ -216,7 +217,7 @@ extension NetworkNamespace {
         // The source: the address the packet was sent to when it was ours,
         // else the route's preferred source towards the sender.
         let source: IPv4Address? = isLocal(.v4(o.dst)) ? o.dst : nil
-        ipv4SendLocal(p, source: source, destination: o.src, proto: .icmp,
+        ipv4SendLocal(p, source: source, destination: o.src, proto: .icmp, sender: .icmp,
                       tos: (o.tos & 0x1E) | 0xC0)
     }
 

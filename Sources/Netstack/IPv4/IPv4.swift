@@ -408,11 +408,12 @@ extension NetworkNamespace {
     }
 
     /// Builds the IPv4 header in front of a transport payload and sends it
-    /// (ip_build_and_send_pkt / ip_push_pending_frames for a datagram).
-    /// Returns the errno a socket reports.
+    /// (ip_queue_xmit, ip_build_and_send_pkt, ip_push_pending_frames for a
+    /// datagram: `sender` says which, and so how DF and the identification
+    /// are chosen). Returns the errno a socket reports.
     @discardableResult
     func ipv4SendLocal(_ payload: consuming PacketBuffer, source: IPv4Address?, destination: IPv4Address,
-                       proto: IPProtocol, ttl: UInt8? = nil, tos: UInt8 = 0, dontFragment: Bool = false,
+                       proto: IPProtocol, sender: IPv4Sender, ttl: UInt8? = nil, tos: UInt8 = 0,
                        boundDevice: Int32 = 0, mark: UInt32 = 0, sourcePort: UInt16 = 0,
                        destinationPort: UInt16 = 0, allowBroadcast: Bool = true) -> Errno? {
         var p = payload
@@ -462,9 +463,16 @@ extension NetworkNamespace {
             drop(p, .pktTooBig)
             return .EMSGSIZE
         }
+        let isLoopback = decision.type == .local || out.kind == .loopback
+        // dst_mtu of the route the packet takes (the loopback's for a local
+        // destination); a socket probing or ignoring the path MTU sees the
+        // device's (ip_skb_dst_mtu).
+        let dstMTU = isLoopback ? loopback.mtu : (sender.usesPathMTU ? mtu : out.mtu)
+        let (dontFragment, refuseOversize) = sender.dontFragment(length: total, mtu: dstMTU,
+                                                                 mtuLocked: decision.route.mtuLocked)
         // A GSO packet goes out as segments: each must fit, not the whole.
         let wire = p.metadata.gsoSize == 0 ? total : p.gsoSegmentLength(transportOffset: 0, ipHeaderLength: 20)
-        if dontFragment && wire > mtu {
+        if refuseOversize && wire > dstMTU {
             drop(p, .pktTooBig)
             return .EMSGSIZE
         }
@@ -472,7 +480,8 @@ extension NetworkNamespace {
             drop(p, .nomem)
             return .ENOBUFS
         }
-        let ident: UInt16 = dontFragment ? 0 : nextIPv4Identification(destination)
+        let ident = ipv4SelectIdent(sender, dontFragment: dontFragment, source: src, destination: destination,
+                                    proto: proto.rawValue)
         let repr = IPv4Repr(source: src, destination: destination, protocol: proto, payloadLength: p.count,
                             ttl: ttl ?? UInt8(truncatingIfNeeded: config.ipDefaultTTL), dscp: tos >> 2, ecn: tos & 3,
                             identification: ident, dontFragment: dontFragment)
@@ -483,7 +492,7 @@ extension NetworkNamespace {
         if stack.isTracing { traceLocalOut(&p, etherType: .ipv4, route: decision) }
         count(.ipOutRequests)
         guard let q = netfilterHook(.localOut, p) else { return nil }
-        if decision.type == .local || out.kind == .loopback {
+        if isLoopback {
             // Local traffic goes out through the loopback device.
             ipv4Output(q, totalLength: total, destination: destination, route: RouteDst(decision), device: loopback, mtu: loopback.mtu)
         } else {
@@ -492,11 +501,119 @@ extension NetworkNamespace {
         return nil
     }
 
-    /// ip_idents: a per-destination counter (Linux hashes into a table
-    /// seeded at boot; a counter per destination keeps the lab deterministic).
-    func nextIPv4Identification(_ destination: IPv4Address) -> UInt16 {
-        let v = ipIdents[destination, default: UInt16(truncatingIfNeeded: destination.rawValue &* 2654435761 >> 16)]
-        ipIdents[destination] = v &+ 1
+    /// ip_select_ident_segs() for the header `sender` builds: a
+    /// connected socket's own counter (inet_id, which the caller advanced);
+    /// without one, 0 when DF is set and fragmenting is not allowed
+    /// (!skb->ignore_df), else the shared generator (__ip_select_ident).
+    @inline(__always)
+    func ipv4SelectIdent(_ sender: IPv4Sender, dontFragment: Bool, source: IPv4Address, destination: IPv4Address,
+                         proto: UInt8) -> UInt16 {
+        switch sender {
+        case .connection(let id, _):
+            return id
+        case .datagram(let pmtu, let connectedID):
+            if let id = connectedID { return id }
+            if dontFragment && !pmtu.ignoresDF { return 0 }
+            return nextIPv4Identification(destination, source: source, proto: proto)
+        case .synAck:
+            // ip_build_and_send_pkt: DF goes with 0; a SYN-ACK sent
+            // without DF takes a random id, not the shared generator.
+            return dontFragment ? 0 : UInt16(truncatingIfNeeded: stack.nextRandom())
+        }
+    }
+
+    /// __ip_select_ident / ip_idents_reserve: a counter per bucket of
+    /// (destination, source, protocol), as Linux hashes those three into
+    /// its ip_idents table (seeded per namespace at first use). Linux also
+    /// adds a random jump up to the jiffies since the bucket was last used;
+    /// here it counts by one, so the lab stays deterministic.
+    func nextIPv4Identification(_ destination: IPv4Address, source: IPv4Address, proto: UInt8) -> UInt16 {
+        // The bucket, kept as an address-sized key: a multiplicative mix
+        // of the three, so two sources or protocols towards one
+        // destination count apart, as Linux's buckets do.
+        var h = destination.rawValue &* 0x9E37_79B1
+        h = (h ^ source.rawValue) &* 0x85EB_CA6B
+        h = (h ^ UInt32(proto)) &* 0xC2B2_AE35
+        let bucket = IPv4Address(rawValue: h ^ (h >> 16))
+        let v = ipIdents[bucket, default: UInt16(truncatingIfNeeded: h >> 16)]
+        ipIdents[bucket] = v &+ 1
         return v
+    }
+}
+
+/// IP_MTU_DISCOVER (inet->pmtudisc): whether a socket's packets carry DF
+/// and may be fragmented here. A socket starts with `want`, or `dont`
+/// when net.ipv4.ip_no_pmtu_disc is set (inet_create).
+public enum IPPMTUDiscovery: UInt8, Sendable {
+    /// IP_PMTUDISC_DONT: never DF.
+    case dont = 0
+    /// IP_PMTUDISC_WANT: DF when the packet fits the path and the route's
+    /// MTU is not locked; larger datagrams are fragmented.
+    case want = 1
+    /// IP_PMTUDISC_DO: always DF; a datagram larger than the path is EMSGSIZE.
+    case `do` = 2
+    /// IP_PMTUDISC_PROBE: always DF, the device's MTU, not the path's.
+    case probe = 3
+    /// IP_PMTUDISC_INTERFACE: no DF, the device's MTU, never fragmented here.
+    case interface = 4
+    /// IP_PMTUDISC_OMIT: no DF, the device's MTU, fragmented here.
+    case omit = 5
+
+    /// The default for a new socket in a namespace (inet_create).
+    public static func socketDefault(noPMTUDisc: Int) -> IPPMTUDiscovery { noPMTUDisc != 0 ? .dont : .want }
+
+    /// ip_sk_ignore_df(): packets may be fragmented locally despite DF.
+    var ignoresDF: Bool { rawValue < IPPMTUDiscovery.do.rawValue || self == .omit }
+
+    /// ip_dont_fragment(): DF for a packet of this socket on a route.
+    func dontFragment(mtuLocked: Bool) -> Bool { self == .do || (self == .want && !mtuLocked) }
+}
+
+/// Who builds a locally generated IPv4 header, which decides its DF bit
+/// and identification as the kernel's three builders do.
+enum IPv4Sender {
+    /// ip_queue_xmit: a TCP connection. `id` is its inet_id, which the
+    /// caller advances by the packet's segment count.
+    case connection(id: UInt16, pmtu: IPPMTUDiscovery)
+    /// __ip_make_skb (ip_push_pending_frames, ip_make_skb): a datagram
+    /// socket (UDP, ping) or a kernel control socket. `connectedID`: the
+    /// inet_id of a connected socket (the caller advanced it), nil for an
+    /// unconnected one.
+    case datagram(pmtu: IPPMTUDiscovery, connectedID: UInt16?)
+    /// ip_build_and_send_pkt: a listener's SYN-ACK.
+    case synAck(pmtu: IPPMTUDiscovery)
+
+    /// icmp_sk: echo replies and errors (IP_PMTUDISC_DONT: no DF, the
+    /// shared generator).
+    static let icmp = IPv4Sender.datagram(pmtu: .dont, connectedID: nil)
+    /// ipv4_tcp_sk, ip_send_unicast_reply's socket: RSTs for no
+    /// connection and the ACKs of SYN-RECV and TIME-WAIT
+    /// (IP_PMTUDISC_DO: DF and id 0).
+    static let tcpControl = IPv4Sender.datagram(pmtu: .do, connectedID: nil)
+
+    var usesPathMTU: Bool {
+        switch self {
+        case .connection(_, let m), .datagram(let m, _), .synAck(let m): m.rawValue < IPPMTUDiscovery.probe.rawValue
+        }
+    }
+
+    /// DF for a packet of `length` bytes (whole, GSO included) on a route
+    /// of `mtu`, and whether a packet that would not fit as sent is refused
+    /// with EMSGSIZE instead of fragmented.
+    func dontFragment(length: Int, mtu: Int, mtuLocked: Bool) -> (df: Bool, refuse: Bool) {
+        switch self {
+        case .connection(_, let m):
+            return (m.dontFragment(mtuLocked: mtuLocked), m.dontFragment(mtuLocked: mtuLocked))
+        case .datagram(let m, _):
+            // DF is set when we want to see it on the wire: always for DO
+            // and PROBE, for WANT only when the datagram fits.
+            let df = m == .do || m == .probe || (length <= mtu && m.dontFragment(mtuLocked: mtuLocked))
+            // ip_append_data's maxnonfragsize: EMSGSIZE unless ignore_df.
+            return (df, !m.ignoresDF)
+        case .synAck(let m):
+            // IPV4_MIN_MTU: a small SYN-ACK always goes with DF.
+            let df = length <= 576 || m.dontFragment(mtuLocked: mtuLocked)
+            return (df, df)
+        }
     }
 }

@@ -22,8 +22,18 @@ public final class PingSocket {
     public var boundDevice: Int32 = 0
     public var ttl: UInt8?
     public var tos: UInt8 = 0
-    /// IP_MTU_DISCOVER: `do` sets DF (ping -M do).
-    public var dontFragment = false
+    /// IP_MTU_DISCOVER (ping -M do|want|dont): `want` (or `dont` under
+    /// net.ipv4.ip_no_pmtu_disc) until set. The socket is never
+    /// connected, so its IPv4 requests take the namespace's shared
+    /// identification generator, or 0 with `do`/`probe` (DF that may not be
+    /// fragmented: ip_select_ident_segs).
+    public var pmtuDiscovery: IPPMTUDiscovery
+    /// IP_PMTUDISC_DO (true) or IP_PMTUDISC_DONT (false): ping -M do and
+    /// -M dont. (ping without -M leaves `pmtuDiscovery` as it is.)
+    public var dontFragment: Bool {
+        get { pmtuDiscovery == .do || pmtuDiscovery == .probe }
+        set { pmtuDiscovery = newValue ? .do : .dont }
+    }
     public var sourceAddress: IPAddress?
     var replies: [EchoReply] = []
     /// The IP_RECVERR queue.
@@ -32,6 +42,7 @@ public final class PingSocket {
     init(namespace: NetworkNamespace, isIPv6: Bool) {
         self.namespace = namespace
         self.isIPv6 = isIPv6
+        pmtuDiscovery = .socketDefault(noPMTUDisc: namespace.config.ipNoPMTUDisc)
     }
 
     /// Sends an echo request with `dataLength` bytes of payload (iputils
@@ -80,8 +91,9 @@ extension NetworkNamespace {
             count(.icmpOutEchos)
             var src: IPv4Address? = nil
             if case .v4(let a)? = s.sourceAddress { src = a }
-            if let e = ipv4SendLocal(p, source: src, destination: dst, proto: .icmp, ttl: s.ttl, tos: s.tos,
-                                     dontFragment: s.dontFragment, boundDevice: s.boundDevice) {
+            if let e = ipv4SendLocal(p, source: src, destination: dst, proto: .icmp,
+                                     sender: .datagram(pmtu: s.pmtuDiscovery, connectedID: nil), ttl: s.ttl,
+                                     tos: s.tos, boundDevice: s.boundDevice) {
                 throw e
             }
         case .v6(let dst):

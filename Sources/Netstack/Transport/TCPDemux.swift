@@ -173,6 +173,8 @@ extension NetworkNamespace {
         child.boundDevice = l.boundDevice
         child.linger = l.linger
         child.connection = c
+        // tcp_v4_syn_recv_sock: the child's own random IPv4 identification.
+        if c.local.address.isIPv4 { c.inetID = UInt16(truncatingIfNeeded: stack.nextRandom()) }
         child.parent = l
         tcpHoldPort(child)
         tcpHash(child)
@@ -189,7 +191,7 @@ extension NetworkNamespace {
         count(.tcpOutSegs)
         count(.tcpOutRsts)
         tcpSendSegment(p, from: local.address, to: remote.address, sourcePort: local.port,
-                       destinationPort: remote.port, boundDevice: 0)
+                       destinationPort: remote.port, boundDevice: 0, sender: .tcpControl)
     }
 
     /// A SYN-ACK carrying a SYN cookie (no state kept).
@@ -203,7 +205,8 @@ extension NetworkNamespace {
         p.resetTransportHeader()
         count(.tcpOutSegs)
         tcpSendSegment(p, from: local.address, to: remote.address, sourcePort: local.port,
-                       destinationPort: remote.port, boundDevice: boundDevice)
+                       destinationPort: remote.port, boundDevice: boundDevice,
+                       sender: .synAck(pmtu: .socketDefault(noPMTUDisc: config.ipNoPMTUDisc)))
     }
 
     // MARK: ICMP errors (tcp_v4_err / tcp_v6_err)

@@ -850,6 +850,8 @@ extension NetworkNamespace {
             c = TCPConnection(connectFrom: local, to: remote, secrets: tcpSecrets(), configuration: configuration,
                               advertisedMSS: mss, now: stack.now)
         }
+        // tcp_v4_connect: the socket's IPv4 identification starts at random.
+        if c.local.address.isIPv4 { c.inetID = UInt16(truncatingIfNeeded: stack.nextRandom()) }
         s.connection = c
         tcpHash(s)
         count(.tcpActiveOpens)
@@ -994,6 +996,7 @@ extension NetworkNamespace {
             }
         }
         c.flushCounters(into: stack.shard.counters)
+        if !s.outputDeferred { tcpNoteTimeWaitReplies(c) }
         if events.contains(.closed) || c.state == .closed {
             if let p = s.parent, !s.inAcceptQueue {
                 // A handshake that failed: the request is gone.
@@ -1039,8 +1042,10 @@ extension NetworkNamespace {
                     p.trim(to: len)
                     p.resetTransportHeader()
                     p.setPartialChecksum(from: 0, field: 16)
+                    let sender = tcpIPv4Sender(c, p)
                     tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
-                                   destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: c.outputECN)
+                                   destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: c.outputECN,
+                                   sender: sender)
                 }
                 break
             }
@@ -1060,11 +1065,14 @@ extension NetworkNamespace {
             p.resetTransportHeader()
             p.setPartialChecksum(from: 0, field: 16)
             tcpChargeSmallQueue(s, &p.metadata, offsetByte: out[12], flags: out[13], length: len)
+            let sender = tcpIPv4Sender(c, p)
             tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
-                           destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: c.outputECN)
+                           destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: c.outputECN,
+                           sender: sender)
             s.gsoCapable = lastOutputTakesGSO
         }
         c.flushCounters(into: stack.shard.counters)
+        tcpNoteTimeWaitReplies(c)
         tcpNoteDeadline(s, c)
     }
 
@@ -1145,7 +1153,9 @@ extension NetworkNamespace {
             let s = tcpDeferredOutput[i]
             i += 1
             s.outputDeferred = false
-            if let c = s.connection, c.wantsOutput { tcpTransmit(s) }
+            if let c = s.connection {
+                if c.wantsOutput { tcpTransmit(s) } else { tcpNoteTimeWaitReplies(c) }
+            }
         }
         tcpDeferredOutput.removeAll(keepingCapacity: true)
     }
@@ -1229,24 +1239,30 @@ extension NetworkNamespace {
         }
         p.setPartialChecksum(from: 0, field: 16)
         tcpChargeSmallQueue(s, &p.metadata, offsetByte: out[12], flags: out[13], length: total)
+        let sender = tcpIPv4Sender(c, p)
         tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
-                       destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: ecn)
+                       destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: ecn,
+                       sender: sender)
         s.gsoCapable = lastOutputTakesGSO
         if var q = tail.take() {
             let (offsetByte, flags) = q.withUnsafeReadableBytes { ($0[12], $0[13]) }
             tcpChargeSmallQueue(s, &q.metadata, offsetByte: offsetByte, flags: flags, length: q.count)
+            let sender = tcpIPv4Sender(c, q)
             tcpSendSegment(q, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
-                           destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: tailECN)
+                           destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: tailECN,
+                           sender: sender)
         }
         return true
     }
 
     /// `ecn`: the IP header's ECN field (the connection's `outputECN`).
+    /// `sender`: who builds the IPv4 header (its DF and identification);
+    /// unused over IPv6.
     func tcpSendSegment(_ p: consuming PacketBuffer, from src: IPAddress, to dst: IPAddress, sourcePort: UInt16,
-                        destinationPort: UInt16, boundDevice: Int32, ecn: UInt8 = 0) {
+                        destinationPort: UInt16, boundDevice: Int32, ecn: UInt8 = 0, sender: IPv4Sender) {
         switch (src, dst) {
         case (.v4(let a), .v4(let b)):
-            ipv4SendLocal(p, source: a, destination: b, proto: .tcp, tos: ecn, dontFragment: config.ipNoPMTUDisc == 0,
+            ipv4SendLocal(p, source: a, destination: b, proto: .tcp, sender: sender, tos: ecn,
                           boundDevice: boundDevice, sourcePort: sourcePort, destinationPort: destinationPort)
         case (.v6(let a), .v6(let b)):
             ipv6SendLocal(p, source: a, destination: b, proto: .tcp, boundDevice: boundDevice,
@@ -1254,6 +1270,45 @@ extension NetworkNamespace {
         default:
             drop(p, .notSpecified)
         }
+    }
+
+    /// Who sends a connection's segment, as Linux decides it: a SYN-ACK
+    /// (or its retransmission) of a passive open leaves from the listener
+    /// (ip_build_and_send_pkt); anything else a request or TIME-WAIT sock
+    /// sends, from the control socket (ip_send_unicast_reply); the rest
+    /// from the connection with its inet_id, advanced by the packet's
+    /// segments (ip_queue_xmit). `p` is the TCP segment (a GSO packet
+    /// counts the segments it will be cut into).
+    func tcpIPv4Sender(_ c: TCPConnection, _ p: borrowing PacketBuffer) -> IPv4Sender {
+        guard c.local.address.isIPv4 else { return .tcpControl }
+        let pmtu = IPPMTUDiscovery.socketDefault(noPMTUDisc: config.ipNoPMTUDisc)
+        if c.state == .synReceived && !c.activeOpen {
+            let syn = p.withUnsafeReadableBytes { $0.count >= 20 && $0[13] & 0x02 != 0 }
+            return syn ? .synAck(pmtu: pmtu) : .tcpControl
+        }
+        if c.repliesAsTimeWait { return .tcpControl }
+        var segments = 1
+        let g = Int(p.metadata.gsoSize)
+        if g > 0 {
+            let offset = p.withUnsafeReadableBytes { $0.count >= 20 ? Int($0[12] >> 4) &* 4 : 20 }
+            segments = max(1, (p.count &- offset &+ g &- 1) / g)
+        }
+        let id = c.inetID
+        c.inetID = id &+ UInt16(truncatingIfNeeded: segments)
+        return .connection(id: id, pmtu: pmtu)
+    }
+
+    /// Notes whether the connection now answers as a TIME-WAIT sock: in
+    /// TIME-WAIT, or an orphan in FIN-WAIT-2 with its timer armed
+    /// (tcp_rcv_state_process turns such a socket into a tw sock unless
+    /// the FIN-WAIT-2 timeout outlasts TIME-WAIT). Called once what the
+    /// last event made due has gone, so the segment that ends in TIME-WAIT
+    /// (the ACK of the peer's FIN in FIN-WAIT-2) still leaves from the full
+    /// socket, as tcp_fin sends it before tcp_time_wait.
+    func tcpNoteTimeWaitReplies(_ c: TCPConnection) {
+        c.repliesAsTimeWait = c.state == .timeWait
+            || (c.state == .finWait2 && c.isOrphaned && c.lingerDeadline != .distantFuture
+                && c.configuration.finTimeout <= c.configuration.timeWaitLength)
     }
 
     // MARK: timers

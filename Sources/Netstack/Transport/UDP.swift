@@ -20,6 +20,14 @@
 // (gso_type udpL4) that travels the stack whole and is cut into datagrams
 // of that size where a device cannot take it (GSO.segmentUDP); a receiver
 // without UDP_GRO gets one datagram per segment.
+//
+// The IPv4 header (__ip_make_skb): DF as IP_MTU_DISCOVER says — by
+// default (IP_PMTUDISC_WANT) on a datagram that fits the path, a GSO
+// packet counted whole, unless the route's MTU is locked; the
+// identification is a connected socket's own counter (random at connect,
+// one per send, a UDP_SEGMENT send included, its datagrams counting up
+// from it where they are cut), else the namespace's shared generator —
+// not 0 despite DF, since WANT still lets the datagram be fragmented.
 import NetWire
 
 /// One received datagram as recvfrom() returns it.
@@ -51,6 +59,14 @@ public final class UDPSocket {
     /// UDP_SEGMENT (setsockopt SOL_UDP): the payload of each datagram a
     /// send is cut into, 0 for none; set with `setSegmentSize`.
     public private(set) var segmentSize = 0
+    /// IP_MTU_DISCOVER: `want` (DF on datagrams that fit the path), or
+    /// `dont` under net.ipv4.ip_no_pmtu_disc, until set.
+    public var pmtuDiscovery: IPPMTUDiscovery
+    /// inet_id: the IPv4 identification of a connected socket's datagrams,
+    /// random at each connect() (__ip4_datagram_connect) and advanced by
+    /// one per datagram, a UDP_SEGMENT send included (ip_select_ident).
+    /// An unconnected socket's datagrams take the namespace's generator.
+    var inetID: UInt16 = 0
     /// sk_rmem_alloc: the truesize of the queued datagrams not yet given
     /// back (see forwardDeficit).
     var queuedBytes = 0
@@ -80,6 +96,7 @@ public final class UDPSocket {
     init(namespace: NetworkNamespace, isIPv6: Bool) {
         self.namespace = namespace
         self.isIPv6 = isIPv6
+        pmtuDiscovery = .socketDefault(noPMTUDisc: namespace.config.ipNoPMTUDisc)
         namespace.tcp.lastCookie &+= 1
         cookie = namespace.tcp.lastCookie
         namespace.tcp.lastInode &+= 1
@@ -144,6 +161,7 @@ public final class UDPSocket {
         if localPort == 0 { localPort = try namespace.udpEphemeralPort(for: self, address: localAddress) }
         remoteAddress = address
         remotePort = port
+        if !isIPv6 { inetID = UInt16(truncatingIfNeeded: namespace.stack.nextRandom()) }
     }
 
     /// setsockopt(SOL_UDP, UDP_SEGMENT): EINVAL outside 0…65535, as
@@ -337,7 +355,16 @@ extension NetworkNamespace {
         switch (src, dst) {
         case (.v4(let a), .v4(let b)):
             if b.isLimitedBroadcast && !s.broadcast { throw .EACCES }
-            if let e = ipv4SendLocal(p, source: a, destination: b, proto: .udp, boundDevice: s.boundDevice,
+            // __ip_make_skb: a connected socket's own counter, advanced
+            // before use (atomic_add_return); DF as IP_MTU_DISCOVER says.
+            var connectedID: UInt16? = nil
+            if s.remoteAddress != nil {
+                s.inetID &+= 1
+                connectedID = s.inetID
+            }
+            if let e = ipv4SendLocal(p, source: a, destination: b, proto: .udp,
+                                     sender: .datagram(pmtu: s.pmtuDiscovery, connectedID: connectedID),
+                                     boundDevice: s.boundDevice,
                                      sourcePort: s.localPort, destinationPort: port, allowBroadcast: s.broadcast) {
                 throw e
             }

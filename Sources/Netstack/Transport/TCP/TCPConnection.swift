@@ -639,6 +639,12 @@ public final class TCPConnection {
     /// chosen per connection at connect(); kept here, not in
     /// `configuration`, so that the configuration stays shared.
     public let advertisedMSS: UInt16
+    /// inet_id: the IPv4 identification of this connection's next packet,
+    /// random at connect() (tcp_v4_connect) and for an accepted child
+    /// (tcp_v4_syn_recv_sock), advanced by each packet's segment count
+    /// (ip_select_ident_segs with gso_segs). Set and advanced by the
+    /// socket layer; beside `advertisedMSS`, in what was padding.
+    @exclusivity(unchecked) public internal(set) var inetID: UInt16 = 0
     @exclusivity(unchecked) var rateSampleAppLimited = false
     /// The chronograph's state: what limits the sender now.
     @exclusivity(unchecked) var chronoType = TCPChrono.none
@@ -661,6 +667,12 @@ public final class TCPConnection {
     /// layer sets it, as Linux's TCP always leaves the checksum partial
     /// and the device path completes it where the device cannot.
     @exclusivity(unchecked) public var checksumOffload = false
+    /// The connection answered as a TIME-WAIT sock when it last sent or
+    /// took a segment (TIME-WAIT, or an orphan's FIN-WAIT-2, which Linux
+    /// turns into a tw sock): what it sends now leaves from the kernel's
+    /// control socket (tcp_v4_timewait_ack), DF and id 0. Kept by the
+    /// socket layer (TCPSockets.swift).
+    @exclusivity(unchecked) var repliesAsTimeWait = false
 
     deinit {
         sendRing.release(account: memory)
