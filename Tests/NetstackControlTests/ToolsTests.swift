@@ -92,6 +92,36 @@ func normalise(_ s: String) -> String {
         #expect(r[0].0.stdout.contains("time 400ms\n"))
     }
 
+    /// iputils ping's -M sets IP_MTU_DISCOVER; without it the socket's
+    /// default (want): an echo request that fits goes with DF, as on Linux
+    /// 6.18 (tcpdump -v: `id 32560, flags [DF]`); -M dont: no DF; -M do:
+    /// DF and id 0 (no connected socket, fragmenting forbidden).
+    @Test(arguments: [([String](), true, false), (["-M", "want"], true, false), (["-M", "dont"], false, false),
+                      (["-M", "do"], true, true)])
+    func pingDontFragmentFollowsMinusM(_ flags: [String], df: Bool, idZero: Bool) throws {
+        let (stack, a, _) = try toolHosts()
+        stack.capture = PacketCapture()
+        let p = PingProcess(argv: ["ping", "-c", "1"] + flags + ["10.0.0.2"], namespace: a)
+        let r = runProcesses(stack, [p])
+        #expect(r[0].1 == 0)
+        var requests: [(id: UInt16, df: Bool)] = []
+        stack.capture?.drain { name, bytes in
+            guard name.hasSuffix("v0") else { return }
+            var at = 24   // pcap file header, then records of 16 + caplen bytes
+            while at + 16 <= bytes.count {
+                let caplen = Int(bytes[at + 8]) | Int(bytes[at + 9]) << 8 | Int(bytes[at + 10]) << 16 | Int(bytes[at + 11]) << 24
+                let f = at + 16
+                at = f + caplen
+                guard at <= bytes.count, caplen >= 35, bytes[f + 12] == 0x08, bytes[f + 13] == 0x00,
+                      bytes[f + 23] == 1, bytes[f + 34] == 8 else { continue }   // ICMP echo request
+                requests.append((UInt16(bytes[f + 18]) << 8 | UInt16(bytes[f + 19]), bytes[f + 20] & 0x40 != 0))
+            }
+        }
+        #expect(requests.count == 1)
+        #expect(requests.first?.df == df)
+        #expect((requests.first?.id == 0) == idZero)
+    }
+
     @Test func pingSmallPayloadHasNoTimes() throws {
         let (stack, a, _) = try toolHosts()
         let p = PingProcess(argv: ["ping", "-c1", "-s", "8", "10.0.0.2"], namespace: a)

@@ -23,7 +23,9 @@ public final class PingProcess {
     private var deadline = 0            // -w (seconds)
     private var device: String?         // -I DEV
     private var strictSource: IPAddress?  // -I ADDR
-    private var pmtuDo = false          // -M do
+    /// -M do|want|dont (IP_MTU_DISCOVER); nil: the socket's default (want).
+    private var pmtu: IPPMTUDiscovery?
+    private var pmtuDo: Bool { pmtu == .do }
     private var quiet = false           // -q
     private var family: Int = 0         // 4, 6 or 0
     private var target = ""
@@ -113,8 +115,9 @@ public final class PingProcess {
                 case "t": if let v = long(a, 0, 255) { ttl = v }
                 case "M":
                     switch a {
-                    case "do": pmtuDo = true
-                    case "dont", "want": pmtuDo = false
+                    case "do": pmtu = .do
+                    case "want": pmtu = .want
+                    case "dont": pmtu = .dont
                     default: fail("ping: invalid -M argument: \(a)", 2)
                     }
                 case "I":
@@ -252,7 +255,7 @@ public final class PingProcess {
         let s = namespace.pingSocket(ipv6: isIPv6)
         s.boundDevice = ifindex
         if let t = ttl { s.ttl = UInt8(t) }
-        s.dontFragment = pmtuDo
+        if let pmtu { s.pmtuDiscovery = pmtu }
         s.sourceAddress = strictSource
         socket = s
         timing = dataLength >= 16
