@@ -244,8 +244,8 @@ public enum GSO {
 extension PacketBuffer {
     /// Turns a GSO packet (network header recorded) into one ordinary
     /// packet with its whole transport checksum, for a path that fragments
-    /// it. (A UDP GSO packet then reaches its receiver as one datagram: see
-    /// the note in udpSend on why a UDP_SEGMENT send always fits.)
+    /// it whole: the IP output paths' fallback when `segmentGSO` cannot cut
+    /// it (a UDP GSO packet then reaches its receiver as one datagram).
     public mutating func dropGSO() {
         guard metadata.gsoSize != 0, let n = networkHeaderOffset else { return }
         let udp = metadata.gsoType.contains(.udpL4)
@@ -259,6 +259,42 @@ extension PacketBuffer {
         metadata.gsoSize = 0
         metadata.gsoType = []
         metadata.checksum = .none
+    }
+
+    /// skb_gso_segment on the IP output path (the slow path of
+    /// ip_finish_output_gso and ip6_finish_output_gso_slowpath_drop, taken
+    /// when a segment would not fit the egress MTU): cuts this GSO packet
+    /// (network header recorded, else at the front) into its segments,
+    /// every header and checksum filled in, each handed to `emit` to be
+    /// fragmented if still too big. A TCP small-queue charge goes whole
+    /// with the first segment, so it is released once. Returns the
+    /// segments emitted, or nil (nothing emitted) when it could not be cut.
+    public func segmentGSO(pool: PacketPool, emit: (consuming PacketBuffer) -> Void) -> Int? {
+        guard metadata.gsoSize != 0 else { return nil }
+        let network = networkHeaderOffset ?? 0
+        var meta = metadata
+        let owner = meta.tsqOwner, charge = meta.tsqCharge
+        meta.tsqOwner = 0
+        meta.tsqCharge = 0
+        var first = true
+        return withUnsafeReadableBytes { b in
+            let give: (consuming PacketBuffer) -> Void = { p in
+                var p = p
+                if first {
+                    first = false
+                    p.metadata.tsqOwner = owner
+                    p.metadata.tsqCharge = charge
+                }
+                emit(p)
+            }
+            if meta.gsoType.contains(.udpL4) {
+                return GSO.segmentUDP(b, network: network, segmentSize: Int(meta.gsoSize),
+                                      v6: network < b.count && b[network] >> 4 == 6,
+                                      metadata: meta, checksum: .none, pool: pool, emit: give)
+            }
+            return GSO.segmentTCP(b, network: network, mss: Int(meta.gsoSize), v6: meta.gsoType.contains(.tcpv6),
+                                  metadata: meta, checksum: .none, pool: pool, emit: give)
+        }
     }
 
     /// skb_gso_network_seglen: the IP length of the largest segment of a

@@ -348,16 +348,28 @@ extension NetworkNamespace {
     }
 
     /// ip_output → POSTROUTING → ip_finish_output (fragment) → ip_finish_output2.
+    /// A GSO packet whose segments do not all fit `mtu` takes
+    /// ip_finish_output_gso's slow path: cut into its segments
+    /// (skb_gso_segment), then each fragmented if still too big
+    /// (ip_fragment), so the receiver gets one datagram per segment.
     func ipv4Output(_ packet: consuming PacketBuffer, totalLength: Int, destination: IPv4Address,
                     route: RouteDst, device out: NetDevice, mtu: Int) {
         guard let p = netfilterHook(.postRouting, packet) else { return }
         let nextHop: IPAddress = route.gateway ?? .v4(destination)
         if totalLength > mtu && !gsoSegmentsFit(p, ipHeaderLength: 20, mtu: mtu) {
+            // ipv4Fragment hands the route to neighbourOutput, which reads its type.
+            let host = Route(destination: IPPrefix(.v4(destination), length: 32), type: route.type)
+            if p.metadata.gsoSize != 0,
+               p.segmentGSO(pool: stack.shard.pool, emit: { s in
+                   ipv4Fragment(s, mtu: mtu, device: out, nextHop: nextHop, route: host)
+               }) != nil {
+                return
+            }
+            // Not GSO, or a segment too large for a pool buffer: the
+            // packet is fragmented whole.
             var p = p
             p.dropGSO()
-            // ipv4Fragment hands the route to neighbourOutput, which reads its type.
-            ipv4Fragment(p, mtu: mtu, device: out, nextHop: nextHop,
-                         route: Route(destination: IPPrefix(.v4(destination), length: 32), type: route.type))
+            ipv4Fragment(p, mtu: mtu, device: out, nextHop: nextHop, route: host)
             return
         }
         count(.ipOutTransmits)

@@ -447,6 +447,22 @@ extension NetworkNamespace {
         let nextHop: IPAddress = decision.nextHop.gateway ?? .v6(destination)
         if destination.isMulticast { count(.ip6OutMcastPkts) }
         if p.count > mtu && !gsoSegmentsFit(p, ipHeaderLength: IPv6Packet.headerLength, mtu: mtu) {
+            // ip6_finish_output_gso_slowpath_drop: a GSO packet whose
+            // segments do not fit (ip6_forward answered Packet Too Big
+            // already, so only a local one) is cut first; a segment that
+            // fits goes unfragmented (no atomic fragment, RFC 8021).
+            if p.metadata.gsoSize != 0,
+               p.segmentGSO(pool: stack.shard.pool, emit: { s in
+                   if s.count > mtu {
+                       ipv6Fragment(s, mtu: mtu, device: out, nextHop: nextHop, route: decision.route,
+                                    destination: destination)
+                   } else {
+                       count(.ip6OutTransmits)
+                       neighbourOutput(s, device: out, nextHop: nextHop, route: decision.route)
+                   }
+               }) != nil {
+                return
+            }
             var p = p
             p.dropGSO()
             ipv6Fragment(p, mtu: mtu, device: out, nextHop: nextHop, route: decision.route, destination: destination)
