@@ -68,25 +68,36 @@ check "the stack's ethtool -k shows tx-udp-segmentation on" \
 check "the stack's ethtool -k of the TAP is the kernel's" \
     bash -c "diff <(ip netns exec $A ethtool -k $T) <('$BIN' ethtool -k $T) && echo same"
 
-cat > "$WORK/send.py" <<'PY'
+# One Python client for both directions:
+#   in:  a 14,000-byte send with UDP_SEGMENT 1400 to `serve --udp echo 7`:
+#        the kernel's TAP sends ONE super-frame (1 tx packet; a stray ND/ARP
+#        packet of the kernel's may add one or two; the kernel cutting it
+#        itself would count 10 or more), the stack echoes 10 datagrams;
+#   out: one 14,000-byte datagram (the kernel fragments it, the stack
+#        reassembles it) to `serve --udp --gso 1400 echo 8`: the reply is
+#        ONE GSO packet written as a USO frame (the kernel's TAP counts one
+#        rx packet), which the kernel's UDP receive cuts into 10 datagrams.
+cat > "$WORK/uso.py" <<'PY'
 import socket, sys
-family, local, remote, tap = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+way, family, local, remote, tap = sys.argv[1:6]
+port, counter = (7, "tx_packets") if way == "in" else (8, "rx_packets")
 af = socket.AF_INET6 if family == "6" else socket.AF_INET
 s = socket.socket(af, socket.SOCK_DGRAM)
 s.bind((local, 0))
 s.settimeout(3)
 for _ in range(3):                      # warm up: neighbours resolved both ways
-    s.sendto(b"w", (remote, 7))
+    s.sendto(b"w", (remote, port))
     try:
         s.recvfrom(2048); break
     except socket.timeout:
         pass
-def tx():
-    return int(open(f"/sys/class/net/{tap}/statistics/tx_packets").read())
-before = tx()
-s.setsockopt(socket.SOL_UDP, 103, 1400)    # UDP_SEGMENT
+def frames():
+    return int(open(f"/sys/class/net/{tap}/statistics/{counter}").read())
+before = frames()
+if way == "in":
+    s.setsockopt(socket.SOL_UDP, 103, 1400)    # UDP_SEGMENT
 data = bytes((i * 7 + (i >> 8)) & 0xFF for i in range(14000))
-s.sendto(data, (remote, 7))
+s.sendto(data, (remote, port))
 got = []
 try:
     while len(got) < 10:
@@ -95,58 +106,21 @@ try:
     got.append(s.recvfrom(65535)[0])    # an 11th would be wrong
 except socket.timeout:
     pass
-sent = tx() - before
-print(f"IPv{family}: one send of {len(data)} bytes with UDP_SEGMENT 1400: TAP tx packets {sent}; "
-      f"echoed datagrams {len(got)}, sizes {sorted(set(len(g) for g in got))}, intact {b''.join(got) == data}")
-# One super-frame: 1 tx packet (a stray ND/ARP packet of the kernel's may
-# add one or two); the kernel cutting it itself would count 10 or more.
-sys.exit(0 if 1 <= sent <= 3 and len(got) == 10 and all(len(g) == 1400 for g in got) and b"".join(got) == data else 1)
+n = frames() - before
+print(f"IPv{family} {way}: 14000 bytes, TAP {counter} {n}; "
+      f"datagrams {len(got)}, sizes {sorted(set(len(g) for g in got))}, intact {b''.join(got) == data}")
+sys.exit(0 if 1 <= n <= 3 and len(got) == 10 and all(len(g) == 1400 for g in got) and b"".join(got) == data else 1)
 PY
 check "IPv4: one USO super-frame in, 10 datagrams echoed" \
-    ip netns exec $A python3 "$WORK/send.py" 4 10.97.1.1 10.97.1.2 $T
+    ip netns exec $A python3 "$WORK/uso.py" in 4 10.97.1.1 10.97.1.2 $T
 check "IPv6: one USO super-frame in, 10 datagrams echoed" \
-    ip netns exec $A python3 "$WORK/send.py" 6 fd97:1::1 fd97:1::2 $T
+    ip netns exec $A python3 "$WORK/uso.py" in 6 fd97:1::1 fd97:1::2 $T
 check "the stack's TAP counted the datagrams it received" \
     bash -c "'$BIN' ip -s link show $T"
 
-# The other way: one 14,000-byte datagram (the kernel fragments it, the
-# stack reassembles it) comes back from `serve --udp --gso 1400 echo` as
-# ONE GSO packet written as a USO frame (the kernel's TAP counts one rx
-# packet), which the kernel's UDP receive cuts into 10 datagrams of 1400.
-cat > "$WORK/recv.py" <<'PY'
-import socket, sys
-family, local, remote, tap = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-af = socket.AF_INET6 if family == "6" else socket.AF_INET
-s = socket.socket(af, socket.SOCK_DGRAM)
-s.bind((local, 0))
-s.settimeout(3)
-for _ in range(3):                      # warm up: neighbours resolved both ways
-    s.sendto(b"w", (remote, 8))
-    try:
-        s.recvfrom(2048); break
-    except socket.timeout:
-        pass
-def rx():
-    return int(open(f"/sys/class/net/{tap}/statistics/rx_packets").read())
-before = rx()
-data = bytes((i * 13 + (i >> 8)) & 0xFF for i in range(14000))
-s.sendto(data, (remote, 8))
-got = []
-try:
-    while len(got) < 10:
-        got.append(s.recvfrom(65535)[0])
-    s.settimeout(0.3)
-    got.append(s.recvfrom(65535)[0])    # an 11th would be wrong
-except socket.timeout:
-    pass
-came = rx() - before
-print(f"IPv{family}: a 14000-byte datagram echoed with UDP_SEGMENT 1400: TAP rx packets {came}; "
-      f"datagrams {len(got)}, sizes {sorted(set(len(g) for g in got))}, intact {b''.join(got) == data}")
-sys.exit(0 if 1 <= came <= 3 and len(got) == 10 and all(len(g) == 1400 for g in got) and b"".join(got) == data else 1)
-PY
 check "IPv4: the stack's UDP_SEGMENT reply is one USO frame, 10 datagrams at the kernel" \
-    ip netns exec $A python3 "$WORK/recv.py" 4 10.97.1.1 10.97.1.2 $T
+    ip netns exec $A python3 "$WORK/uso.py" out 4 10.97.1.1 10.97.1.2 $T
 check "IPv6: the stack's UDP_SEGMENT reply is one USO frame, 10 datagrams at the kernel" \
-    ip netns exec $A python3 "$WORK/recv.py" 6 fd97:1::1 fd97:1::2 $T
+    ip netns exec $A python3 "$WORK/uso.py" out 6 fd97:1::1 fd97:1::2 $T
 echo "# $failures failure(s)"
 exit $((failures > 100 ? 100 : failures))
