@@ -8,20 +8,6 @@ import NetWire
 import Netstack
 @testable import NetstackControl
 
-/// A wall clock the test drives: every step of the scheduler "takes"
-/// `cost` of wall time, more than TCP_TIMEOUT_MIN (2 ms), the tail loss
-/// probe's margin above 2·SRTT.
-private final class SteppedWallClock: LabClock {
-    let cost: TimeDelta
-    private(set) var wall = Instant.zero
-    init(cost: TimeDelta) { self.cost = cost }
-    var followsWallClock: Bool { true }
-    func wait(until instant: Instant, worldNow: Instant) -> Instant {
-        wall = max(wall, worldNow) + cost
-        return max(instant, wall)
-    }
-}
-
 @Suite struct LabRealtimeStampTests {
     /// The `Retr` column of iperf3's `sender` summary line.
     static func senderRetransmits(_ stdout: String) -> Int? {
@@ -48,7 +34,9 @@ private final class SteppedWallClock: LabClock {
         let world = StackLabWorld(seed: 7)
         world.realtime = true
         var options = LabOptions()
-        options.clock = SteppedWallClock(cost: .milliseconds(3))
+        // Every scheduler step "takes" 3 ms of wall time: more than
+        // TCP_TIMEOUT_MIN (2 ms), the tail loss probe's margin above 2·SRTT.
+        options.clock = SimulatedWallClock(cost: .milliseconds(3))
         let capture = LabCapture()
         let body = """
         ip netns exec a ethtool -K e0 tso off gso off

@@ -7,8 +7,9 @@ import Netstack
 @testable import NetstackControl
 
 /// A wall clock the test drives: each step of work "takes" `cost`, so the
-/// wall is always a little ahead of a world that has work.
-private final class SimulatedWallClock: LabClock {
+/// wall is always a little ahead of a world that has work (also used by
+/// LabRealtimeStampTests).
+final class SimulatedWallClock: LabClock {
     let cost: TimeDelta
     private(set) var wall = Instant.zero
     init(cost: TimeDelta) { self.cost = cost }
