@@ -249,7 +249,7 @@ extension PacketBuffer {
     public mutating func dropGSO() {
         guard metadata.gsoSize != 0, let n = networkHeaderOffset else { return }
         let udp = metadata.gsoType.contains(.udpL4)
-        let v6: Bool = udp ? withUnsafeReadableBytes { n < $0.count && $0[n] >> 4 == 6 } : metadata.gsoType.contains(.tcpv6)
+        let v6 = gsoIsIPv6(network: n)
         withUnsafeMutableReadableBytes { b in
             let ro = UnsafeRawBufferPointer(b)
             if let l = udp ? GSO.udpLayout(ro, network: n, v6: v6) : GSO.tcpLayout(ro, network: n, v6: v6) {
@@ -277,24 +277,40 @@ extension PacketBuffer {
         meta.tsqOwner = 0
         meta.tsqCharge = 0
         var first = true
-        return withUnsafeReadableBytes { b in
-            let give: (consuming PacketBuffer) -> Void = { p in
-                var p = p
-                if first {
-                    first = false
-                    p.metadata.tsqOwner = owner
-                    p.metadata.tsqCharge = charge
-                }
-                emit(p)
+        return cutGSO(network: network, metadata: meta, pool: pool) { p in
+            var p = p
+            if first {
+                first = false
+                p.metadata.tsqOwner = owner
+                p.metadata.tsqCharge = charge
             }
-            if meta.gsoType.contains(.udpL4) {
-                return GSO.segmentUDP(b, network: network, segmentSize: Int(meta.gsoSize),
-                                      v6: network < b.count && b[network] >> 4 == 6,
-                                      metadata: meta, checksum: .none, pool: pool, emit: give)
-            }
-            return GSO.segmentTCP(b, network: network, mss: Int(meta.gsoSize), v6: meta.gsoType.contains(.tcpv6),
-                                  metadata: meta, checksum: .none, pool: pool, emit: give)
+            emit(p)
         }
+    }
+
+    /// skb_gso_segment's choice by gso_type: cuts this GSO packet (network
+    /// header at `network`) into UDP datagrams or TCP segments, each
+    /// carrying `metadata` without GSO and with CHECKSUM_NONE (its sums
+    /// filled in). The segments, or nil when it could not be cut.
+    func cutGSO(network: Int, metadata meta: PacketMetadata, pool: PacketPool,
+                emit: (consuming PacketBuffer) -> Void) -> Int? {
+        let v6 = gsoIsIPv6(network: network)
+        return withUnsafeReadableBytes { b in
+            if meta.gsoType.contains(.udpL4) {
+                return GSO.segmentUDP(b, network: network, segmentSize: Int(meta.gsoSize), v6: v6,
+                                      metadata: meta, checksum: .none, pool: pool, emit: emit)
+            }
+            return GSO.segmentTCP(b, network: network, mss: Int(meta.gsoSize), v6: v6,
+                                  metadata: meta, checksum: .none, pool: pool, emit: emit)
+        }
+    }
+
+    /// Whether a GSO packet is IPv6: TCP says so in its gso_type; UDP's
+    /// (SKB_GSO_UDP_L4) is one type for both, so the IP version is read
+    /// at `network`.
+    func gsoIsIPv6(network: Int) -> Bool {
+        guard metadata.gsoType.contains(.udpL4) else { return metadata.gsoType.contains(.tcpv6) }
+        return withUnsafeReadableBytes { network >= 0 && network < $0.count && $0[network] >> 4 == 6 }
     }
 
     /// skb_gso_network_seglen: the IP length of the largest segment of a

@@ -140,27 +140,18 @@ extension NetworkNamespace {
         packet.metadata.tsqCharge = 0
         let meta = packet.metadata
         let network = packet.networkHeaderOffset ?? (dev.hasLinkHeader ? EthernetFrame.headerLength : 0)
-        let emitted = packet.withUnsafeReadableBytes { b in
-            // UDP (UDP_SEGMENT) carries no TSQ charge: its datagrams go as cut.
-            if meta.gsoType.contains(.udpL4) {
-                return GSO.segmentUDP(b, network: network, segmentSize: Int(meta.gsoSize),
-                                      v6: network < b.count && b[network] >> 4 == 6,
-                                      metadata: meta, checksum: .none, pool: stack.shard.pool,
-                                      emit: { p in deviceQueueTransmit(p, on: dev) })
+        // UDP (UDP_SEGMENT) carries no TSQ charge: its datagrams go as cut.
+        let tcpHeaderStart = network &+ (meta.gsoType.contains(.tcpv6) ? 40 : 20)
+        let emitted = packet.cutGSO(network: network, metadata: meta, pool: stack.shard.pool) { p in
+            var p = p
+            if charge > 0 {
+                // Its TCP bytes, as TCP charged the whole.
+                let share = min(charge, p.count &- tcpHeaderStart)
+                charge &-= share
+                p.metadata.tsqOwner = owner
+                p.metadata.tsqCharge = UInt16(truncatingIfNeeded: share)
             }
-            return GSO.segmentTCP(b, network: network, mss: Int(meta.gsoSize), v6: meta.gsoType.contains(.tcpv6),
-                                  metadata: meta, checksum: .none, pool: stack.shard.pool,
-                                  emit: { p in
-                                      var p = p
-                                      if charge > 0 {
-                                          // Its TCP bytes, as TCP charged the whole.
-                                          let share = min(charge, p.count &- network &- (meta.gsoType.contains(.tcpv6) ? 40 : 20))
-                                          charge &-= share
-                                          p.metadata.tsqOwner = owner
-                                          p.metadata.tsqCharge = UInt16(truncatingIfNeeded: share)
-                                      }
-                                      deviceQueueTransmit(p, on: dev)
-                                  })
+            deviceQueueTransmit(p, on: dev)
         }
         if charge > 0 { smallQueues.release(owner, UInt16(truncatingIfNeeded: charge)) }
         if emitted == nil {
