@@ -1042,10 +1042,7 @@ extension NetworkNamespace {
                     p.trim(to: len)
                     p.resetTransportHeader()
                     p.setPartialChecksum(from: 0, field: 16)
-                    let sender = tcpIPv4Sender(c, p)
-                    tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
-                                   destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: c.outputECN,
-                                   sender: sender)
+                    tcpTransmitSegment(p, s, c, ecn: c.outputECN)
                 }
                 break
             }
@@ -1064,11 +1061,7 @@ extension NetworkNamespace {
             p.trim(to: len)
             p.resetTransportHeader()
             p.setPartialChecksum(from: 0, field: 16)
-            tcpChargeSmallQueue(s, &p.metadata, offsetByte: out[12], flags: out[13], length: len)
-            let sender = tcpIPv4Sender(c, p)
-            tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
-                           destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: c.outputECN,
-                           sender: sender)
+            tcpTransmitSegment(p, s, c, ecn: c.outputECN)
             s.gsoCapable = lastOutputTakesGSO
         }
         c.flushCounters(into: stack.shard.counters)
@@ -1238,21 +1231,24 @@ extension NetworkNamespace {
             out.setBE16(16, c.pseudoHeader.seed(protocol: IPProtocol.tcp.rawValue, length: total).folded)
         }
         p.setPartialChecksum(from: 0, field: 16)
-        tcpChargeSmallQueue(s, &p.metadata, offsetByte: out[12], flags: out[13], length: total)
+        tcpTransmitSegment(p, s, c, ecn: ecn)
+        s.gsoCapable = lastOutputTakesGSO
+        if let q = tail.take() { tcpTransmitSegment(q, s, c, ecn: tailECN) }
+        return true
+    }
+
+    /// The last steps of __tcp_transmit_skb for a segment (or GSO packet)
+    /// connection `c` built, its checksum CHECKSUM_PARTIAL: the TSQ charge
+    /// (skb_set_owner_w), the IPv4 header's sender (identification and DF),
+    /// then IP. `ecn`: the IP header's ECN field.
+    @inline(__always)
+    func tcpTransmitSegment(_ packet: consuming PacketBuffer, _ s: TCPSocket, _ c: TCPConnection, ecn: UInt8) {
+        var p = packet
+        let (offsetByte, flags) = p.withUnsafeReadableBytes { $0.count >= 20 ? ($0[12], $0[13]) : (0x50, 0) }
+        tcpChargeSmallQueue(s, &p.metadata, offsetByte: offsetByte, flags: flags, length: p.count)
         let sender = tcpIPv4Sender(c, p)
         tcpSendSegment(p, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
-                       destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: ecn,
-                       sender: sender)
-        s.gsoCapable = lastOutputTakesGSO
-        if var q = tail.take() {
-            let (offsetByte, flags) = q.withUnsafeReadableBytes { ($0[12], $0[13]) }
-            tcpChargeSmallQueue(s, &q.metadata, offsetByte: offsetByte, flags: flags, length: q.count)
-            let sender = tcpIPv4Sender(c, q)
-            tcpSendSegment(q, from: c.local.address, to: c.remote.address, sourcePort: c.local.port,
-                           destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: tailECN,
-                           sender: sender)
-        }
-        return true
+                       destinationPort: c.remote.port, boundDevice: s.boundDevice, ecn: ecn, sender: sender)
     }
 
     /// `ecn`: the IP header's ECN field (the connection's `outputECN`).
