@@ -306,11 +306,8 @@ public final class TunTapDriver: HostDeviceDriver {
     private func writeGSO(_ fd: Int32, _ packet: consuming PacketBuffer, linkHeader: Int) -> Bool {
         var p = packet
         let udp = p.metadata.gsoType.contains(.udpL4)
-        let v6 = udp ? p.withUnsafeReadableBytes { linkHeader < $0.count && $0[linkHeader] >> 4 == 6 }
-                     : p.metadata.gsoType.contains(.tcpv6)
-        let layout = p.withUnsafeReadableBytes {
-            udp ? GSO.udpLayout($0, network: linkHeader, v6: v6) : GSO.tcpLayout($0, network: linkHeader, v6: v6)
-        }
+        let v6 = p.gsoIsIPv6(network: linkHeader)
+        let layout = p.withUnsafeReadableBytes { GSO.layout($0, network: linkHeader, v6: v6, udp: udp) }
         guard let l = layout, p.headroom >= VirtioNetHeader.size else { return false }
         let field = l.transport + (udp ? 6 : 16)
         p.withUnsafeMutableReadableBytes { b in

@@ -71,6 +71,12 @@ public enum GSO {
         return Layout(network: network, ipLength: ipLength, transportLength: 8)
     }
 
+    /// The layout of a TCP (`udp` false) or UDP packet, as `tcpLayout` and
+    /// `udpLayout`.
+    public static func layout(_ b: UnsafeRawBufferPointer, network: Int, v6: Bool, udp: Bool) -> Layout? {
+        udp ? udpLayout(b, network: network, v6: v6) : tcpLayout(b, network: network, v6: v6)
+    }
+
     /// Whether the IP header's length field covers exactly the bytes from
     /// `network` to the end of `b` (no more than 64 KiB of IP then).
     public static func ipLengthAgrees(_ b: UnsafeRawBufferPointer, layout l: Layout, v6: Bool) -> Bool {
@@ -252,7 +258,7 @@ extension PacketBuffer {
         let v6 = gsoIsIPv6(network: n)
         withUnsafeMutableReadableBytes { b in
             let ro = UnsafeRawBufferPointer(b)
-            if let l = udp ? GSO.udpLayout(ro, network: n, v6: v6) : GSO.tcpLayout(ro, network: n, v6: v6) {
+            if let l = GSO.layout(ro, network: n, v6: v6, udp: udp) {
                 GSO.fillChecksum(b, layout: l, v6: v6, proto: udp ? 17 : 6)
             }
         }
@@ -308,7 +314,7 @@ extension PacketBuffer {
     /// Whether a GSO packet is IPv6: TCP says so in its gso_type; UDP's
     /// (SKB_GSO_UDP_L4) is one type for both, so the IP version is read
     /// at `network`.
-    func gsoIsIPv6(network: Int) -> Bool {
+    public func gsoIsIPv6(network: Int) -> Bool {
         guard metadata.gsoType.contains(.udpL4) else { return metadata.gsoType.contains(.tcpv6) }
         return withUnsafeReadableBytes { network >= 0 && network < $0.count && $0[network] >> 4 == 6 }
     }
