@@ -43,6 +43,13 @@ struct Run: ParsableCommand {
             help: "After a wake-up that brought work, keep polling for this many microseconds before sleeping in epoll (0: sleep at once).")
     var pollMicroseconds: Int = RunHost.defaultPollMicroseconds
 
+    // Checked before anything is opened (the control socket, TAPs).
+    func validate() throws {
+        guard (0...1_000_000).contains(pollMicroseconds) else {
+            throw ValidationError("--poll-usecs must be between 0 and 1000000 (got \(pollMicroseconds))")
+        }
+    }
+
     func run() throws {
         guard let source = readScriptFile(file) else {
             writeAll(2, "netstack run: \(file): cannot read the file\n")
@@ -64,10 +71,6 @@ struct Run: ParsableCommand {
         } catch {
             writeAll(2, "netstack run: \(error)\n")
             throw ExitCode(1)
-        }
-        guard (0...1_000_000).contains(pollMicroseconds) else {
-            writeAll(2, "netstack run: --poll-usecs: \(pollMicroseconds) is not in 0...1000000\n")
-            throw ExitCode(2)
         }
         host.clock.adaptivePollNanoseconds = Int64(pollMicroseconds) * 1000
         var options = LabOptions()

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import netstack
 
@@ -25,6 +26,19 @@ import Testing
     @Test func windowZeroTurnsAdaptivePollingOff() {
         let end = HostClock.pollEnd(now: 1_020 * us, busyPoll: 0, lastActivity: 1_000 * us, window: 0, deadline: 5_000 * us)
         #expect(end <= 1_020 * us)
+    }
+
+    /// A window out of range is refused before anything is opened: a usage
+    /// error, and no control socket left behind.
+    @Test func anOutOfRangeWindowIsAUsageError() throws {
+        let exe = try #require(CLI.netstack)
+        let control = FileManager.default.temporaryDirectory.appendingPathComponent("poll-\(UUID().uuidString).sock").path
+        for bad in ["-1", "1000001"] {
+            let r = try CLI.run(exe, ["run", "--poll-usecs=\(bad)", "--control", control, "/dev/null"])
+            #expect(r.exited && r.status == 64)
+            #expect(r.stderr.contains("--poll-usecs must be between 0 and 1000000 (got \(bad))"))
+            #expect(!FileManager.default.fileExists(atPath: control))
+        }
     }
 
     @Test func busyPollPollsBeforeEverySleepAndTheLaterEndWins() {
