@@ -8,7 +8,9 @@ ip -n a link set e0 up
 ip -n r link set e0 up
 sleep 1
 ip -n r -6 neigh
-sleep 1
+# Linux sends the solicitation 1-2 s after link up (DAD's random start
+# delay of up to rtr_solicit_delay, then one retrans_time): look at 3 s.
+sleep 2
 ip -n r -6 neigh
 ip -n a -6 neigh
 sleep 5
